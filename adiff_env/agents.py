@@ -1,0 +1,127 @@
+"""One agent protocol for every agent (ours and baselines), and one registry of agent kinds.
+
+Every agent follows Stable-Baselines3's ``predict`` signature, so our planners drop into
+``stable_baselines3.common.evaluation.evaluate_policy`` and SB3 models are agents as they are::
+
+    predict(observation, state=None, episode_start=None, deterministic=True) -> (action, state)
+
+Agents are named on the command line by a *spec*, ``KIND`` or ``KIND:ARG`` (``random``,
+``expert``, ``planner:pointmaze-umaze@v2``, ``sb3:runs/sac.zip``). Each module that provides a
+kind registers a factory with :func:`register_agent`; :func:`make_agent` parses the spec and
+calls it. There is no if-chain over kinds anywhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import gymnasium as gym
+import numpy as np
+
+from adiff_env.errors import UnknownNameError
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """Anything with SB3's ``predict``: our planners, baselines, SB3 models."""
+
+    def predict(
+        self,
+        observation: Any,
+        state: Any = None,
+        episode_start: Any = None,
+        deterministic: bool = True,
+    ) -> tuple[Any, Any]: ...
+
+
+AgentFactory = Callable[[str, gym.Env], Agent]
+"""``factory(arg, env) -> agent``: ``arg`` is the text after ``KIND:`` ('' if none)."""
+
+
+@dataclass(frozen=True)
+class AgentKind:
+    name: str
+    factory: AgentFactory
+    help: str
+
+
+_KINDS: dict[str, AgentKind] = {}
+
+
+def register_agent(name: str, factory: AgentFactory, help: str = "") -> None:
+    """Register an agent kind. Re-registering a name replaces it (useful in plugins/tests)."""
+    if not name or ":" in name:
+        raise ValueError(f"Agent kind name must be non-empty and contain no ':', got {name!r}.")
+    _KINDS[name] = AgentKind(name, factory, help)
+
+
+def agent_kinds() -> dict[str, AgentKind]:
+    """All registered kinds (built-ins and entry-point plugins), by name."""
+    _load_builtin_kinds()
+    return dict(_KINDS)
+
+
+def parse_agent_spec(spec: str) -> tuple[str, str]:
+    """Split ``KIND:ARG`` into ``(kind, arg)``; ``arg`` is ``''`` when absent."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"Agent spec must be a non-empty string like 'random' or 'planner:NAME', got {spec!r}.")
+    kind, _, arg = spec.strip().partition(":")
+    return kind, arg
+
+
+def make_agent(spec: str, env: gym.Env) -> Agent:
+    """Build the agent named by ``spec`` for ``env`` (the env gives spaces and task geometry)."""
+    kind, arg = parse_agent_spec(spec)
+    kinds = agent_kinds()
+    if kind not in kinds:
+        raise UnknownNameError("agent kind", kind, kinds)
+    return kinds[kind].factory(arg, env)
+
+
+class RandomAgent:
+    """Uniform random actions from the env's action space (the D4RL ref_min policy)."""
+
+    def __init__(self, action_space: gym.Space, seed: int | None = None) -> None:
+        self.action_space = action_space
+        self.action_space.seed(seed)
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=True):
+        n_envs = _batch_size(observation, self.action_space)
+        if n_envs is None:
+            return self.action_space.sample(), state
+        return np.stack([self.action_space.sample() for _ in range(n_envs)]), state
+
+
+def _batch_size(observation: Any, action_space: gym.Space) -> int | None:
+    """Number of envs in a batched (vectorized) observation, or None for a single one."""
+    first = next(iter(observation.values())) if isinstance(observation, dict) else observation
+    arr = np.asarray(first)
+    if isinstance(observation, dict):
+        return arr.shape[0] if arr.ndim == 2 else None
+    return None
+
+
+def _random_factory(arg: str, env: gym.Env) -> Agent:
+    seed = int(arg) if arg else None
+    return RandomAgent(env.action_space, seed=seed)
+
+
+_BUILTINS_LOADED = False
+
+
+def _load_builtin_kinds() -> None:
+    """Register the built-in kinds and those of installed plugins (entry-point group
+    ``adiff_env.agents``), once. Imports are deferred so ``import adiff_env`` stays light."""
+    global _BUILTINS_LOADED
+    if _BUILTINS_LOADED:
+        return
+    _BUILTINS_LOADED = True
+    register_agent("random", _random_factory, "uniform random actions (RANDOM[:SEED])")
+    from adiff_env import _agent_kinds  # noqa: F401  (registers the rest)
+
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="adiff_env.agents"):
+        ep.load()()

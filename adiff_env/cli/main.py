@@ -1,0 +1,57 @@
+"""The ``adiff`` command. Each command group lives in its own small module under ``cli/``
+with a ``register(subparsers)`` function; this file only wires them together.
+
+Heavy imports (torch, MuJoCo, docker) happen inside the command functions, so
+``adiff --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from adiff_env import __version__
+from adiff_env.cli import evaluate as _evaluate
+from adiff_env.cli import envs as _envs
+
+# Command modules in the order `adiff --help` lists them.
+COMMAND_MODULES = [_evaluate, _envs]
+
+
+class CLIError(Exception):
+    """An error the CLI reports as one line on stderr with exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="adiff",
+        description=(
+            "adiff-env: diffusion planners (Diffuser / AdaptDiffuser) in Gymnasium environments. "
+            "Mazes and manipulation on MuJoCo, code generation in a Docker sandbox."
+        ),
+        epilog="Run 'adiff COMMAND --help' for the options of one command.",
+    )
+    parser.add_argument("--version", action="version", version=f"adiff-env {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMAND_MODULES:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, CLIError) as exc:
+        print(f"adiff {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return int(result or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""The evaluation protocol behind ``adiff evaluate`` and ``adiff bench``.
+
+``evaluate(env_id, agent_spec, episodes, seed)`` runs ``episodes`` episodes with reset seeds
+``seed, seed + 1, ...`` and returns an :class:`EvalResult`. The normalized score is the
+env's own ``get_normalized_score(return)`` (D4RL method, 0-1 scale); the x100 figure is the
+same number on the literature's scale. An agent may expose ``eval_stats() -> dict`` to add
+its own figures (planning time, sampler) to the result.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from tqdm.auto import tqdm
+
+from adiff_env.agents import Agent, make_agent
+
+
+@dataclass
+class EvalResult:
+    """Summary of one agent x env x seed evaluation. ``returns`` keeps the raw episodes."""
+
+    env: str
+    agent: str
+    episodes: int
+    seed: int
+    return_mean: float
+    return_std: float
+    normalized_score_mean: float | None
+    normalized_score_x100_mean: float | None
+    normalized_score_x100_std: float | None
+    success_rate: float
+    episode_length_mean: float
+    wall_s: float
+    steps_per_s: float
+    returns: list[float] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        extra = out.pop("extra")
+        out.update(extra)
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    def summary(self) -> str:
+        lines = [
+            f"env            {self.env}",
+            f"agent          {self.agent}",
+            f"episodes       {self.episodes} (seeds {self.seed}..{self.seed + self.episodes - 1})",
+            f"return         {self.return_mean:.2f} ± {self.return_std:.2f}",
+        ]
+        if self.normalized_score_x100_mean is not None:
+            lines.append(
+                f"normalized     {self.normalized_score_x100_mean:.1f} ± {self.normalized_score_x100_std:.1f}"
+                "  (x100 scale, D4RL: 0 = random, 100 = reference expert)"
+            )
+        lines += [
+            f"success rate   {self.success_rate:.1%}",
+            f"episode length {self.episode_length_mean:.1f}",
+            f"wall time      {self.wall_s:.1f} s ({self.steps_per_s:.0f} env steps/s)",
+        ]
+        lines += [f"{k:<14} {v}" for k, v in self.extra.items()]
+        return "\n".join(lines)
+
+
+def run_episodes(
+    env: gym.Env, agent: Agent, episodes: int, seed: int, progress: bool = False, desc: str = ""
+) -> tuple[list[float], list[bool], list[int]]:
+    """Roll ``agent`` in ``env`` for ``episodes`` episodes (reset seeds ``seed + i``).
+
+    Returns per-episode (returns, successes, lengths). Success means the env's
+    ``info["success"]`` (or ``info["is_success"]``) was true at any step of the episode.
+    """
+    returns, successes, lengths = [], [], []
+    for i in tqdm(range(episodes), desc=desc or "episodes", disable=not progress, leave=False):
+        obs, info = env.reset(seed=seed + i)
+        state, episode_start = None, True
+        total, steps, success = 0.0, 0, False
+        while True:
+            action, state = agent.predict(obs, state=state, episode_start=episode_start, deterministic=True)
+            episode_start = False
+            obs, reward, terminated, truncated, info = env.step(action)
+            total += float(reward)
+            steps += 1
+            success = success or bool(info.get("success", info.get("is_success", False)))
+            if terminated or truncated:
+                break
+        returns.append(total)
+        successes.append(success)
+        lengths.append(steps)
+    return returns, successes, lengths
+
+
+def evaluate(
+    env_id: str,
+    agent_spec: str,
+    episodes: int = 10,
+    seed: int = 0,
+    env_kwargs: dict[str, Any] | None = None,
+    progress: bool = False,
+) -> EvalResult:
+    """Evaluate the agent named by ``agent_spec`` on ``env_id``; see the module docstring."""
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}.")
+    import adiff_env.envs  # noqa: F401  (registers the adiff/ ids)
+
+    env = gym.make(env_id, **(env_kwargs or {}))
+    try:
+        agent = make_agent(agent_spec, env)
+        start = time.perf_counter()
+        returns, successes, lengths = run_episodes(env, agent, episodes, seed, progress, desc=f"{agent_spec} on {env_id}")
+        wall = time.perf_counter() - start
+        scorer = getattr(env.unwrapped, "get_normalized_score", None)
+        scores = np.array([scorer(r) for r in returns]) if scorer is not None else None
+        extra = dict(agent.eval_stats()) if hasattr(agent, "eval_stats") else {}
+    finally:
+        env.close()
+    return EvalResult(
+        env=env_id,
+        agent=agent_spec,
+        episodes=episodes,
+        seed=seed,
+        return_mean=float(np.mean(returns)),
+        return_std=float(np.std(returns)),
+        normalized_score_mean=None if scores is None else float(scores.mean()),
+        normalized_score_x100_mean=None if scores is None else float(100 * scores.mean()),
+        normalized_score_x100_std=None if scores is None else float(100 * scores.std()),
+        success_rate=float(np.mean(successes)),
+        episode_length_mean=float(np.mean(lengths)),
+        wall_s=wall,
+        steps_per_s=float(sum(lengths) / wall) if wall > 0 else float("nan"),
+        returns=[float(r) for r in returns],
+        extra=extra,
+    )
