@@ -1,0 +1,79 @@
+"""The sandbox protocol: run a program against a list of tests, get a typed result.
+
+``Sandbox.run(program, tests, limits) -> ExecResult``. Each test (a Python statement, usually
+an ``assert``) runs separately after the program, so one failing test does not hide the
+others. Implementations: ``DockerSandbox`` (the security boundary) and ``ProcessSandbox``
+(local subprocesses; not a security boundary, chosen explicitly).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for one run. Defaults suit HumanEval-sized tasks."""
+
+    wall_s: float = 10.0  # wall-clock limit for the whole run (program + all tests)
+    memory_mb: int = 256  # memory limit (no swap)
+    pids: int = 64  # max processes/threads
+    cpus: float = 1.0  # CPU quota, in cores
+    output_bytes: int = 64 * 1024  # stdout and stderr are each capped to this many bytes
+    workdir_mb: int = 64  # size cap of the tmpfs work dir
+    program_bytes: int = 256 * 1024  # larger program text is rejected before it runs
+
+    def __post_init__(self) -> None:
+        for name in ("wall_s", "memory_mb", "pids", "cpus", "output_bytes", "workdir_mb", "program_bytes"):
+            value = getattr(self, name)
+            if not value > 0:
+                raise ValueError(f"Limits.{name} must be > 0, got {value!r}.")
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    """Result of one test statement."""
+
+    index: int
+    passed: bool
+    error_type: str | None = None  # e.g. "AssertionError", "NameError", "Timeout"
+    message: str = ""  # truncated error message
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """Result of ``Sandbox.run``. ``tests`` holds one outcome per test, in order."""
+
+    tests: tuple[TestOutcome, ...]
+    stdout: str = ""
+    stderr: str = ""
+    wall_s: float = 0.0
+    compiled: bool = True  # the program text parsed and its top level ran
+    timed_out: bool = False
+    oom: bool = False
+    output_truncated: bool = False
+    rejected: str | None = None  # why the program never ran (too large, NUL bytes, ...)
+    error: str | None = None  # harness-level failure description, if any
+    tests_total: int = field(default=0)
+
+    @property
+    def passed(self) -> int:
+        return sum(t.passed for t in self.tests)
+
+    @property
+    def pass_rate(self) -> float:
+        total = self.tests_total or len(self.tests)
+        return self.passed / total if total else 0.0
+
+    @property
+    def all_passed(self) -> bool:
+        total = self.tests_total or len(self.tests)
+        return total > 0 and self.passed == total
+
+
+@runtime_checkable
+class Sandbox(Protocol):
+    def run(self, program: str, tests: list[str], limits: Limits | None = None) -> ExecResult: ...
+
+    def close(self) -> None: ...
