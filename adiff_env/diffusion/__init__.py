@@ -1,0 +1,51 @@
+"""The diffusion engine, domain-agnostic (no maze or code imports).
+
+Trajectories are float tensors ``[B, H, D]`` (batch, horizon, features per step). The parts,
+split as in diffusers (model / scheduler / pipeline):
+
+- :mod:`.schedules`   noise schedules (linear, cosine, sigmoid): betas, alphas, alphas_cumprod
+- :mod:`.unet`, :mod:`.transformer`  denoisers ``forward(x_t, t, cond=None)``
+- :mod:`.objectives`  the training loss (predict eps / x0 / v; L1 / L2; per-entry weights)
+- :mod:`.schedulers`  DDPM and DDIM ``set_timesteps`` / ``step`` / ``add_noise``
+- :mod:`.conditioning` inpainting of fixed entries
+- :mod:`.guidance`, :mod:`.value`  reward-gradient guidance, learned value network
+- :mod:`.pipeline`    the sampling loop -> ranked candidates
+- :mod:`.training`    EMA, AdamW + warmup/cosine LR, one train step
+- :mod:`.models`      architecture names for rebuilding networks from JSON
+"""
+
+from adiff_env.diffusion.conditioning import Conditioner, Inpainting
+from adiff_env.diffusion.guidance import GuidanceConfig, Guide, RewardGuide, ValueGuide
+from adiff_env.diffusion.models import ARCHITECTURES, build_model, count_parameters, model_spec
+from adiff_env.diffusion.objectives import DiffusionObjective, LossOutput
+from adiff_env.diffusion.pipeline import SampleOutput, sample
+from adiff_env.diffusion.schedulers import (
+    DDIMScheduler,
+    DDPMScheduler,
+    Scheduler,
+    SchedulerOutput,
+    make_scheduler,
+    scheduler_from_dict,
+)
+from adiff_env.diffusion.schedules import (
+    CosineSchedule,
+    LinearSchedule,
+    NoiseSchedule,
+    SigmoidSchedule,
+    make_schedule,
+    schedule_from_dict,
+)
+from adiff_env.diffusion.training import EMA, OptimConfig, TrainStep
+from adiff_env.diffusion.transformer import TransformerConfig, TransformerDenoiser
+from adiff_env.diffusion.unet import TemporalUNet, UNetConfig
+from adiff_env.diffusion.value import ValueNet, ValueNetConfig, value_loss
+
+__all__ = [
+    "ARCHITECTURES", "EMA", "Conditioner", "CosineSchedule", "DDIMScheduler", "DDPMScheduler",
+    "DiffusionObjective", "GuidanceConfig", "Guide", "Inpainting", "LinearSchedule", "LossOutput",
+    "NoiseSchedule", "OptimConfig", "RewardGuide", "SampleOutput", "Scheduler", "SchedulerOutput",
+    "SigmoidSchedule", "TemporalUNet", "TrainStep", "TransformerConfig", "TransformerDenoiser",
+    "UNetConfig", "ValueGuide", "ValueNet", "ValueNetConfig", "build_model", "count_parameters",
+    "make_schedule", "make_scheduler", "model_spec", "sample", "schedule_from_dict",
+    "scheduler_from_dict", "value_loss",
+]

@@ -1,0 +1,35 @@
+"""Dataclass configs to and from JSON dicts, with errors that name the bad keys."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def config_from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Build dataclass ``cls`` from ``data``; unknown keys or bad values raise ``ValueError``.
+
+    Lists become tuples for tuple-typed fields (JSON has no tuples).
+    """
+    if not isinstance(data, dict):
+        raise ValueError(f"{cls.__name__} config must be a JSON object, got {type(data).__name__}.")
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(
+            f"{cls.__name__} config has unknown keys {unknown}; known keys: {sorted(names)}."
+        )
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ValueError(f"bad {cls.__name__} config {data!r}: {exc}") from exc
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """JSON-ready dict of a dataclass config (tuples become lists)."""
+    return {
+        k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()
+    }

@@ -1,0 +1,51 @@
+"""Architecture names -> (module class, config dataclass), to rebuild networks from JSON.
+
+A saved network is ``{"arch": NAME, "config": {...}}`` next to its weights; no class paths
+in strings, no pickles. :func:`model_spec` writes that dict, :func:`build_model` reads it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from adiff_env.diffusion._config import config_from_dict, config_to_dict
+from adiff_env.diffusion.transformer import TransformerConfig, TransformerDenoiser
+from adiff_env.diffusion.unet import TemporalUNet, UNetConfig
+from adiff_env.diffusion.value import ValueNet, ValueNetConfig
+from adiff_env.errors import UnknownNameError
+
+ARCHITECTURES: dict[str, tuple[type[nn.Module], type]] = {
+    "temporal_unet": (TemporalUNet, UNetConfig),
+    "transformer": (TransformerDenoiser, TransformerConfig),
+    "value_net": (ValueNet, ValueNetConfig),
+}
+
+
+def build_model(spec: dict[str, Any]) -> nn.Module:
+    """Build an untrained network from ``{"arch": NAME, "config": {...}}``."""
+    if not isinstance(spec, dict) or "arch" not in spec or "config" not in spec:
+        raise ValueError(
+            f"a model spec is {{'arch': NAME, 'config': {{...}}}}, got {spec!r}."
+        )
+    arch = spec["arch"]
+    if arch not in ARCHITECTURES:
+        raise UnknownNameError("architecture", str(arch), ARCHITECTURES)
+    cls, config_cls = ARCHITECTURES[arch]
+    return cls(config_from_dict(config_cls, spec["config"]))
+
+
+def model_spec(model: nn.Module) -> dict[str, Any]:
+    """``{"arch": NAME, "config": {...}}`` for a network built from one of :data:`ARCHITECTURES`."""
+    for arch, (cls, _) in ARCHITECTURES.items():
+        if type(model) is cls:
+            return {"arch": arch, "config": config_to_dict(model.config)}
+    raise TypeError(
+        f"{type(model).__name__} is not a known architecture; known: {sorted(ARCHITECTURES)}."
+    )
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
