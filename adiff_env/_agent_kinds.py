@@ -8,4 +8,25 @@ from __future__ import annotations
 
 from adiff_env.agents import register_agent
 
-# Kinds are added here as their modules land (expert, planner, sb3, bc, iql, cql, coder).
+# Kinds are added here as their modules land (planner, sb3, bc, iql, cql, coder next).
+
+
+def _expert_factory(tuned: bool):
+    def factory(arg: str, env):
+        from adiff_env.datasets.expert import make_expert
+
+        try:
+            noise = float(arg) if arg else 0.0
+        except ValueError:
+            raise ValueError(
+                f"expert agent spec takes an optional action-noise std, e.g. 'expert:0.5'; got {arg!r}."
+            ) from None
+        return make_expert(env, tuned=tuned, noise_std=noise, seed=0)
+
+    return factory
+
+
+register_agent("expert", _expert_factory(False), "D4RL waypoint expert for PointMaze (EXPERT[:NOISE_STD])")
+register_agent(
+    "expert-tuned", _expert_factory(True), "faster tuned waypoint expert for PointMaze (EXPERT-TUNED[:NOISE_STD])"
+)
