@@ -30,3 +30,23 @@ register_agent("expert", _expert_factory(False), "D4RL waypoint expert for Point
 register_agent(
     "expert-tuned", _expert_factory(True), "faster tuned waypoint expert for PointMaze (EXPERT-TUNED[:NOISE_STD])"
 )
+
+
+def _planner_factory(arg: str, env, sampler: str | None = None, steps: int | None = None, **act: object):
+    """``planner:NAME``, ``planner:NAME@v2`` or ``planner:PATH``; options override the
+    checkpoint's acting rules (``sampler``, ``steps`` = sampler steps, any ActConfig field)."""
+    from adiff_env.planners.trajectory import TrajectoryPlanner
+    from adiff_env.registry import ModelRegistry
+
+    if not arg:
+        raise ValueError("planner agent spec needs a model: 'planner:NAME', 'planner:NAME@v2' or 'planner:PATH'.")
+    overrides = dict(act)
+    if sampler is not None:
+        overrides["sampler"] = sampler
+    if steps is not None:
+        overrides["sampler_steps"] = int(steps)
+    checkpoint = ModelRegistry().load(arg, kind="trajectory-planner")
+    return TrajectoryPlanner.from_checkpoint(checkpoint, env, **overrides)
+
+
+register_agent("planner", _planner_factory, "diffusion trajectory planner from the registry (PLANNER:NAME[@vN] | PLANNER:PATH)")

@@ -36,8 +36,10 @@ class Agent(Protocol):
     ) -> tuple[Any, Any]: ...
 
 
-AgentFactory = Callable[[str, gym.Env], Agent]
-"""``factory(arg, env) -> agent``: ``arg`` is the text after ``KIND:`` ('' if none)."""
+AgentFactory = Callable[..., Agent]
+"""``factory(arg, env, **options) -> agent``: ``arg`` is the text after ``KIND:`` ('' if none);
+``options`` are keyword overrides (e.g. ``sampler="ddim", steps=10`` for planners). A factory
+that takes no options is called as ``factory(arg, env)``."""
 
 
 @dataclass(frozen=True)
@@ -71,13 +73,25 @@ def parse_agent_spec(spec: str) -> tuple[str, str]:
     return kind, arg
 
 
-def make_agent(spec: str, env: gym.Env) -> Agent:
-    """Build the agent named by ``spec`` for ``env`` (the env gives spaces and task geometry)."""
+def make_agent(spec: str, env: gym.Env, options: dict[str, Any] | None = None) -> Agent:
+    """Build the agent named by ``spec`` for ``env`` (the env gives spaces and task geometry).
+
+    ``options`` go to the kind's factory as keywords; a kind that takes none (or not those)
+    raises ``ValueError`` naming them."""
     kind, arg = parse_agent_spec(spec)
     kinds = agent_kinds()
     if kind not in kinds:
         raise UnknownNameError("agent kind", kind, kinds)
-    return kinds[kind].factory(arg, env)
+    if not options:
+        return kinds[kind].factory(arg, env)
+    import inspect
+
+    params = inspect.signature(kinds[kind].factory).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    unknown = sorted(k for k in options if not takes_any and k not in params)
+    if unknown:
+        raise ValueError(f"Agent kind {kind!r} does not take the option(s) {unknown}; drop them or use another kind.")
+    return kinds[kind].factory(arg, env, **options)
 
 
 class RandomAgent:

@@ -106,6 +106,7 @@ def evaluate(
     seed: int = 0,
     env_kwargs: dict[str, Any] | None = None,
     progress: bool = False,
+    agent_options: dict[str, Any] | None = None,
 ) -> EvalResult:
     """Evaluate the agent named by ``agent_spec`` on ``env_id``; see the module docstring."""
     if episodes < 1:
@@ -114,7 +115,7 @@ def evaluate(
 
     env = gym.make(env_id, **(env_kwargs or {}))
     try:
-        agent = make_agent(agent_spec, env)
+        agent = make_agent(agent_spec, env, agent_options)
         start = time.perf_counter()
         returns, successes, lengths = run_episodes(env, agent, episodes, seed, progress, desc=f"{agent_spec} on {env_id}")
         wall = time.perf_counter() - start

@@ -28,6 +28,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=JSON",
         help="extra gym.make keyword, value parsed as JSON (repeatable), e.g. --env-kwarg max_episode_steps=100",
     )
+    p.add_argument("--sampler", choices=["ddim", "ddpm"], help="planners: override the checkpoint's sampler")
+    p.add_argument("--steps", type=_positive_int, help="planners: reverse diffusion steps (ddpm: default the training count)")
+    p.add_argument(
+        "--agent-option",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="keyword option for the agent's factory (repeatable), e.g. --agent-option replan_every=4",
+    )
     p.set_defaults(func=run)
 
 
@@ -41,17 +50,29 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def parse_env_kwargs(pairs: list[str]) -> dict:
+def parse_env_kwargs(pairs: list[str], flag: str = "--env-kwarg") -> dict:
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ValueError(f"--env-kwarg expects KEY=JSON, got {pair!r}.")
+            raise ValueError(f"{flag} expects KEY=JSON, got {pair!r}.")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
             out[key] = value  # a bare string such as layout=umaze
     return out
+
+
+def agent_options(args: argparse.Namespace) -> dict:
+    """``--sampler``/``--steps`` and ``--agent-option`` pairs as the agent factory's keywords."""
+    options = parse_env_kwargs(args.agent_option, "--agent-option")
+    if args.sampler is not None:
+        options["sampler"] = args.sampler
+        if args.sampler == "ddpm" and args.steps is None:
+            options["steps"] = 0  # 0 = the training step count
+    if args.steps is not None:
+        options["steps"] = args.steps
+    return options
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         env_kwargs=parse_env_kwargs(args.env_kwarg),
         progress=not args.json,
+        agent_options=agent_options(args),
     )
     print(result.to_json() if args.json else result.summary())
     return 0

@@ -15,9 +15,10 @@ from adiff_env import __version__
 from adiff_env.cli import evaluate as _evaluate
 from adiff_env.cli import datasets as _datasets
 from adiff_env.cli import envs as _envs
+from adiff_env.cli import train as _train
 
 # Command modules in the order `adiff --help` lists them.
-COMMAND_MODULES = [_evaluate, _envs, _datasets]
+COMMAND_MODULES = [_evaluate, _train, _envs, _datasets]
 
 
 class CLIError(Exception):

@@ -1,0 +1,175 @@
+"""Planner presets: one TOML file per env in the top-level ``planners/`` folder.
+
+A preset is the whole config of a trajectory planner — data, network, diffusion, training and
+acting — as nested dataclasses (constructor arguments are the config; no class paths, no
+pickles). ``load_preset("planners/pointmaze-umaze.toml")`` or ``load_preset("pointmaze-umaze")``.
+The acting section is saved with the checkpoint and can be overridden at evaluation time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from adiff_env.assets import asset_root
+from adiff_env.errors import UnknownNameError
+
+ACTION_RULES = ("pd", "inverse-dynamics", "plan")
+DEADLINE_RULES = ("geodesic", "horizon")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Training windows (see :class:`adiff_env.datasets.segments.SegmentDataset`)."""
+
+    horizon: int = 128
+    goal_mode: str = "hindsight"
+    min_goal_index: int = 8
+    normalizer: str = "minmax"
+    stride: int = 1
+
+
+@dataclass(frozen=True)
+class DiffusionConfig:
+    """Noise schedule and training objective; ``action_weight`` scales the loss on actions."""
+
+    n_timesteps: int = 64
+    schedule: str = "cosine"
+    prediction: str = "x0"
+    loss: str = "l2"
+    action_weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 4000
+    batch_size: int = 32
+    lr: float = 2e-4
+    warmup_steps: int = 200
+    ema_decay: float = 0.995
+    eval_every: int = 1000  # 0 = no periodic evaluation
+    eval_episodes: int = 5
+    checkpoint_every: int = 500
+    inverse_dynamics_hidden: int = 256  # width of the inverse-dynamics MLP (0 = none)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ActConfig:
+    """How the planner acts.
+
+    ``sampler``/``sampler_steps``/``eta``: DDIM or DDPM and its number of reverse steps
+    (``sampler_steps = 0`` means the training step count). ``replan_every`` k: replan every k
+    env steps (k >= horizon: open loop). ``action``: ``"pd"`` (PD on the planned waypoint
+    ``lookahead`` steps ahead: ``a = kp (p_plan - p) + kd (v_plan - v)``), ``"inverse-dynamics"``
+    (learned ``a = f(s_t, s_{t+1})`` towards the next planned state) or ``"plan"`` (the planned action). ``deadline``:
+    ``"geodesic"`` sets the goal index from the maze's shortest-path length,
+    ``j = ceil(length / deadline_speed) + deadline_margin``, kept across replans (each replan
+    plans for the steps that remain); ``"horizon"`` pins the goal at the last index.
+    """
+
+    sampler: str = "ddim"
+    sampler_steps: int = 10
+    eta: float = 0.0
+    n_samples: int = 1
+    replan_every: int = 8
+    action: str = "pd"
+    lookahead: int = 2
+    kp: float = 10.0
+    kd: float = 1.0
+    deadline: str = "geodesic"
+    deadline_speed: float = 0.1
+    deadline_margin: int = 4
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTION_RULES:
+            raise UnknownNameError("action rule", self.action, ACTION_RULES)
+        if self.deadline not in DEADLINE_RULES:
+            raise UnknownNameError("deadline rule", self.deadline, DEADLINE_RULES)
+        for name in ("replan_every", "n_samples", "lookahead"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"act.{name} must be >= 1, got {getattr(self, name)}.")
+        if self.sampler_steps < 0 or self.deadline_speed <= 0:
+            raise ValueError(
+                f"act.sampler_steps must be >= 0 and act.deadline_speed > 0, got "
+                f"{self.sampler_steps} and {self.deadline_speed}."
+            )
+
+
+@dataclass(frozen=True)
+class PlannerPreset:
+    """A whole planner config. ``model`` is the denoiser's architecture name and keyword
+    config (``transition_dim`` and ``horizon`` are filled from the data)."""
+
+    name: str
+    env: str
+    dataset: str
+    data: DataConfig = field(default_factory=DataConfig)
+    model: dict[str, Any] = field(default_factory=lambda: {"arch": "temporal_unet", "dim": 32, "dim_mults": [1, 2, 4]})
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    act: ActConfig = field(default_factory=ActConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "preset") -> PlannerPreset:
+        sections = {"data": DataConfig, "diffusion": DiffusionConfig, "train": TrainConfig, "act": ActConfig}
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"{source}: unknown keys {unknown}; known: {sorted(known)}.")
+        missing = [k for k in ("name", "env", "dataset") if k not in data]
+        if missing:
+            raise ValueError(f"{source}: missing required keys {missing}.")
+        kwargs: dict[str, Any] = {k: v for k, v in data.items() if k not in sections}
+        for key, section in sections.items():
+            if key in data:
+                kwargs[key] = _section(section, data[key], f"{source} [{key}]")
+        if "arch" not in kwargs.get("model", {"arch": 1}):
+            raise ValueError(f"{source} [model]: needs 'arch' (e.g. 'temporal_unet' or 'transformer').")
+        return cls(**kwargs)
+
+    def replace(self, **sections: dict[str, Any]) -> PlannerPreset:
+        """A copy with some fields of some sections replaced, e.g. ``replace(train={"steps": 10})``."""
+        out = {}
+        for key, values in sections.items():
+            current = getattr(self, key)
+            out[key] = {**current, **values} if isinstance(current, dict) else dataclasses.replace(current, **values)
+        return dataclasses.replace(self, **out)
+
+
+def _section(cls: type, values: Any, source: str) -> Any:
+    if not isinstance(values, dict):
+        raise ValueError(f"{source} must be a table, got {values!r}.")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"{source}: unknown keys {unknown}; known: {sorted(names)}.")
+    return cls(**values)
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in asset_root("planners").glob("*.toml"))
+
+
+def load_preset(spec: str | Path) -> PlannerPreset:
+    """Load a preset from a TOML path or by name from the shipped ``planners/`` folder."""
+    path = Path(spec)
+    if not path.suffix == ".toml" or not path.exists():
+        candidate = asset_root("planners") / f"{Path(spec).stem}.toml"
+        if path.suffix == ".toml" and not candidate.exists():
+            raise FileNotFoundError(f"Preset file {str(spec)!r} does not exist.")
+        if not candidate.exists():
+            raise UnknownNameError("planner preset", str(spec), preset_names())
+        path = candidate
+    with open(path, "rb") as fh:
+        try:
+            data = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{path}: not valid TOML: {exc}") from exc
+    return PlannerPreset.from_dict(data, source=str(path))

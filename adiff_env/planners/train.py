@@ -1,0 +1,230 @@
+"""Training a trajectory planner: Minari dataset -> goal-reaching windows -> denoiser.
+
+``train_planner(preset)`` runs the loop behind ``adiff train``::
+
+    windows (SegmentDataset, normalized [B, H, A + O])
+      -> inpaint start state (index 0) and the resting goal rows (index >= j)
+      -> DiffusionObjective loss on the free entries -> AdamW + warmup/cosine LR -> EMA
+      (+ an inverse-dynamics MLP on consecutive planned states, trained alongside)
+
+Every run has a run directory (TensorBoard events in ``tb/``, ``run.json`` with the preset,
+seed and git commit, and ``resume.pt`` written atomically every ``checkpoint_every`` steps so
+``--resume`` continues), evaluates the EMA model every ``eval_every`` steps on the preset's
+env, and registers the final EMA weights as a new version in the model registry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from adiff_env.datasets.segments import SegmentDataset
+from adiff_env.diffusion import EMA, DiffusionObjective, Inpainting, OptimConfig, TrainStep, build_model, count_parameters, make_schedule, model_spec
+from adiff_env.planners.preset import PlannerPreset
+from adiff_env.planners.trajectory import KIND, InverseDynamics, TrajectoryPlanner
+from adiff_env.registry import Checkpoint, CheckpointMetadata, ModelRegistry, adiff_home, git_commit
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What a training run produced."""
+
+    checkpoint: Checkpoint
+    run_dir: Path
+    steps: int
+    wall_s: float
+    final_loss: float
+    scores: dict[str, Any]
+
+
+def training_conditioner(batch_traj: torch.Tensor, goal_index: torch.Tensor, action_dim: int) -> Inpainting:
+    """Per-sample inpainting for a batch ``[B, H, D]``: the start state (observation entries of
+    row 0) and every entry of rows ``>= goal_index[b]`` (the resting goal) are fixed."""
+    b, h, d = batch_traj.shape
+    rows = torch.arange(h, device=batch_traj.device).view(1, h, 1)
+    mask = (rows >= goal_index.view(b, 1, 1)).expand(b, h, d).clone()
+    mask[:, 0, action_dim:] = True
+    return Inpainting(mask, batch_traj)
+
+
+def _batches(loader: torch.utils.data.DataLoader) -> Iterator[Any]:
+    while True:
+        yield from loader
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def default_run_dir(name: str) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return adiff_home() / "runs" / f"{name}-{stamp}"
+
+
+def train_planner(
+    preset: PlannerPreset,
+    *,
+    run_dir: Path | None = None,
+    resume: bool = False,
+    device: str = "cpu",
+    progress: bool = True,
+    registry: ModelRegistry | None = None,
+    on_eval: Callable[[int, dict[str, Any]], None] | None = None,
+) -> TrainResult:
+    """Train the planner described by ``preset`` and register it as ``preset.name``."""
+    cfg, dcfg = preset.train, preset.diffusion
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(preset.name)
+    resume_path = run_dir / "resume.pt"
+    if resume and not resume_path.exists():
+        raise FileNotFoundError(f"--resume: no resume.pt in {run_dir}; start without --resume or name the run dir.")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)
+
+    data = SegmentDataset(
+        preset.dataset, preset.data.horizon, normalizer=preset.data.normalizer, goal_mode=preset.data.goal_mode,
+        min_goal_index=preset.data.min_goal_index, stride=preset.data.stride, seed=cfg.seed,
+    )
+    a, o, h = data.action_dim, data.observation_dim, preset.data.horizon
+    loader = torch.utils.data.DataLoader(data, batch_size=cfg.batch_size, shuffle=True, drop_last=len(data) >= cfg.batch_size,
+                                         generator=torch.Generator().manual_seed(cfg.seed))
+    arch = dict(preset.model)
+    model = build_model({"arch": arch.pop("arch"), "config": {"transition_dim": a + o, "horizon": h, **arch}}).to(device)
+    schedule = make_schedule(dcfg.schedule, dcfg.n_timesteps)
+    weights = torch.ones(a + o)
+    weights[:a] = dcfg.action_weight
+    objective = DiffusionObjective(schedule, prediction=dcfg.prediction, loss=dcfg.loss, weights=weights)
+    ema = EMA(model, decay=cfg.ema_decay)
+    trainer = TrainStep(model, OptimConfig(lr=cfg.lr, warmup_steps=cfg.warmup_steps, total_steps=cfg.steps), ema=ema)
+    inv = InverseDynamics(o, a, cfg.inverse_dynamics_hidden).to(device) if cfg.inverse_dynamics_hidden else None
+    inv_opt = torch.optim.AdamW(inv.parameters(), lr=1e-3) if inv is not None else None
+
+    scores: dict[str, Any] = {}
+    if resume:
+        state = torch.load(resume_path, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        ema.shadow.load_state_dict(state["ema"])
+        ema.num_updates = state["ema_updates"]
+        trainer.load_state_dict(state["trainer"])
+        if inv is not None:
+            inv.load_state_dict(state["inv"])
+            inv_opt.load_state_dict(state["inv_opt"])
+        generator.set_state(state["generator"])
+        scores = json.loads(state["scores"])
+    else:
+        _write_json(run_dir / "run.json", {
+            "preset": preset.to_dict(), "seed": cfg.seed, "git_commit": git_commit(), "device": str(device),
+            "parameters": count_parameters(model), "windows": len(data), "started_at": datetime.now(timezone.utc).isoformat(),
+        })
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(run_dir / "tb"))
+    start_wall, loss = time.perf_counter(), float("nan")
+    batches = _batches(loader)
+    bar = tqdm(total=cfg.steps, initial=trainer.step, desc=f"train {preset.name}", disable=not progress, dynamic_ncols=True)
+    try:
+        while trainer.step < cfg.steps:
+            seg = next(batches)
+            x0, j = seg.trajectories.to(device), seg.goal_index.to(device)
+            cond = training_conditioner(x0, j, a)
+            loss = trainer(lambda: objective(model, x0, conditioner=cond, generator=generator).loss)
+            inv_loss = _inverse_dynamics_step(inv, inv_opt, x0, j, a, generator) if inv is not None else None
+            step = trainer.step
+            bar.update(1)
+            if step % 10 == 0 or step == cfg.steps:
+                bar.set_postfix(loss=f"{loss:.4f}", lr=f"{trainer.lr:.1e}")
+                writer.add_scalar("train/loss", loss, step)
+                writer.add_scalar("train/lr", trainer.lr, step)
+                if inv_loss is not None:
+                    writer.add_scalar("train/inverse_dynamics_loss", inv_loss, step)
+            if cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
+                result = _evaluate_in_memory(preset, ema.shadow, schedule, data, inv, step)
+                scores = {"step": step, **result}
+                for key, value in result.items():
+                    if isinstance(value, (int, float)) and value is not None:
+                        writer.add_scalar(f"eval/{key}", value, step)
+                bar.write(f"step {step}: normalized score x100 {result.get('normalized_score_x100_mean')}, success {result.get('success_rate')}")
+                if on_eval is not None:
+                    on_eval(step, result)
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                _atomic_torch_save({
+                    "model": model.state_dict(), "ema": ema.shadow.state_dict(), "ema_updates": ema.num_updates,
+                    "trainer": trainer.state_dict(), "inv": inv.state_dict() if inv is not None else {},
+                    "inv_opt": inv_opt.state_dict() if inv_opt is not None else {}, "generator": generator.get_state(),
+                    "scores": json.dumps(scores),
+                }, resume_path)
+    finally:
+        bar.close()
+        writer.close()
+    wall = time.perf_counter() - start_wall
+
+    tensors = {f"model.{k}": v for k, v in ema.shadow.state_dict().items()}
+    if inv is not None:
+        tensors.update({f"inv.{k}": v for k, v in inv.state_dict().items()})
+    config = {
+        "model": model_spec(ema.shadow), "schedule": schedule.to_dict(), "prediction": dcfg.prediction,
+        "dims": {"horizon": h, "action_dim": a, "obs_dim": o}, "act": dataclasses.asdict(preset.act),
+        "inverse_dynamics": {"obs_dim": o, "action_dim": a, "hidden": inv.hidden} if inv is not None else None,
+        "preset": preset.to_dict(),
+    }
+    meta = CheckpointMetadata(
+        kind=KIND, env=preset.env, dataset=preset.dataset, normalizer=data.normalizer.to_dict(), steps=trainer.step,
+        scores=scores, seed=cfg.seed, extra={"train_wall_s_this_session": round(wall, 1), "run_dir": str(run_dir), "final_loss": loss},
+    )
+    checkpoint = (registry or ModelRegistry()).save(preset.name, meta, tensors=tensors, config=config)
+    return TrainResult(checkpoint, run_dir, trainer.step, wall, loss, scores)
+
+
+def _inverse_dynamics_step(inv, opt, x0: torch.Tensor, j: torch.Tensor, a: int, generator: torch.Generator) -> float:
+    """One step on pairs ``(s_k, s_{k+1}) -> a_k`` with ``k`` uniform in ``[0, j - 2]`` (moving rows only)."""
+    b = x0.shape[0]
+    k = (torch.rand(b, generator=generator) * (j.cpu() - 1).clamp_min(1)).long().to(x0.device)
+    idx = torch.arange(b, device=x0.device)
+    pred = inv(x0[idx, k, a:], x0[idx, k + 1, a:])
+    loss = torch.nn.functional.mse_loss(pred, x0[idx, k, :a])
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return float(loss.detach())
+
+
+def _evaluate_in_memory(preset: PlannerPreset, model, schedule, data: SegmentDataset, inv, step: int) -> dict[str, Any]:
+    import gymnasium as gym
+
+    import adiff_env.envs  # noqa: F401
+    from adiff_env.evaluation import run_episodes
+
+    env = gym.make(preset.env)
+    try:
+        act = preset.act if inv is not None or preset.act.action != "inverse-dynamics" else dataclasses.replace(preset.act, action="pd")
+        planner = TrajectoryPlanner(model, schedule.to_dict(), preset.diffusion.prediction, data.normalizer, data.horizon,
+                                    data.action_dim, data.observation_dim, act, maze=getattr(env.unwrapped, "maze", None),
+                                    inverse_dynamics=inv, seed=preset.train.seed, name=f"{preset.name}@step{step}")
+        returns, successes, _ = run_episodes(env, planner, preset.train.eval_episodes, seed=10_000)
+        scorer = getattr(env.unwrapped, "get_normalized_score", None)
+        out: dict[str, Any] = {"return_mean": sum(returns) / len(returns), "success_rate": sum(successes) / len(successes)}
+        if scorer is not None:
+            out["normalized_score_x100_mean"] = 100 * sum(scorer(r) for r in returns) / len(returns)
+        out["plan_ms_median"] = planner.eval_stats()["plan_ms_median"]
+        return out
+    finally:
+        env.close()
+        model.eval()
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    os.replace(tmp, path)

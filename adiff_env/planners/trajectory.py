@@ -1,0 +1,267 @@
+"""The diffusion trajectory planner as an agent (Diffuser-style, receding horizon).
+
+Acting loop, per env step::
+
+    obs -> (replan?) conditioner: start state at index 0, goal (zero velocity, zero action)
+           at index j and every later index -> sampler (DDIM/DDPM) -> plan [H, A + O]
+        -> action from the plan: PD on the waypoint `lookahead` steps ahead, a learned inverse
+           dynamics model, or the planned action -> env.step(action)
+
+The goal index ``j`` is the *deadline*: with ``deadline="geodesic"`` it is set once per goal
+from the maze's shortest-path length and kept across replans, so each replan plans for the
+steps that remain (replanning with the goal always at the last index lets the model fill the
+spare time with detours, and each replan pushes the deadline back). Training windows reach
+their goal at a random index and rest there (``goal_mode="hindsight"``), so this
+conditioning is in distribution.
+
+``predict`` follows SB3's signature, so ``stable_baselines3.common.evaluation.evaluate_policy``
+runs the planner unchanged. The planner holds the plan of one env.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from adiff_env.datasets.normalizers import Normalizer, normalizer_from_dict
+from adiff_env.diffusion import Inpainting, build_model, make_scheduler, sample, schedule_from_dict
+from adiff_env.planners.preset import ActConfig
+
+KIND = "trajectory-planner"
+
+
+class InverseDynamics(nn.Module):
+    """MLP ``a_t = f(s_t, s_{t+1})`` on normalized states/actions: ``[B, 2 O] -> [B, A]``."""
+
+    def __init__(self, obs_dim: int, action_dim: int, hidden: int = 256) -> None:
+        super().__init__()
+        self.obs_dim, self.action_dim, self.hidden = obs_dim, action_dim, hidden
+        self.net = nn.Sequential(
+            nn.Linear(2 * obs_dim, hidden), nn.Mish(), nn.Linear(hidden, hidden), nn.Mish(),
+            nn.Linear(hidden, action_dim),
+        )
+
+    def forward(self, s: torch.Tensor, s_next: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([s, s_next], dim=-1))
+
+
+@dataclasses.dataclass
+class PlanState:
+    """What the planner remembers between steps of one episode."""
+
+    t: int = 0  # env steps since the episode started
+    plan: np.ndarray | None = None  # [H, A + O] unnormalized
+    plan_t: int = 0  # env step at which ``plan`` was made
+    goal: np.ndarray | None = None
+    deadline_t: int | None = None  # env step by which the plan reaches the goal
+
+
+class TrajectoryPlanner:
+    """A trained diffusion model + acting rules. Build with :meth:`from_checkpoint`.
+
+    Args:
+        model: denoiser ``[N, H, D] -> [N, H, D]`` (D = A + O, actions first).
+        schedule_config: the noise schedule's dict (``make_schedule`` arguments).
+        prediction: what the model predicts (``x0``, ``epsilon`` or ``v``).
+        normalizer: maps raw ``[.., A + O]`` rows to the model's scale and back.
+        horizon, action_dim, obs_dim: the plan's shape.
+        act: acting rules (sampler, replanning, action rule, deadline).
+        maze: ``env.unwrapped.maze`` for the geodesic deadline (None: deadline = horizon).
+        inverse_dynamics: for ``act.action == "inverse-dynamics"``.
+        device, seed: where to sample, and the seed of the sampling generator.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        schedule_config: dict[str, Any],
+        prediction: str,
+        normalizer: Normalizer,
+        horizon: int,
+        action_dim: int,
+        obs_dim: int,
+        act: ActConfig,
+        *,
+        maze: Any = None,
+        inverse_dynamics: InverseDynamics | None = None,
+        device: str | torch.device = "cpu",
+        seed: int = 0,
+        name: str = "planner",
+    ) -> None:
+        if act.action == "inverse-dynamics" and inverse_dynamics is None:
+            raise ValueError("act.action='inverse-dynamics' needs a checkpoint trained with an inverse-dynamics model.")
+        self.model = model.to(device).eval()
+        self.device = torch.device(device)
+        self.schedule_config = dict(schedule_config)
+        self.prediction = prediction
+        self.normalizer = normalizer
+        self.horizon, self.action_dim, self.obs_dim = horizon, action_dim, obs_dim
+        self.inverse_dynamics = inverse_dynamics.to(device).eval() if inverse_dynamics is not None else None
+        self.maze = maze
+        self._paths = None
+        if maze is not None:
+            from adiff_env.datasets.expert import WaypointExpert
+
+            self._paths = WaypointExpert(maze)  # grid geometry and BFS paths, for deadlines
+        self.name = name
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.state = PlanState()
+        self.plan_times: list[float] = []
+        self.set_act(act)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_checkpoint(cls, checkpoint: Any, env: Any = None, *, device: str = "cpu", seed: int = 0, **act_overrides: Any) -> TrajectoryPlanner:
+        """Build from a registry :class:`~adiff_env.registry.Checkpoint` of kind ``trajectory-planner``."""
+        from adiff_env.registry import CheckpointError, load_weights
+
+        meta, config = checkpoint.metadata, checkpoint.config
+        if meta.kind != KIND:
+            raise CheckpointError(f"{checkpoint.path} holds a {meta.kind!r}, not a {KIND!r}.")
+        try:
+            model = build_model(config["model"])
+            act = dataclasses.replace(ActConfig(**config["act"]), **act_overrides)
+            dims = config["dims"]
+            tensors = checkpoint.tensors
+            load_weights(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, str(checkpoint.path))
+            inv = None
+            if config.get("inverse_dynamics"):
+                inv = InverseDynamics(**config["inverse_dynamics"])
+                load_weights(inv, {k[4:]: v for k, v in tensors.items() if k.startswith("inv.")}, str(checkpoint.path))
+            normalizer = normalizer_from_dict(meta.normalizer)
+        except (KeyError, TypeError) as exc:
+            raise CheckpointError(f"{checkpoint.path}: config.json is missing or has a bad field ({exc}).") from exc
+        maze = getattr(getattr(env, "unwrapped", None), "maze", None)
+        return cls(
+            model, config["schedule"], config["prediction"], normalizer, dims["horizon"], dims["action_dim"],
+            dims["obs_dim"], act, maze=maze, inverse_dynamics=inv, device=device, seed=seed, name=checkpoint.spec,
+        )
+
+    def set_act(self, act: ActConfig) -> None:
+        """Change the acting rules (e.g. the sampler) without reloading the model."""
+        schedule = schedule_from_dict(self.schedule_config)
+        steps = act.sampler_steps or schedule.num_steps
+        if steps > schedule.num_steps:
+            raise ValueError(f"sampler_steps {steps} exceeds the model's {schedule.num_steps} training steps.")
+        self.act = act
+        self.scheduler = make_scheduler(act.sampler, schedule, prediction=self.prediction, steps=steps, eta=act.eta)
+        self.sampler_steps = steps
+
+    # ------------------------------------------------------------------ agent protocol
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True):
+        """SB3 signature. ``observation``: GoalEnv dict (``observation`` [O] = [x, y, vx, vy],
+        ``desired_goal`` [2]) or a batch of one. Returns ``(action [A], None)`` (``[1, A]`` for a batch)."""
+        obs, batched = _single(observation)
+        start = np.asarray(episode_start).reshape(-1)[0] if episode_start is not None else False
+        if start:
+            self.reset()
+        action = self.act_on(np.asarray(obs["observation"], dtype=np.float64), np.asarray(obs["desired_goal"], dtype=np.float64))
+        return (action[None] if batched else action), state
+
+    def reset(self) -> None:
+        self.state = PlanState()
+
+    def act_on(self, s: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        st = self.state
+        if st.goal is None or not np.allclose(st.goal, goal):
+            st.goal, st.deadline_t, st.plan = goal.copy(), None, None
+        if st.deadline_t is None:
+            st.deadline_t = st.t + self.initial_deadline(s[:2], goal)
+        if st.plan is None or st.t - st.plan_t >= self.act.replan_every:
+            st.plan, st.plan_t = self.plan(s, goal, st.deadline_t - st.t), st.t
+        action = self.action_from_plan(s, st.plan, st.t - st.plan_t)
+        st.t += 1
+        return action
+
+    def eval_stats(self) -> dict[str, Any]:
+        """Planning figures added to ``adiff evaluate``'s JSON."""
+        return {
+            "plan_ms_median": 1000 * statistics.median(self.plan_times) if self.plan_times else None,
+            "plans": len(self.plan_times),
+            "sampler": self.act.sampler,
+            "steps": self.sampler_steps,
+            "checkpoint": self.name,
+        }
+
+    # ------------------------------------------------------------------ planning
+    def initial_deadline(self, pos: np.ndarray, goal: np.ndarray) -> int:
+        """Steps allowed to reach ``goal`` from ``pos`` (the goal index of the first plan)."""
+        if self.act.deadline == "horizon" or self.maze is None:
+            return self.horizon - 1
+        length = geodesic_length(self._paths, pos, goal)
+        return math.ceil(length / self.act.deadline_speed) + self.act.deadline_margin
+
+    def conditioner(self, s: np.ndarray, goal: np.ndarray, goal_index: int) -> Inpainting:
+        """Start state at index 0; goal position, zero velocity and zero action from ``goal_index`` on."""
+        h, a, o = self.horizon, self.action_dim, self.obs_dim
+        j = int(np.clip(goal_index, 1, h - 1))
+        raw = np.zeros((h, a + o))
+        raw[0, a:] = s
+        raw[j:, a : a + goal.shape[0]] = goal
+        values = torch.as_tensor(self.normalizer.normalize(raw), dtype=torch.float32, device=self.device)
+        mask = torch.zeros(h, a + o, dtype=torch.bool, device=self.device)
+        mask[0, a:] = True
+        mask[j:] = True
+        return Inpainting(mask, values)
+
+    def plan(self, s: np.ndarray, goal: np.ndarray, steps_left: int) -> np.ndarray:
+        """One plan ``[H, A + O]`` (unnormalized) from state ``s`` to ``goal`` in ``steps_left`` steps."""
+        tic = time.perf_counter()
+        cond = self.conditioner(s, goal, steps_left)
+        shape = (self.act.n_samples, self.horizon, self.action_dim + self.obs_dim)
+        out = sample(self.model, self.scheduler, shape, device=self.device, generator=self.generator,
+                     conditioner=cond, reward_fn=self._smoothness if self.act.n_samples > 1 else None)
+        plan = self.normalizer.unnormalize(out.best.cpu().numpy().astype(np.float64))
+        self.plan_times.append(time.perf_counter() - tic)
+        return plan
+
+    def _smoothness(self, x: torch.Tensor) -> torch.Tensor:
+        """Ranking reward for candidate plans: minus the summed squared change of consecutive states."""
+        return -(x[:, 1:, self.action_dim:] - x[:, :-1, self.action_dim:]).square().sum(dim=(1, 2))
+
+    def action_from_plan(self, s: np.ndarray, plan: np.ndarray, i: int) -> np.ndarray:
+        a = self.action_dim
+        k = min(i + self.act.lookahead, self.horizon - 1)
+        if self.act.action == "plan":
+            action = plan[min(i, self.horizon - 1), :a]
+        elif self.act.action == "inverse-dynamics":
+            with torch.inference_mode():
+                now = self.normalizer.normalize(np.concatenate([np.zeros(a), s]))[a:]
+                nxt = self.normalizer.normalize(plan[min(i + 1, self.horizon - 1)])[a:]
+                out = self.inverse_dynamics(torch.as_tensor(now, dtype=torch.float32)[None], torch.as_tensor(nxt, dtype=torch.float32)[None])
+                row = np.concatenate([out[0].numpy().astype(np.float64), np.zeros(self.obs_dim)])
+                action = self.normalizer.unnormalize(row)[:a]
+        else:
+            p = self.obs_dim // 2
+            target_pos, target_vel = plan[k, a : a + p], plan[k, a + p : a + 2 * p]
+            action = self.act.kp * (target_pos - s[:p]) + self.act.kd * (target_vel - s[p : 2 * p])
+        return np.clip(action, -1.0, 1.0).astype(np.float32)
+
+
+def geodesic_length(paths: Any, pos: np.ndarray, goal: np.ndarray) -> float:
+    """Length of the shortest grid path from ``pos`` to ``goal``: pos -> centres of the path's
+    intermediate cells -> goal (straight segments). ``paths`` is a
+    :class:`~adiff_env.datasets.expert.WaypointExpert` (it knows the grid and caches BFS)."""
+    cells = paths.path_cells(paths.cell_of(pos), paths.cell_of(goal))
+    points = [np.asarray(pos)] + [paths.cell_center(c) for c in cells[1:-1]] + [np.asarray(goal)]
+    return float(sum(np.linalg.norm(b - a) for a, b in zip(points[:-1], points[1:])))
+
+
+def _single(observation: Any) -> tuple[dict, bool]:
+    if not isinstance(observation, dict):
+        raise TypeError(
+            f"TrajectoryPlanner expects a GoalEnv dict observation (observation, desired_goal), got {type(observation).__name__}."
+        )
+    first = np.asarray(observation["observation"])
+    if first.ndim == 2:
+        if first.shape[0] != 1:
+            raise ValueError(f"TrajectoryPlanner plans for one env; got a batch of {first.shape[0]} observations.")
+        return {k: np.asarray(v)[0] for k, v in observation.items()}, True
+    return observation, False
