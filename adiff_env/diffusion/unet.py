@@ -32,7 +32,8 @@ class UNetConfig:
     ``transition_dim`` D: features per time step. ``horizon`` H: the planning horizon (must be
     divisible by ``2 ** (len(dim_mults) - 1)``). ``dim``: channels at the first level; level i
     has ``dim * dim_mults[i]``. ``cond_dim``: width of an optional global condition vector
-    (0 = none). Defaults: dim 32, mults (1, 2, 4) -> about 1M parameters for D = 6.
+    (0 = none; with cond_dim > 0, ``cond=None`` adds no condition term, a null condition for
+    classifier-free training). Defaults: dim 32, mults (1, 2, 4) -> about 1M parameters for D = 6.
     """
 
     transition_dim: int
