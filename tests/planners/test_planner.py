@@ -1,0 +1,204 @@
+"""Trajectory planner: preset parsing, conditioning, acting rules, and a tiny real training
+run (real Minari data on disk, real MuJoCo maze) whose checkpoint is loaded back and evaluated."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import adiff_env.envs  # noqa: F401
+from adiff_env.agents import make_agent
+from adiff_env.cli.main import main
+from adiff_env.errors import UnknownNameError
+from adiff_env.planners.preset import ActConfig, PlannerPreset, load_preset
+from adiff_env.planners.train import train_planner, training_conditioner
+from adiff_env.planners.trajectory import TrajectoryPlanner, geodesic_length
+from adiff_env.registry import ModelRegistry
+
+ENV = "adiff/PointMaze-UMaze-v0"
+
+
+def tiny_preset(dataset: str, **train) -> PlannerPreset:
+    return PlannerPreset.from_dict({
+        "name": "tiny", "env": ENV, "dataset": dataset,
+        "data": {"horizon": 16, "goal_mode": "hindsight", "min_goal_index": 4},
+        "model": {"arch": "temporal_unet", "dim": 8, "dim_mults": [1, 2]},
+        "diffusion": {"n_timesteps": 8},
+        "train": {"steps": 40, "batch_size": 16, "eval_every": 0, "checkpoint_every": 20, "inverse_dynamics_hidden": 16, **train},
+        "act": {"sampler": "ddim", "sampler_steps": 4, "replan_every": 4},
+    })
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Collect 4,000 real steps and train a tiny planner on them (seconds)."""
+    from adiff_env.datasets.collect import collect_dataset
+
+    root = tmp_path_factory.mktemp("planner")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MINARI_DATASETS_PATH", str(root / "minari"))
+        mp.setenv("ADIFF_HOME", str(root / "home"))
+        collect_dataset(ENV, 4000, seed=0, dataset_id="test/umaze-tiny-v0", episode_steps=1000, progress=False)
+        result = train_planner(tiny_preset("test/umaze-tiny-v0"), run_dir=root / "run", progress=False,
+                               registry=ModelRegistry(root / "home" / "models"))
+        yield result, root
+
+
+def test_preset_files_load_and_validate(tmp_path):
+    preset = load_preset("pointmaze-umaze")
+    assert preset.env == ENV and preset.data.horizon % 4 == 0
+    with pytest.raises(UnknownNameError, match="pointmaze-umaze"):
+        load_preset("pointmaze-umaz")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\nenv = "e"\ndataset = "d"\n[train]\nstepz = 3\n')
+    with pytest.raises(ValueError, match=r"unknown keys \['stepz'\]"):
+        load_preset(bad)
+    with pytest.raises(FileNotFoundError):
+        load_preset(tmp_path / "missing.toml")
+    with pytest.raises(UnknownNameError, match="action rule"):
+        ActConfig(action="teleport")
+    with pytest.raises(ValueError, match="replan_every"):
+        ActConfig(replan_every=0)
+
+
+def test_training_conditioner_pins_start_and_resting_goal():
+    x = torch.randn(2, 8, 6)
+    cond = training_conditioner(x, torch.tensor([3, 7]), action_dim=2)
+    m = cond.mask
+    assert m[:, 0, 2:].all() and not m[:, 0, :2].any()  # start state, not its action
+    assert m[0, 3:].all() and not m[0, 1:3].any()
+    assert m[1, 7:].all() and not m[1, 1:7].any()
+    torch.testing.assert_close(cond.apply(torch.zeros_like(x))[m], x[m])
+
+
+def test_geodesic_length_follows_corridors():
+    from adiff_env.datasets.expert import WaypointExpert
+
+    env = gym.make(ENV)
+    paths = WaypointExpert(env.unwrapped.maze)
+    a, b = paths.cell_center((1, 1)), paths.cell_center((3, 1))  # the U's two arms
+    assert np.linalg.norm(a - b) == pytest.approx(2.0)
+    assert geodesic_length(paths, a, b) == pytest.approx(6.0)  # around the wall
+
+
+def test_tiny_training_run_registers_a_checkpoint(trained):
+    result, root = trained
+    assert result.steps == 40 and np.isfinite(result.final_loss)
+    ckpt = result.checkpoint
+    assert ckpt.metadata.kind == "trajectory-planner" and ckpt.metadata.steps == 40
+    assert (result.run_dir / "resume.pt").exists() and (result.run_dir / "run.json").exists()
+    assert list((result.run_dir / "tb").iterdir()), "no TensorBoard event file"
+    assert ckpt.config["dims"] == {"horizon": 16, "action_dim": 2, "obs_dim": 4}
+
+
+def test_resume_continues_to_more_steps(trained, tmp_path):
+    result, root = trained
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(result.run_dir, run)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MINARI_DATASETS_PATH", str(root / "minari"))
+        more = train_planner(tiny_preset("test/umaze-tiny-v0", steps=50), run_dir=run, resume=True, progress=False,
+                             registry=ModelRegistry(tmp_path / "models"))
+    assert more.steps == 50 and more.checkpoint.metadata.steps == 50
+    with pytest.raises(FileNotFoundError, match="resume.pt"):
+        train_planner(tiny_preset("x"), run_dir=tmp_path / "empty", resume=True, progress=False)
+
+
+def _planner(trained, **over) -> tuple[TrajectoryPlanner, gym.Env]:
+    result, _ = trained
+    env = gym.make(ENV)
+    return TrajectoryPlanner.from_checkpoint(result.checkpoint, env, seed=3, **over), env
+
+
+def test_plans_respect_inpainted_start_and_goal(trained):
+    planner, env = _planner(trained)
+    obs, _ = env.reset(seed=1)
+    s, goal = obs["observation"].astype(np.float64), obs["desired_goal"].astype(np.float64)
+    plan = planner.plan(s, goal, steps_left=10)
+    assert plan.shape == (16, 6)
+    np.testing.assert_allclose(plan[0, 2:], s, atol=1e-4)
+    np.testing.assert_allclose(plan[10:, 2:4], np.broadcast_to(goal, (6, 2)), atol=1e-4)
+    np.testing.assert_allclose(plan[10:, 4:], 0.0, atol=1e-4)
+    np.testing.assert_allclose(plan[10:, :2], 0.0, atol=1e-4)
+
+
+def test_same_seed_same_plans_after_reload(trained):
+    p1, env = _planner(trained)
+    p2, _ = _planner(trained)
+    obs, _ = env.reset(seed=2)
+    acts1 = [p1.predict(obs, episode_start=i == 0)[0] for i in range(6)]
+    acts2 = [p2.predict(obs, episode_start=i == 0)[0] for i in range(6)]
+    np.testing.assert_array_equal(np.stack(acts1), np.stack(acts2))
+
+
+@pytest.mark.parametrize("rule", ["pd", "inverse-dynamics", "plan"])
+def test_action_rules_give_valid_actions(trained, rule):
+    planner, env = _planner(trained, action=rule)
+    obs, _ = env.reset(seed=0)
+    for i in range(5):
+        action, _ = planner.predict(obs, episode_start=i == 0)
+        assert env.action_space.contains(action)
+        obs, *_ = env.step(action)
+    assert planner.eval_stats()["plans"] == 2  # replan_every 4: steps 0 and 4
+
+
+def test_pd_rule_math(trained):
+    planner, _ = _planner(trained, action="pd", lookahead=1, kp=2.0, kd=0.5)
+    plan = np.zeros((16, 6))
+    plan[1, 2:] = [0.3, -0.2, 0.1, 0.0]
+    s = np.array([0.0, 0.0, 0.2, 0.2])
+    expected = 2.0 * np.array([0.3, -0.2]) + 0.5 * (np.array([0.1, 0.0]) - np.array([0.2, 0.2]))
+    np.testing.assert_allclose(planner.action_from_plan(s, plan, 0), expected, rtol=1e-6)
+
+
+def test_deadline_is_kept_across_replans(trained):
+    planner, env = _planner(trained, replan_every=1)
+    obs, _ = env.reset(seed=4)
+    planner.predict(obs, episode_start=True)
+    first = planner.state.deadline_t
+    for _ in range(3):
+        obs, *_ = env.step(planner.predict(obs)[0])
+    assert planner.state.deadline_t == first and planner.state.t == 4
+
+
+def test_sb3_evaluate_policy_runs_the_planner(trained):
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    planner, _ = _planner(trained)
+    env = gym.make(ENV, max_episode_steps=12)
+    mean, std = evaluate_policy(planner, env, n_eval_episodes=2, deterministic=True)
+    assert np.isfinite(mean) and std >= 0
+
+
+def test_cli_evaluate_planner_json_and_sampler_override(trained, capsys):
+    result, _ = trained
+    spec = f"planner:{result.checkpoint.path}"
+    code = main(["evaluate", ENV, "--agent", spec, "--episodes", "1", "--json", "--sampler", "ddpm",
+                 "--env-kwarg", "max_episode_steps=10"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["sampler"] == "ddpm" and out["steps"] == 8  # ddpm: the training step count
+    assert out["plan_ms_median"] > 0 and out["plans"] >= 1
+    code = main(["evaluate", ENV, "--agent", spec, "--episodes", "1", "--json", "--steps", "2",
+                 "--env-kwarg", "max_episode_steps=5"])
+    assert json.loads(capsys.readouterr().out)["steps"] == 2
+
+
+def test_planner_spec_errors(trained, capsys):
+    env = gym.make(ENV)
+    with pytest.raises(ValueError, match="needs a model"):
+        make_agent("planner", env)
+    assert main(["evaluate", ENV, "--agent", "planner:nosuchmodel", "--episodes", "1"]) == 2
+    assert "nosuchmodel" in capsys.readouterr().err
+    result, _ = trained
+    with pytest.raises(ValueError, match="exceeds"):
+        make_agent(f"planner:{result.checkpoint.path}", env, {"steps": 99})
+    with pytest.raises(ValueError, match="does not take"):
+        make_agent("random", env, {"steps": 3})
