@@ -234,3 +234,24 @@ def test_rgb_array_render_is_an_image(make):
     frame = env.render()
     assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
     assert frame.std() > 0  # not a blank picture
+
+
+@pytest.mark.slow
+def test_rendering_then_importing_triton_does_not_crash(tmp_path):
+    """Mesa's LLVM (software EGL) + a later triton import segfaulted; the env preloads triton."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("triton")
+    script = tmp_path / "render_then_triton.py"
+    script.write_text(
+        "import gymnasium as gym, adiff_env.envs\n"
+        "env = gym.make('adiff/PointMaze-UMaze-v0', render_mode='rgb_array')\n"
+        "env.reset(seed=0); frame = env.render(); env.close()\n"
+        "import triton\n"
+        "print('ok', frame.shape)\n"
+    )
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "MUJOCO_GL": "egl"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "ok (480, 480, 3)" in proc.stdout
