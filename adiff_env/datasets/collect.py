@@ -309,9 +309,9 @@ def collect_dataset(
 
     _validate(env_id, steps, noise_std, episode_steps, workers, backend)
     dataset_id = dataset_id or default_dataset_id(env_id)
-    namespace, _, _ = parse_dataset_id(dataset_id)  # ValueError names the bad id
     if not re.search(r"-v\d+$", dataset_id):
         raise ValueError(f"dataset_id must end in a version such as '-v0', got {dataset_id!r}.")
+    namespace, _, _ = parse_dataset_id(dataset_id)  # ValueError names the bad id
     root = datasets_root()
     final = root / dataset_id
     if final.exists() and not overwrite:
