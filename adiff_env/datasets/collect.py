@@ -277,6 +277,7 @@ def collect_dataset(
     workers: int = 1,
     backend: str = "buffers",
     overwrite: bool = False,
+    continuing: bool = True,
     env_kwargs: dict | None = None,
     agent_factory: AgentFactory | None = None,
     description: str | None = None,
@@ -296,6 +297,8 @@ def collect_dataset(
         workers: processes for ``backend="buffers"``.
         backend: ``"buffers"`` (fast, parallel) or ``"collector"`` (``minari.DataCollector``).
         overwrite: replace an existing dataset of that id (atomically); otherwise refuse.
+        continuing: pass ``reset_target=True`` (the mazes' continuing task); False for envs
+            without that keyword.
         env_kwargs: extra ``gym.make`` keywords (e.g. ``layout=``), recorded in the env spec.
         agent_factory: ``factory(env, noise_std, seed, tuned) -> agent``; default the expert.
         description: dataset description stored in the metadata.
@@ -319,7 +322,8 @@ def collect_dataset(
             f"Dataset {dataset_id!r} already exists at {final}; pass overwrite=True "
             "(CLI: --overwrite) to replace it, or choose another --dataset-id."
         )
-    make_kwargs = {"reset_target": True, "max_episode_steps": episode_steps, **(env_kwargs or {})}
+    make_kwargs = {"reset_target": True} if continuing else {}
+    make_kwargs.update({"max_episode_steps": episode_steps, **(env_kwargs or {})})
     tasks = [
         _EpisodeTask(env_id, make_kwargs, i, min(episode_steps, steps - i * episode_steps),
                      seed, float(noise_std), tuned_expert, agent_factory)

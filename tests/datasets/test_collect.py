@@ -149,3 +149,36 @@ def test_umaze_expert_5000_steps_reload_segments_round_trip():
     np.testing.assert_allclose(seg.normalizer.unnormalize(item.trajectories.numpy()), raw, atol=1e-5)
     goals = SegmentDataset(ds, 128, goal_mode="events")
     assert len(goals) > 1000 and goals[0].trajectories.shape == (128, 6)
+
+
+def test_swap_failure_restores_the_old_dataset(monkeypatch):
+    _collect(1000, seed=1)
+    before = _arrays("adiff/test-open-v0")[1]
+    real_rename = os.rename
+
+    def rename(src, dst):
+        if ".adiff-staging-" in str(src):
+            raise OSError("disk full (test)")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr("adiff_env.datasets.collect.os.rename", rename)
+    with pytest.raises(OSError, match="disk full"):
+        _collect(1300, seed=2, overwrite=True)
+    np.testing.assert_array_equal(_arrays("adiff/test-open-v0")[1], before)
+    assert sorted(os.listdir(datasets_root() / "adiff")) == ["namespace_metadata.json", "test-open-v0"]
+
+
+def test_array_observation_env():
+    """Any registered env works with continuing=False and an agent factory (array observations)."""
+    from datasets_helpers import random_factory
+
+    from adiff_env.datasets.segments import SegmentDataset
+
+    collect_dataset("Pendulum-v1", 450, dataset_id="adiff/pendulum-v0", episode_steps=200,
+                    continuing=False, agent_factory=random_factory, progress=False)
+    ds = minari.load_dataset("adiff/pendulum-v0")
+    assert [len(e.actions) for e in ds.iterate_episodes()] == [200, 200, 50]
+    seg = SegmentDataset(ds, 16, position_dims=0)
+    assert (seg.action_dim, seg.observation_dim, len(seg)) == (1, 3, 2 * 185 + 35)
+    with pytest.raises(ValueError, match="dict observations"):
+        SegmentDataset(ds, 16, goal_mode="events")
