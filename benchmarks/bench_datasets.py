@@ -1,7 +1,7 @@
 """Benchmark: dataset collection steps/s and the memory of the segment dataset.
 
-    uv run python benchmarks/bench_datasets.py                       # full: 200k-step timings, 1M-step memory
-    uv run python benchmarks/bench_datasets.py --steps 20000 --memory-steps 100000   # quick
+    uv run python benchmarks/bench_datasets.py                # full: 100k-step timings x3, 1M-step memory
+    uv run python benchmarks/bench_datasets.py --steps 20000 --collector-steps 20000 --memory-steps 100000
 
 Collection: the same noisy-expert recipe timed four ways on one env, in one run:
   loop only       env + expert, nothing recorded (the floor)
@@ -79,11 +79,12 @@ def memory_probe(dataset_id: str, horizon: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="adiff/PointMaze-UMaze-v0")
-    parser.add_argument("--steps", type=int, default=200_000, help="steps per collection timing")
-    parser.add_argument("--collector-steps", type=int, default=50_000, help="steps for the DataCollector timing")
+    parser.add_argument("--steps", type=int, default=100_000, help="steps per collection timing")
+    parser.add_argument("--collector-steps", type=int, default=100_000, help="steps for the DataCollector timing")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--memory-steps", type=int, default=1_000_000)
     parser.add_argument("--horizon", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3, help="timings are the best of this many runs")
     parser.add_argument("--probe", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.probe:
@@ -94,15 +95,23 @@ def main(argv: list[str] | None = None) -> int:
     from adiff_env.datasets.collect import collect_dataset
 
     ep = 10_000
-    rows = [("loop only (no recording)", 1, args.steps, loop_only(args.env, args.steps, ep))]
-    for workers in (1, args.workers):
-        r = collect_dataset(args.env, args.steps, dataset_id=f"bench/buffers-w{workers}-v0",
-                            workers=workers, episode_steps=ep, progress=False)
-        rows.append((f"buffers, {workers} worker(s)", workers, r.total_steps, r.steps_per_s))
-    r = collect_dataset(args.env, args.collector_steps, dataset_id="bench/collector-v0",
-                        backend="collector", episode_steps=ep, progress=False)
-    rows.append(("minari.DataCollector", 1, r.total_steps, r.steps_per_s))
-    print(f"collection on {args.env}, noise 0.5, {os.cpu_count()} CPUs")
+    best: dict[str, tuple[int, int, float]] = {}
+
+    def record(name: str, workers: int, steps: int, sps: float) -> None:
+        if name not in best or sps > best[name][2]:
+            best[name] = (workers, steps, sps)
+
+    for rep in range(args.repeats):  # interleaved, best of N: the machine may be shared
+        record("loop only (no recording)", 1, args.steps, loop_only(args.env, args.steps, ep))
+        for workers in (1, args.workers):
+            r = collect_dataset(args.env, args.steps, dataset_id=f"bench/buffers-w{workers}-v0", workers=workers,
+                                episode_steps=ep, progress=False, overwrite=True)
+            record(f"buffers, {workers} worker(s)", workers, r.total_steps, r.steps_per_s)
+        r = collect_dataset(args.env, args.collector_steps, dataset_id="bench/collector-v0",
+                            backend="collector", episode_steps=ep, progress=False, overwrite=True)
+        record("minari.DataCollector", 1, r.total_steps, r.steps_per_s)
+    rows = [(name, *values) for name, values in best.items()]
+    print(f"collection on {args.env}, noise 0.5, {os.cpu_count()} CPUs, best of {args.repeats}")
     print(f"{'method':<28} {'procs':>5} {'steps':>10} {'steps/s':>10}")
     for name, workers, steps, sps in rows:
         print(f"{name:<28} {workers:>5} {steps:>10,} {sps:>10,.0f}")

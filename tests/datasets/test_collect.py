@@ -80,7 +80,11 @@ def test_same_data_for_any_worker_count_and_backend():
 
 @pytest.mark.parametrize(
     ("factory", "workers", "exc"),
-    [(failing_factory, 1, RuntimeError), (interrupting_factory, 1, KeyboardInterrupt), (failing_factory, 2, RuntimeError)],
+    [
+        (failing_factory, 1, RuntimeError),
+        (interrupting_factory, 1, KeyboardInterrupt),
+        (failing_factory, 2, RuntimeError),
+    ],
 )
 def test_failed_collection_keeps_the_old_dataset(factory, workers, exc):
     _collect(1500, seed=1)
