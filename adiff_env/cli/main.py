@@ -13,11 +13,12 @@ from collections.abc import Sequence
 
 from adiff_env import __version__
 from adiff_env.cli import evaluate as _evaluate
+from adiff_env.cli import datasets as _datasets
 from adiff_env.cli import demo as _demo
 from adiff_env.cli import envs as _envs
 
 # Command modules in the order `adiff --help` lists them.
-COMMAND_MODULES = [_demo, _evaluate, _envs]
+COMMAND_MODULES = [_demo, _evaluate, _datasets, _envs]
 
 
 class CLIError(Exception):
