@@ -3,7 +3,8 @@
 Runs inside the sandbox (a Docker container or a local subprocess) with only the standard
 library of Python >= 3.8. Usage::
 
-    python3 -I harness.py WORKDIR [--kill-all]    # the job (JSON) comes on stdin
+    python3 -I harness.py WORKDIR [--kill-all]    # one job (JSON) on stdin, one report out
+    python3 -I harness.py serve [WORKROOT]        # a job per line in, a report per line out
 
 The job is ``{"program": str, "tests": [str], "wall_s": float, "test_s": float | null,
 "output_bytes": int, "memory_bytes": int | null, "fsize_bytes": int | null,
@@ -18,7 +19,7 @@ and then each test in the same namespace, each under a SIGALRM budget of
 hang or ``os._exit`` loses nothing already reported. Afterwards the supervisor kills every
 descendant (it is a child subreaper, so escaped grandchildren come back to it), with
 ``--kill-all`` every other process of its user except PID 1 and its parent (use only where
-the user owns nothing else: a sandbox container), removes WORKDIR and prints the report::
+the user owns nothing else: a sandbox container; ignored as root), removes WORKDIR and prints the report::
 
     {"steps": [{"kind": "program"|"test", "index": int, "passed": bool,
                 "error_type": str|null, "message": str}, ...],
@@ -119,14 +120,17 @@ def _set_limits(job):
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
 
 
-def _become_subreaper():
+def _prctl(option, value):
     try:
         import ctypes
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
     except Exception:
         pass
+
+
+def _become_subreaper():
+    _prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
 
 
 def _proc_table():
@@ -156,6 +160,8 @@ def kill_tree(kill_all=False):
     ``({pid: wait status}, number of processes killed)``. Repeats until nothing is left, since a fork bomb keeps forking
     between rounds; as a child subreaper, orphaned grandchildren come back to us."""
     me, parent, uid = os.getpid(), os.getppid(), os.getuid()
+    if uid == 0:
+        kill_all = False  # never: as root it would kill every process of the machine
     reaped, killed = {}, set()
     for _ in range(100):
         table = _proc_table()
@@ -215,6 +221,8 @@ def supervise(job, workdir, kill_all=False):
     if pid == 0:  # the runner
         try:
             os.setsid()
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            _prctl(4, 1)  # PR_SET_DUMPABLE: the server is not, the program may be
             os.chdir(workdir)
             os.environ.update({"HOME": workdir, "TMPDIR": workdir, "PYTHONIOENCODING": "utf-8"})
             null = os.open(os.devnull, os.O_RDONLY)
@@ -300,9 +308,36 @@ def supervise(job, workdir, kill_all=False):
     }
 
 
+def serve(stdin, stdout, workroot="/work"):
+    """Serve jobs, one JSON line ``{"nonce": hex, "job": {...}}`` each, answering one line
+    ``{"nonce": hex, "report": {...}}`` (or ``"error"``) per job, each in a fresh work dir
+    ``WORKROOT/r<nonce>``, followed by ``--kill-all`` cleanup when PID 1 and not root. Meant to run as PID 1 of a
+    sandbox container, where the program cannot signal it; it makes itself non-dumpable so
+    the program (same user) cannot open its files or trace it."""
+    # --kill-all cleanup only where it is safe: PID 1 of a container, not root
+    kill_all = os.getpid() == 1 and os.getuid() != 0
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _prctl(4, 0)  # PR_SET_DUMPABLE = 0
+    for line in stdin:
+        nonce = ""
+        try:
+            message = json.loads(line.decode("utf-8"))
+            nonce = str(message["nonce"])
+            if not nonce.isalnum():
+                raise ValueError("nonce must be alphanumeric")
+            reply = {"nonce": nonce, "report": supervise(message["job"], os.path.join(workroot, "r" + nonce), kill_all)}
+        except Exception:
+            reply = {"nonce": nonce, "error": traceback.format_exc()[-2000:]}
+        stdout.write(json.dumps(reply).encode("utf-8") + b"\n")
+        stdout.flush()
+    return 0
+
+
 def main(argv):
+    if argv[:1] == ["serve"]:
+        return serve(sys.stdin.buffer, sys.stdout.buffer, *argv[1:2])
     if len(argv) < 1:
-        sys.stderr.write("usage: harness.py WORKDIR [--kill-all] < job.json\n")
+        sys.stderr.write("usage: harness.py WORKDIR [--kill-all] < job.json  |  harness.py serve [WORKROOT]\n")
         return 2
     job = json.loads(sys.stdin.buffer.read().decode("utf-8"))
     report = supervise(job, argv[0], kill_all="--kill-all" in argv[1:])
