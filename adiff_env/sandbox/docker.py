@@ -3,30 +3,39 @@
 Every container: ``network_mode="none"``, read-only root, a size-capped tmpfs at ``/work``
 (``noexec``), memory limit with swap equal to it (no swap), pids limit, CPU quota
 (``nano_cpus``), user 1000:1000, all capabilities dropped, ``no-new-privileges``, and the
-label ``org.adiff.sandbox.pool`` = ``host:pid:token`` of its owner. ``sleep infinity`` is
-PID 1. A run takes an idle container, ``exec``\\ s the harness (its source passed on the
-command line, the job on stdin) in a fresh work dir ``/work/r<uuid>`` under
-``timeout -k 1 wall+1`` INSIDE the container (a timed-out ``docker exec`` keeps running:
-moby#9098), reads the report with a deadline of ``wall + 3`` s OUTSIDE, and gives the
-container back. After the report the harness kills every process of the sandbox user but
-PID 1. A container that timed out, ran out of memory, misbehaved (no or malformed report)
-or served ``max_runs`` runs is destroyed and replaced by a fresh one on the next run.
+label ``org.adiff.sandbox.pool`` = ``host:pid:token`` of its owner. Two ways to run a job:
 
-Containers are removed on :meth:`close`, at interpreter exit (``weakref.finalize``), and
-containers left by a crashed process on this host (owner pid gone) on construction.
+- ``mode="server"`` (default, fast): the harness runs as the container's PID 1
+  (``harness.py serve``) on an attached stdin/stdout; each job is one JSON line with a fresh
+  nonce, answered by one line echoing it. The harness forks a runner per job in a fresh
+  work dir ``/work/r<nonce>``, kills it at the wall limit, then kills every other process of
+  the sandbox user. The program cannot signal PID 1, and the server is non-dumpable (the
+  program, same user, cannot open its pipes or trace it). No ``docker exec`` per run.
+- ``mode="exec"``: ``sleep infinity`` is PID 1 and each job is a ``docker exec`` of the
+  harness (source on the command line, job on stdin) under ``timeout -k 1 wall+1`` INSIDE
+  the container, since a timed-out ``docker exec`` keeps running (moby#9098).
+
+Either way the pool gives up on a job ``wall + 3`` s after it started (OUTSIDE), and a
+container that timed out, ran out of memory, misbehaved (no, malformed or mismatched
+report; harness error) or served ``max_runs`` runs is destroyed and replaced by a fresh one
+on the next run. Containers are removed on :meth:`close`, at interpreter exit
+(``weakref.finalize``), and those left by a crashed process on this host (owner pid gone)
+on construction.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import socket
-import struct
 import threading
 import time
 import uuid
 import weakref
 
+from adiff_env.errors import UnknownNameError
+from adiff_env.sandbox._stream import TIMED_OUT, FrameReader
 from adiff_env.sandbox.base import ExecResult, Limits
 from adiff_env.sandbox.image import DEFAULT_IMAGE, docker_client, image_exists
 from adiff_env.sandbox.jobs import (
@@ -45,6 +54,7 @@ OUTSIDE_GRACE_S = 3.0  # the pool gives up on an exec this long after the wall l
 MEMORY_HEADROOM_MB = 64  # container limit = limits.memory_mb + this (the harness itself)
 EXTRA_PIDS = 8  # PID 1, timeout, the harness supervisor, on top of limits.pids
 REPORT_CAP = 8 << 20
+MODES = ("server", "exec")
 __all__ = ["DockerSandbox", "DEFAULT_IMAGE", "POOL_LABEL", "container_config", "remove_leftovers"]
 
 
@@ -67,12 +77,16 @@ def container_config(limits: Limits, labels: dict[str, str]) -> dict:
         environment={"LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"},
         labels=labels,
         log_config={"type": "none"},
-        detach=True,
     )
 
 
+def server_command() -> list[str]:
+    """PID 1 of a server-mode container: the harness serving jobs on stdin."""
+    return ["python3", "-I", "-c", harness_source(), "serve", "/work"]
+
+
 def harness_command(limits: Limits, workdir: str) -> list[str]:
-    """The exec command: the harness under ``timeout -k 1`` with the wall limit + 1 s."""
+    """The exec-mode command: the harness under ``timeout -k 1`` with the wall limit + 1 s."""
     wall = f"{limits.wall_s + 1.0:.3f}"
     return ["timeout", "-k", "1", wall, "python3", "-I", "-c", harness_source(), workdir, "--kill-all"]
 
@@ -117,9 +131,19 @@ def _cleanup(client, owner: str) -> None:
 
 
 class _Slot:
-    def __init__(self, container) -> None:
-        self.container = container
-        self.runs = 0
+    """One pool container; in server mode also its attached stream."""
+
+    def __init__(self, container, sock=None) -> None:
+        self.container, self.sock, self.runs = container, sock, 0
+        self.reader = FrameReader(getattr(sock, "_sock", sock), REPORT_CAP) if sock is not None else None
+
+    def destroy(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+        _remove(self.container)
 
 
 class DockerSandbox:
@@ -128,21 +152,23 @@ class DockerSandbox:
     ``limits``: the pool's limits. Container-level fields (``memory_mb``, ``pids``, ``cpus``,
     ``workdir_mb``) are fixed when a container starts, so a ``run`` may change only
     ``wall_s``, ``test_s``, ``output_bytes`` and ``program_bytes``. ``max_runs``: runs per
-    container before it is replaced. Safe to share between threads; each run holds one
+    container before it is replaced. ``mode``: ``"server"`` or ``"exec"`` (module docstring). Safe to share between threads; each run holds one
     container, waiting up to ``acquire_timeout_s`` for one.
     """
 
     def __init__(
         self, limits: Limits | None = None, *, pool_size: int = 2, image: str = DEFAULT_IMAGE,
-        max_runs: int = 200, acquire_timeout_s: float = 120.0, client=None,
+        max_runs: int = 200, acquire_timeout_s: float = 120.0, mode: str = "server", client=None,
     ) -> None:
+        if mode not in MODES:
+            raise UnknownNameError("DockerSandbox mode", str(mode), MODES)
         if limits is not None and not isinstance(limits, Limits):
             raise TypeError(f"limits must be a Limits, got {type(limits).__name__}.")
         for name, value in (("pool_size", pool_size), ("max_runs", max_runs)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"DockerSandbox {name} must be an int >= 1, got {value!r}.")
         self.limits = limits or Limits()
-        self.image, self.pool_size, self.max_runs = image, pool_size, max_runs
+        self.image, self.pool_size, self.max_runs, self.mode = image, pool_size, max_runs, mode
         self.acquire_timeout_s = acquire_timeout_s
         self.client = client or docker_client()
         if not image_exists(self.client, image):
@@ -164,8 +190,19 @@ class DockerSandbox:
     # -- pool -------------------------------------------------------------------------
     def _new_slot(self) -> _Slot:
         config = container_config(self.limits, {POOL_LABEL: self.owner})
-        container = self.client.containers.run(self.image, ["sleep", "infinity"], **config)
-        return _Slot(container)
+        if self.mode == "exec":
+            container = self.client.containers.create(self.image, ["sleep", "infinity"], **config)
+            container.start()
+            return _Slot(container)
+        container = self.client.containers.create(self.image, server_command(), stdin_open=True, **config)
+        try:
+            params = {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
+            sock = self.client.api.attach_socket(container.id, params=params)
+            container.start()
+        except BaseException:
+            _remove(container)
+            raise
+        return _Slot(container, sock)
 
     def _acquire(self) -> _Slot:
         try:
@@ -185,7 +222,7 @@ class DockerSandbox:
         if healthy and slot.runs < self.max_runs and not self._closed:
             self._idle.put(slot)
             return
-        _remove(slot.container)
+        slot.destroy()
         with self._lock:
             self.replaced += 1
         self._idle.put(None)  # the next run starts a fresh container
@@ -209,15 +246,15 @@ class DockerSandbox:
         healthy = False
         try:
             start = time.monotonic()
-            raw, exit_code, error = self._exec(slot.container, job, limits)
+            if self.mode == "server":
+                report, exit_code, error = self._serve(slot, job, limits)
+            else:
+                report, exit_code, error = self._exec(slot.container, job, limits)
             wall = time.monotonic() - start
-            report = parse_report(raw) if error is None else None
-            if report is None and error is None:
-                error = f"the harness exited with {exit_code} without a report ({len(raw)} bytes of output)"
             # timeout(1) exits 124 when it fired, 137 when it had to SIGKILL after -k
             timed_out = exit_code == 124 or (exit_code == 137 and wall >= limits.wall_s)
             result = result_from_report(report, len(tests), limits, wall_s=wall, error=error, timed_out=timed_out)
-            healthy = report is not None and not result.timed_out and not result.oom
+            healthy = report is not None and error is None and not result.timed_out and not result.oom
             return result
         finally:
             self._release(slot, healthy)
@@ -236,28 +273,51 @@ class DockerSandbox:
             )
         return limits
 
-    def _exec(self, container, job: bytes, limits: Limits) -> tuple[bytes, int | None, str | None]:
-        """Run the harness; return (stdout, exit code, error). Error set = container is suspect."""
+    def _serve(self, slot: _Slot, job: bytes, limits: Limits) -> tuple[dict | None, int | None, str | None]:
+        """Send one job line to the PID 1 harness; return (report, exit code, error)."""
+        nonce = uuid.uuid4().hex
+        deadline = time.monotonic() + limits.wall_s + OUTSIDE_GRACE_S
+        try:
+            slot.reader.sock.sendall(b'{"nonce": "%s", "job": %s}\n' % (nonce.encode(), job))
+            line, error = slot.reader.read_line(deadline)
+        except OSError as exc:
+            line, error = b"", f"lost the container stream ({type(exc).__name__}: {exc})"
+        if error is not None:
+            return None, 124 if error == TIMED_OUT else None, error
+        try:
+            reply = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return None, None, "the sandbox server sent a malformed reply (misbehaving)"
+        if not isinstance(reply, dict) or reply.get("nonce") != nonce:
+            return None, None, "the sandbox server answered another job (misbehaving)"
+        if "error" in reply:
+            return None, None, f"the sandbox harness failed: {str(reply['error'])[-500:]}"
+        report = parse_report(json.dumps(reply.get("report")).encode())
+        return report, 0, None if report is not None else "the sandbox harness sent no report"
+
+    def _exec(self, container, job: bytes, limits: Limits) -> tuple[dict | None, int | None, str | None]:
+        """Run the harness with docker exec; return (report, exit code, error)."""
         api = self.client.api
         workdir = f"/work/r{uuid.uuid4().hex}"
         exec_id = api.exec_create(container.id, harness_command(limits, workdir), stdin=True, user=USER, workdir="/work")["Id"]
         sock = api.exec_start(exec_id, socket=True)
-        raw_sock = getattr(sock, "_sock", sock)
+        reader = FrameReader(getattr(sock, "_sock", sock), REPORT_CAP)
         deadline = time.monotonic() + limits.wall_s + OUTSIDE_GRACE_S
         try:
-            raw_sock.sendall(job)
-            raw_sock.shutdown(socket.SHUT_WR)
-            data, error = _read_until_eof(raw_sock, deadline, REPORT_CAP)
+            reader.sock.sendall(job)
+            reader.sock.shutdown(socket.SHUT_WR)
+            data, error = reader.read_all(deadline)
         except OSError as exc:
             data, error = b"", f"lost the exec stream ({type(exc).__name__}: {exc})"
         finally:
             sock.close()
         if error is not None:
-            return b"", 124 if "wall limit" in error else None, error
-        stdout = _demux_stdout(data)
-        if stdout.endswith(b"}"):  # a report: the harness finished (parse_report checks it)
-            return stdout, 0, None
-        return stdout, api.exec_inspect(exec_id).get("ExitCode"), None
+            return None, 124 if error == TIMED_OUT else None, error
+        report = parse_report(data)
+        if report is not None:  # the harness finished and printed its report
+            return report, 0, None
+        exit_code = api.exec_inspect(exec_id).get("ExitCode")
+        return None, exit_code, f"the harness exited with {exit_code} without a report ({len(data)} bytes of output)"
 
     def close(self) -> None:
         """Remove every container of this pool; further runs raise. Idempotent."""
@@ -269,33 +329,3 @@ class DockerSandbox:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _read_until_eof(sock, deadline: float, cap: int) -> tuple[bytes, str | None]:
-    chunks, size = [], 0
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return b"", "the exec ran past the wall limit (timed out outside the container)"
-        sock.settimeout(remaining)
-        try:
-            chunk = sock.recv(1 << 16)
-        except socket.timeout:
-            return b"", "the exec ran past the wall limit (timed out outside the container)"
-        if not chunk:
-            return b"".join(chunks), None
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > cap:
-            return b"", f"the harness wrote more than {cap} bytes (misbehaving)"
-
-
-def _demux_stdout(data: bytes) -> bytes:
-    """Keep the stdout frames of a multiplexed (non-TTY) docker attach stream."""
-    out, pos = [], 0
-    while pos + 8 <= len(data):
-        stream, length = struct.unpack(">BxxxL", data[pos : pos + 8])
-        if stream == 1:
-            out.append(data[pos + 8 : pos + 8 + length])
-        pos += 8 + length
-    return b"".join(out)

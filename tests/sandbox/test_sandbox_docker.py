@@ -25,9 +25,9 @@ LIMITS = Limits(wall_s=3, output_bytes=4096, workdir_mb=8)
 OWNERS: list[str] = []  # every pool made here; none may leave a container behind
 
 
-@pytest.fixture(scope="module")
-def pool(docker_client):
-    box = DockerSandbox(LIMITS, pool_size=2, client=docker_client)
+@pytest.fixture(scope="module", params=["server", "exec"])
+def pool(docker_client, request):
+    box = DockerSandbox(LIMITS, pool_size=2, mode=request.param, client=docker_client)
     OWNERS.append(box.owner)
     yield box
     box.close()
@@ -168,8 +168,20 @@ def test_print_100mb(pool):
 def test_kill_own_harness(pool, program):
     replaced = pool.replaced
     result = pool.run("x = 1", [program, "assert 1"])
-    assert result.error and result.passed == 0
-    assert pool.replaced == replaced + 1 and healthy(pool)
+    if pool.mode == "server":  # the harness is PID 1: the signal cannot reach it
+        assert result.tests[1].passed and result.error is None and pool.replaced == replaced
+    else:  # the exec'd harness dies: reported, and the container replaced
+        assert result.error and result.passed == 0 and pool.replaced == replaced + 1
+    assert healthy(pool)
+
+
+def test_program_cannot_reach_the_server_streams(pool):
+    if pool.mode != "server":
+        pytest.skip("exec mode: PID 1 is `sleep infinity`, which holds nothing of value")
+    tests = ["open('/proc/1/fd/1', 'w')", "open('/proc/1/fd/0', 'rb')", "import os; os.kill(1, 9)"]
+    result = pool.run("", tests)
+    assert result.tests[0].error_type == result.tests[1].error_type == "PermissionError", result
+    assert healthy(pool)
 
 
 def test_pool_is_thread_safe(pool):
@@ -206,6 +218,8 @@ def test_container_replaced_after_max_runs(docker_client):
 
 
 def test_bad_construction(docker_client):
+    with pytest.raises(ValueError, match="Unknown DockerSandbox mode 'sever'"):
+        DockerSandbox(mode="sever", client=docker_client)
     with pytest.raises(RuntimeError, match="adiff sandbox build"):
         DockerSandbox(image="adiff-sandbox:no-such-tag", client=docker_client)
     with pytest.raises(ValueError, match="pool_size"):
