@@ -160,8 +160,10 @@ def kill_tree(kill_all=False):
     ``({pid: wait status}, number of processes killed)``. Repeats until nothing is left, since a fork bomb keeps forking
     between rounds; as a child subreaper, orphaned grandchildren come back to us."""
     me, parent, uid = os.getpid(), os.getppid(), os.getuid()
-    if uid == 0:
-        kill_all = False  # never: as root it would kill every process of the machine
+    if kill_all and (uid == 0 or _proc_table().get(1, (0, -1))[1] != uid):
+        # Only inside a sandbox container (PID 1 runs as this same non-root user): on a host,
+        # or as root, it would kill processes that are not the program's.
+        kill_all = False
     reaped, killed = {}, set()
     for _ in range(100):
         table = _proc_table()

@@ -1,8 +1,11 @@
 """The harness script itself (envs/sandbox/harness.py), run as a local subprocess."""
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -96,3 +99,42 @@ def test_usage_without_workdir():
 def test_program_namespace(tmp_path, program):
     report, _ = run_harness(tmp_path, program, [])
     assert report["stdout"].strip() in ("__program__", "['program.py']")
+
+
+def test_serve_answers_one_line_per_job_with_its_nonce(tmp_path):
+    jobs = [
+        {"nonce": "a1", "job": {"program": "x = 1", "tests": ["assert x == 1", "assert x == 2"], "wall_s": 5}},
+        {"nonce": "../evil", "job": {"program": "", "tests": [], "wall_s": 5}},
+        {"nonce": "b2", "job": {"program": "print('out')", "tests": [], "wall_s": 5}},
+    ]
+    payload = "\n".join(json.dumps(j) for j in jobs).encode() + b"\nnot json\n"
+    proc = subprocess.run([sys.executable, "-I", str(HARNESS), "serve", str(tmp_path)], input=payload,
+                          capture_output=True, timeout=60)
+    replies = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert proc.returncode == 0 and len(replies) == 4
+    assert replies[0]["nonce"] == "a1" and [s["passed"] for s in replies[0]["report"]["steps"]] == [True, True, False]
+    assert "alphanumeric" in replies[1]["error"] and replies[1]["nonce"] == "../evil"
+    assert replies[2]["report"]["stdout"] == "out\n"
+    assert "error" in replies[3] and replies[3]["nonce"] == ""
+    assert list(tmp_path.iterdir()) == []  # every work dir removed
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/usr/bin/python3"), reason="needs root to run as nobody")
+def test_kill_all_refused_outside_a_sandbox_container():
+    """--kill-all must not touch processes that are not the program's when PID 1 is not the
+    sandbox user (a host). Run as nobody, so a broken guard could only hurt nobody's processes."""
+    work = tempfile.mkdtemp(prefix="adiff-killall-")
+    try:
+        os.chmod(work, 0o777)
+        harness = shutil.copy(HARNESS, os.path.join(work, "harness.py"))
+        os.chmod(harness, 0o644)
+        bystander = subprocess.Popen(["sleep", "300"], user="nobody")
+        job = {"program": "", "tests": ["assert 1"], "wall_s": 5}
+        proc = subprocess.run(["/usr/bin/python3", "-I", harness, os.path.join(work, "w"), "--kill-all"], user="nobody",
+                              input=json.dumps(job).encode(), capture_output=True, timeout=60, cwd=work)
+        assert json.loads(proc.stdout)["leftovers"] == 0
+        assert bystander.poll() is None, "the harness killed a process that was not the program's"
+        bystander.kill()
+        bystander.wait()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
