@@ -1,4 +1,4 @@
-"""Runs per second: DockerSandbox warm pool vs a cold ``docker run`` per execution vs ProcessSandbox.
+"""Runs per second: DockerSandbox warm pool (server and exec modes) vs a cold ``docker run`` per execution vs ProcessSandbox.
 
 Same tasks for all three: the first N HumanEval problems (prompt + canonical solution, the
 task's ``check(entry_point)`` as the test), all expected to pass. One run, no warm-up beyond
@@ -75,14 +75,16 @@ def main() -> None:
     jobs = humaneval_jobs(args.tasks)
     print(f"HumanEval, first {args.tasks} problems (cold: {args.cold_tasks}); {args.threads} threads; limits {limits}")
 
-    start = time.perf_counter()
-    pool = DockerSandbox(limits, pool_size=args.pool_size)
-    print(f"warm pool start-up ({args.pool_size} containers): {time.perf_counter() - start:.2f} s")
-    try:
-        warm_seq = timed("docker warm pool, 1 thread", pool.run, jobs, 1)
-        warm = timed(f"docker warm pool, {args.threads} threads", pool.run, jobs, args.threads)
-    finally:
-        pool.close()
+    rates = {}
+    for mode in ("server", "exec"):
+        start = time.perf_counter()
+        pool = DockerSandbox(limits, pool_size=args.pool_size, mode=mode)
+        print(f"warm pool ({mode} mode) start-up, {args.pool_size} containers: {time.perf_counter() - start:.2f} s")
+        try:
+            rates[mode, 1] = timed(f"docker warm {mode}, 1 thread", pool.run, jobs, 1)
+            rates[mode] = timed(f"docker warm {mode}, {args.threads} threads", pool.run, jobs, args.threads)
+        finally:
+            pool.close()
     cold = timed(
         f"docker cold run, {args.threads} threads",
         lambda p, t: cold_run(pool.client, pool.image, limits, p, t),
@@ -93,8 +95,9 @@ def main() -> None:
         warnings.simplefilter("ignore", UnsafeSandboxWarning)
         local = ProcessSandbox(limits)
     proc = timed(f"ProcessSandbox, {args.threads} threads", local.run, jobs, args.threads)
-    print(f"warm / cold = {warm / cold:.1f}x (same threads); warm 1 thread / cold = {warm_seq / cold:.1f}x; "
-          f"ProcessSandbox / warm = {proc / warm:.1f}x")
+    for mode in ("server", "exec"):
+        print(f"warm {mode} / cold = {rates[mode] / cold:.1f}x (same threads), 1 thread / cold = {rates[mode, 1] / cold:.1f}x")
+    print(f"ProcessSandbox / warm server = {proc / rates['server']:.2f}x")
 
 
 if __name__ == "__main__":
