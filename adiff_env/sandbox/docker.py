@@ -299,8 +299,13 @@ class DockerSandbox:
         """Run the harness with docker exec; return (report, exit code, error)."""
         api = self.client.api
         workdir = f"/work/r{uuid.uuid4().hex}"
-        exec_id = api.exec_create(container.id, harness_command(limits, workdir), stdin=True, user=USER, workdir="/work")["Id"]
-        sock = api.exec_start(exec_id, socket=True)
+        import docker.errors
+
+        try:
+            exec_id = api.exec_create(container.id, harness_command(limits, workdir), stdin=True, user=USER, workdir="/work")["Id"]
+            sock = api.exec_start(exec_id, socket=True)
+        except docker.errors.APIError as exc:  # e.g. the container died
+            return None, None, f"docker exec failed ({exc.explanation or exc})"
         reader = FrameReader(getattr(sock, "_sock", sock), REPORT_CAP)
         deadline = time.monotonic() + limits.wall_s + OUTSIDE_GRACE_S
         try:

@@ -184,6 +184,15 @@ def test_program_cannot_reach_the_server_streams(pool):
     assert healthy(pool)
 
 
+def test_container_killed_from_outside_is_replaced(pool):
+    for container in pool.containers():
+        container.kill()
+    results = [pool.run(H.HEALTHY, H.HEALTHY_TESTS) for _ in range(3)]  # never raises
+    failed = [r for r in results if not r.all_passed]
+    assert len(failed) <= 2 and all(r.error for r in failed)
+    assert results[-1].all_passed and healthy(pool)
+
+
 def test_pool_is_thread_safe(pool):
     results, errors = [], []
 

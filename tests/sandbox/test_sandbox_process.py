@@ -45,7 +45,7 @@ def test_rejected_program_never_runs(sandbox):
     assert result.rejected and "NUL" in result.rejected and result.tests[0].error_type == "Rejected"
 
 
-@pytest.mark.parametrize("program", [H.INFINITE_LOOP, H.SLEEP_PAST_LIMIT])
+@pytest.mark.parametrize("program", [H.INFINITE_LOOP, H.SLEEP_PAST_LIMIT], ids=["loop", "sleep"])
 def test_time_limit(sandbox, program):
     result = sandbox.run(program, ["assert 1"])
     assert result.timed_out and not result.tests[0].passed and result.wall_s < 5
@@ -57,7 +57,7 @@ def test_per_test_limit(sandbox):
     assert result.tests[0].error_type == "Timeout" and result.tests[1].passed
 
 
-@pytest.mark.parametrize("program", [H.ORPHAN, H.DAEMON])
+@pytest.mark.parametrize("program", [H.ORPHAN, H.DAEMON], ids=["orphan", "daemon"])
 def test_child_outliving_the_program_is_killed(sandbox, program):
     result = sandbox.run(program, ["assert 1"])
     assert result.tests[0].passed and "killed 1 process" in result.stderr
