@@ -327,6 +327,13 @@ class DockerSandbox:
     def close(self) -> None:
         """Remove every container of this pool; further runs raise. Idempotent."""
         self._closed = True
+        while True:  # close the idle containers' streams; busy ones are destroyed on release
+            try:
+                slot = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            if slot is not None:
+                slot.destroy()
         self._finalizer()
 
     def __enter__(self) -> DockerSandbox:
