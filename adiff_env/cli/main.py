@@ -16,9 +16,17 @@ from adiff_env.cli import evaluate as _evaluate
 from adiff_env.cli import datasets as _datasets
 from adiff_env.cli import demo as _demo
 from adiff_env.cli import envs as _envs
+from adiff_env.cli import sandbox as _sandbox
 
 # Command modules in the order `adiff --help` lists them.
-COMMAND_MODULES = [_demo, _evaluate, _datasets, _envs]
+from adiff_env.cli import datasets as _datasets
+from adiff_env.cli import demo as _demo
+from adiff_env.cli import envs as _envs
+from adiff_env.cli import sandbox as _sandbox
+from adiff_env.cli import tasks as _tasks
+
+# Command modules in the order `adiff --help` lists them.
+COMMAND_MODULES = [_demo, _evaluate, _datasets, _envs, _sandbox, _tasks]
 
 
 class CLIError(Exception):
