@@ -60,7 +60,7 @@ def take_smallest(rng: random.Random) -> Spec:
     sig = "def take_smallest(xs: list[int]) -> list[int]:"
     cases = [([],), ([5],), (_ints(rng, k - 1, -20, 20),), (_ints(rng, k, -20, 20),), (_ints(rng, k + 1, -20, 20),),
              (rng.sample(range(-30, 30), k + 2),), (list(range(2 * k + 3, 0, -1)),), (_ints(rng, 3 * k, -9, 9),),
-             (rng.sample(range(-50, 50), 2 * k),)]
+             (rng.sample(range(-50, 50), 2 * k),), ([3] * k + [1, 1, -2],)]
     return Spec("take_smallest", sig,
                 f"Return the {k} smallest values of the list xs in ascending order (keep duplicates). "
                 f"If xs has fewer than {k} values, return all of them in ascending order.",
