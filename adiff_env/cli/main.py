@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from adiff_env import __version__
 from adiff_env.cli import evaluate as _evaluate
 from adiff_env.cli import envs as _envs
+from adiff_env.cli import sandbox as _sandbox
 
 # Command modules in the order `adiff --help` lists them.
-COMMAND_MODULES = [_evaluate, _envs]
+COMMAND_MODULES = [_evaluate, _envs, _sandbox]
 
 
 class CLIError(Exception):
