@@ -5,5 +5,6 @@ from adiff_env.tasks.base import Task
 from adiff_env.tasks.jsonl import load_jsonl, save_jsonl
 from adiff_env.tasks.procedural import families, generate
 from adiff_env.tasks.suites import load_tasks, suite_names
+from adiff_env.tasks.variants import reference_solutions
 
-__all__ = ["Task", "families", "generate", "load_jsonl", "load_tasks", "save_jsonl", "suite_names"]
+__all__ = ["Task", "families", "generate", "load_jsonl", "load_tasks", "reference_solutions", "save_jsonl", "suite_names"]

@@ -112,3 +112,32 @@ def test_mutation_kill_rate_is_total(family):
     assert total >= 2 * len(MUTATION_SEEDS)
     assert equivalent <= 0.05 * total  # the equivalence rule excludes few mutants
     assert killed + equivalent == total
+
+
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+def test_style_variants_are_correct(family):
+    import random
+
+    from adiff_env.tasks.mutation import _outcome
+    from adiff_env.tasks.procedural import load_function
+    from adiff_env.tasks.variants import reference_solutions
+
+    for seed in range(15):
+        task, spec = generate(family, seed), draw_spec(family, seed)
+        programs = reference_solutions(task)
+        assert len(programs) >= 3 and len(set(programs)) == len(programs)
+        reference = load_function(spec.solution, spec.entry_point)
+        rng = random.Random(seed)
+        inputs = [spec.fuzz(rng) for _ in range(100)]
+        for program in programs[1:]:
+            assert passes_tests(program, task.entry_point, task.tests), program
+            fn = load_function(program, task.entry_point)
+            assert all(_outcome(fn, a) == _outcome(reference, a) for a in inputs), program
+
+
+def test_variants_only_for_procedural_tasks():
+    from adiff_env.tasks import Task
+    from adiff_env.tasks.variants import reference_solutions
+
+    with pytest.raises(ValueError, match="not a procedural task"):
+        reference_solutions(Task(task_id="x", prompt="p", tests=("assert True",)))
