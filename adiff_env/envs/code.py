@@ -86,7 +86,7 @@ class CodeTestsEnv(gym.Env):
         self,
         tasks: str | os.PathLike | list[Task] = "procedural:train",
         sandbox: str | Sandbox = "docker",
-        limits: Limits | None = None,
+        limits: Limits | dict | None = None,
         max_attempts: int = 4,
         max_program_chars: int = ACTION_MAX_CHARS,
         compile_bonus: float = 0.0,
@@ -102,8 +102,13 @@ class CodeTestsEnv(gym.Env):
             raise ValueError(f"max_program_chars must be an int >= 1, got {max_program_chars!r}.")
         if render_mode not in (None, "ansi"):
             raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}.")
+        if isinstance(limits, dict):  # e.g. from `adiff evaluate --env-kwarg 'limits={"wall_s": 5}'`
+            known = set(Limits.__dataclass_fields__)
+            if set(limits) - known:
+                raise ValueError(f"Unknown limits {sorted(set(limits) - known)}; Limits fields are {sorted(known)}.")
+            limits = Limits(**limits)
         if limits is not None and not isinstance(limits, Limits):
-            raise TypeError(f"limits must be an adiff_env.sandbox.Limits, got {type(limits).__name__}.")
+            raise TypeError(f"limits must be an adiff_env.sandbox.Limits or a dict of its fields, got {type(limits).__name__}.")
         self.tasks: list[Task] = list(tasks) if isinstance(tasks, list) else load_tasks(tasks)
         if not self.tasks or not all(isinstance(t, Task) for t in self.tasks):
             raise ValueError("tasks must name a suite, a .jsonl path or be a non-empty list of Task objects.")

@@ -163,7 +163,10 @@ def test_constructor_validation():
     with pytest.raises(ValueError, match="render_mode"):
         CodeTestsEnv(tasks=SUITE, sandbox="process", render_mode="human")
     with pytest.raises(TypeError, match="limits"):
-        CodeTestsEnv(tasks=SUITE, sandbox="process", limits={"wall_s": 1})
+        CodeTestsEnv(tasks=SUITE, sandbox="process", limits="fast")
+    with pytest.raises(ValueError, match=r"Unknown limits \['wall'\]"):
+        CodeTestsEnv(tasks=SUITE, sandbox="process", limits={"wall": 1})
+    assert CodeTestsEnv(tasks=SUITE, sandbox="process", limits={"wall_s": 3}).limits.wall_s == 3
     with pytest.raises(TypeError, match="Sandbox instance"):
         CodeTestsEnv(tasks=SUITE, sandbox=3)
     with pytest.raises(UnknownNameError, match="sandbox kind"):
