@@ -10,8 +10,9 @@ Observation (``Dict``):
 
 Action: the full program as a ``str`` (``Text(max_length=max_program_chars)``, default
 :data:`ACTION_MAX_CHARS` = 16384 characters, charset :data:`CODE_CHARSET`: tab, newline, CR,
-printable ASCII and U+00A0..U+2FFF, which covers real code, Latin/Greek/Cyrillic text and
-math symbols). ``bytes`` are accepted and decoded as UTF-8. Characters outside the charset are
+printable ASCII, Latin-1, Latin Extended-A, Greek, general punctuation, arrows, math
+operators, box drawing and dingbats: about 1,200 characters, which covers real code and the
+HumanEval prompts). ``bytes`` are accepted and decoded as UTF-8. Characters outside the charset are
 still run (the charset only bounds ``action_space.sample()``).
 
 Reward: ``(1 - compile_bonus) * passed / total + compile_bonus * compiled`` (``compile_bonus``
@@ -32,6 +33,11 @@ Task choice: ``reset(options={"task_id": ...})`` picks that task (unknown id ->
 fixed shuffle of the suite, so seeds 0..n-1 visit every task once, spread over families
 (what ``adiff evaluate --episodes N --seed 0`` does); ``reset()`` without a seed draws from
 the env's ``np_random``.
+
+Checkers: passes ``gymnasium.utils.env_checker.check_env(env.unwrapped, skip_render_check=True)``.
+SB3's ``check_env`` does not apply: SB3 supports only Box/Discrete/MultiDiscrete/MultiBinary
+(and Dict/Tuple of them) spaces, and rejects ``Text`` ("The observation returned by
+`reset()` method must be a numpy array"); text agents use this env directly.
 
 Sandbox: ``sandbox="docker"`` (default) or ``"process"`` is built by
 ``adiff_env.sandbox.make_sandbox`` and owned by this env (closed by ``close()``), so under
@@ -59,7 +65,9 @@ ACTION_MAX_CHARS = 16_384
 FEEDBACK_MAX_CHARS = 2_048
 PROMPT_MIN_CHARS = 8_192  # the prompt space holds at least this, more if a task needs it
 MAX_FAILED_SHOWN = 8
-CODE_CHARSET: str = "\t\n\r" + "".join(map(chr, range(32, 127))) + "".join(map(chr, range(0xA0, 0x3000)))
+_BLOCKS = ((32, 0x7F), (0xA0, 0x180), (0x370, 0x400), (0x2000, 0x2070), (0x2190, 0x2300), (0x2500, 0x2580),
+           (0x2700, 0x27C0))  # ASCII, Latin-1 + Latin Ext-A, Greek, punctuation, arrows + math, box drawing, dingbats
+CODE_CHARSET: str = "\t\n\r" + "".join(chr(c) for lo, hi in _BLOCKS for c in range(lo, hi))
 _CHARSET = frozenset(CODE_CHARSET)
 
 

@@ -44,6 +44,14 @@ def test_spaces_documented(env):
     assert space["attempts_left"].n == 4
 
 
+def test_humaneval_prompts_fit_the_prompt_space():
+    from adiff_env.tasks.humaneval import load_humaneval
+
+    env = CodeTestsEnv(tasks="humaneval", sandbox="process")
+    assert all(env.observation_space["prompt"].contains(t.prompt) for t in load_humaneval())  # shown unchanged
+    env.close()
+
+
 def test_episode_solved_on_second_attempt(env):
     obs, info, task = _solve(env, seed=1)
     assert obs["prompt"] == task.prompt and obs["feedback"] == "" and obs["attempts_left"] == 3
