@@ -141,3 +141,14 @@ def test_variants_only_for_procedural_tasks():
 
     with pytest.raises(ValueError, match="not a procedural task"):
         reference_solutions(Task(task_id="x", prompt="p", tests=("assert True",)))
+
+
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+def test_wrong_parameter_is_rejected(family):
+    """A model that writes the right shape with another instance's numbers (not copied from
+    the prompt) must fail: every reference of the family with other parameters fails the tests."""
+    tasks = [generate(family, seed) for seed in range(25)]
+    for task in tasks:
+        for other in tasks:
+            if other.meta["params"] != task.meta["params"]:
+                assert not passes_tests(other.solution, task.entry_point, task.tests), (task.task_id, other.task_id)
