@@ -38,6 +38,7 @@ class Limits:
 class TestOutcome:
     """Result of one test statement."""
 
+    __test__ = False  # not a pytest test class
     index: int
     passed: bool
     error_type: str | None = None  # e.g. "AssertionError", "NameError", "Timeout"

@@ -108,11 +108,19 @@ def build_from_dockerfile(client, *, tag: str = DEFAULT_IMAGE, log: Log = print)
             raise RuntimeError(f"docker build of {tag} failed: {chunk['error'].strip()}")
 
 
-def build_offline(client, *, tag: str = DEFAULT_IMAGE, mirror: str = DEFAULT_MIRROR, suite: str = "bookworm", log: Log = print) -> None:
+def find_debootstrap(search_path: str | None = None) -> str | None:
+    """Path of ``debootstrap`` on ``search_path`` (default: PATH plus /usr/sbin and /sbin)."""
+    if search_path is None:
+        search_path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+    return shutil.which("debootstrap", path=search_path)
+
+
+def build_offline(
+    client, *, tag: str = DEFAULT_IMAGE, mirror: str = DEFAULT_MIRROR, suite: str = "bookworm", log: Log = print,
+    search_path: str | None = None,
+) -> None:
     """debootstrap a minimal Debian with python3 and ``docker import`` it as ``tag``."""
-    debootstrap = shutil.which("debootstrap") or next(
-        (p for p in ("/usr/sbin/debootstrap", "/sbin/debootstrap") if os.path.exists(p)), None
-    )
+    debootstrap = find_debootstrap(search_path)
     if debootstrap is None:
         raise RuntimeError("debootstrap is not installed; install it (apt-get install debootstrap) and retry.")
     if os.geteuid() != 0:

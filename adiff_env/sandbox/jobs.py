@@ -128,6 +128,9 @@ def result_from_report(
     if program is not None and not program.get("passed"):
         note = f"[program] {program.get('error_type')}: {program.get('message', '')}"
         stderr = f"{stderr}\n{note}" if stderr else note
+    if report.get("leftovers"):
+        note = f"[sandbox] killed {report['leftovers']} process(es) the program left running"
+        stderr = f"{stderr}\n{note}" if stderr else note
     cap = limits.output_bytes
     return ExecResult(
         tests=tuple(outcomes),

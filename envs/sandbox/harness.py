@@ -23,7 +23,9 @@ the user owns nothing else: a sandbox container), removes WORKDIR and prints the
     {"steps": [{"kind": "program"|"test", "index": int, "passed": bool,
                 "error_type": str|null, "message": str}, ...],
      "stdout": str, "stderr": str, "stdout_bytes": int, "stderr_bytes": int,
-     "timed_out": bool, "oom": bool, "exit": str, "wall_s": float}
+     "timed_out": bool, "oom": bool, "exit": str, "leftovers": int, "wall_s": float}
+
+``leftovers`` counts processes still running after the runner ended (killed).
 
 This is a correctness harness, not a security boundary: the program shares the runner's
 interpreter, so it can forge what the runner reports. Isolation comes from the container.
@@ -81,6 +83,9 @@ def runner(job, result_fd, deadline):
         budget = deadline - time.monotonic()
         if kind == "test" and test_s:
             budget = min(budget, float(test_s))
+        if budget <= 0.001:
+            _report(result_fd, kind, index, False, "Timeout", "time limit exceeded")
+            continue
         try:
             code = compile(source, "program.py" if kind == "program" else "test_%d" % index, "exec")
             _run_step(code, namespace, budget)
@@ -148,10 +153,10 @@ def _proc_table():
 def kill_tree(kill_all=False):
     """SIGKILL every descendant of this process (and, with ``kill_all``, every process of
     this user but PID 1, this process and its parent), reap them, and return the reaped
-    ``{pid: wait status}``. Repeats until nothing is left, since a fork bomb keeps forking
+    ``({pid: wait status}, number of processes killed)``. Repeats until nothing is left, since a fork bomb keeps forking
     between rounds; as a child subreaper, orphaned grandchildren come back to us."""
     me, parent, uid = os.getpid(), os.getppid(), os.getuid()
-    reaped = {}
+    reaped, killed = {}, set()
     for _ in range(100):
         table = _proc_table()
         victims, frontier = set(), [me]
@@ -166,6 +171,7 @@ def kill_tree(kill_all=False):
         for pid in victims:
             try:
                 os.kill(pid, signal.SIGKILL)
+                killed.add(pid)
             except OSError:
                 pass
         while True:
@@ -179,7 +185,7 @@ def kill_tree(kill_all=False):
         if not victims:
             break
         time.sleep(0.005)
-    return reaped
+    return reaped, len(killed)
 
 
 def _oom_kills():
@@ -235,9 +241,9 @@ def supervise(job, workdir, kill_all=False):
     timed_out, status, drain_until = False, None, None
     while sel.get_map():
         now = time.monotonic()
-        if status is None and now >= deadline:
+        if status is None and now >= deadline + 0.25:  # the runner's own alarm fires first
             timed_out = True
-            status = kill_tree().get(pid, 9)  # 9: as if SIGKILLed
+            status = kill_tree()[0].get(pid, 9)  # 9: as if SIGKILLed
             drain_until = now + 0.1
         if status is None:
             done, raw = os.waitpid(pid, os.WNOHANG)
@@ -261,7 +267,7 @@ def supervise(job, workdir, kill_all=False):
                 buffers[fd] += chunk[:room]
     if status is None:
         _, status = os.waitpid(pid, 0)
-    kill_tree(kill_all)
+    leftovers = kill_tree(kill_all)[1]
     for fd in buffers:
         os.close(fd)
     steps = []
@@ -277,6 +283,7 @@ def supervise(job, workdir, kill_all=False):
             timed_out = True
     else:
         exit_desc = "exit %d" % os.WEXITSTATUS(status)
+    timed_out = timed_out or any(s.get("error_type") == "Timeout" for s in steps)
     oom = _oom_kills() > oom_before or any(s.get("error_type") == "MemoryError" for s in steps)
     shutil.rmtree(workdir, ignore_errors=True)
     return {
@@ -288,6 +295,7 @@ def supervise(job, workdir, kill_all=False):
         "timed_out": timed_out,
         "oom": oom,
         "exit": exit_desc,
+        "leftovers": leftovers,
         "wall_s": time.monotonic() - start,
     }
 
