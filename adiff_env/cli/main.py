@@ -17,12 +17,6 @@ from adiff_env.cli import datasets as _datasets
 from adiff_env.cli import demo as _demo
 from adiff_env.cli import envs as _envs
 from adiff_env.cli import sandbox as _sandbox
-
-# Command modules in the order `adiff --help` lists them.
-from adiff_env.cli import datasets as _datasets
-from adiff_env.cli import demo as _demo
-from adiff_env.cli import envs as _envs
-from adiff_env.cli import sandbox as _sandbox
 from adiff_env.cli import tasks as _tasks
 
 # Command modules in the order `adiff --help` lists them.
