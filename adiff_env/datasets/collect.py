@@ -38,24 +38,21 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from adiff_env.datasets._provenance import git_commit, package_versions
+from adiff_env.datasets.rollout import AgentFactory, EpisodeTask, make_env, register_envs, rollout_task, run_episodes
 from adiff_env.errors import UnknownNameError
 
 DEFAULT_EPISODE_STEPS = 10_000
 BACKENDS = ("buffers", "collector")
-AgentFactory = Callable[[gym.Env, float, int, bool], Any]
-"""``factory(env, noise_std, seed, tuned) -> agent`` with SB3's ``predict``; must be a
-module-level function when ``workers > 1`` (it is sent to worker processes)."""
 
 
 @dataclass(frozen=True)
@@ -75,135 +72,12 @@ class CollectionResult:
         return self.total_steps / self.wall_s if self.wall_s > 0 else float("inf")
 
 
-@dataclass(frozen=True)
-class _EpisodeTask:
-    env_id: str
-    env_kwargs: dict
-    index: int
-    steps: int
-    seed: int
-    noise_std: float
-    tuned: bool
-    agent_factory: AgentFactory | None = field(default=None)
-
-
 def default_dataset_id(env_id: str) -> str:
     """``adiff/PointMaze-UMaze-v0`` -> ``adiff/pointmaze-umaze-v0`` (namespace ``adiff``,
     the env name lower-cased with ``_`` as ``-``, dataset version 0)."""
     name = env_id.rsplit("/", 1)[-1]
     name = re.sub(r"-v\d+$", "", name).lower().replace("_", "-")
     return f"adiff/{name}-v0"
-
-
-def expert_agent_factory(env: gym.Env, noise_std: float, seed: int, tuned: bool) -> Any:
-    """The default agent: the maze waypoint expert (``tuned=False``: D4RL's P=10, D=-1, 0.1)."""
-    from adiff_env.datasets.expert import make_expert
-
-    return make_expert(env, tuned=tuned, noise_std=noise_std, seed=seed)
-
-
-def _episode_seeds(*keys: int) -> tuple[int, int]:
-    """(reset seed, agent seed) of one episode, from ``SeedSequence(keys)``."""
-    reset_seed, agent_seed = np.random.SeedSequence(list(keys)).generate_state(2, np.uint32)
-    return int(reset_seed), int(agent_seed)
-
-
-def _register_envs() -> None:
-    import gymnasium_robotics
-
-    gym.register_envs(gymnasium_robotics)
-    try:
-        import adiff_env.envs  # noqa: F401  (registers the adiff/ ids once the maze module lands)
-    except ImportError:  # pragma: no cover - the envs package always exists in this repo
-        pass
-
-
-def _make_env(env_id: str, env_kwargs: dict) -> gym.Env:
-    _register_envs()
-    return gym.make(env_id, **env_kwargs)
-
-
-def _run_episodes(env: gym.Env, task: _EpisodeTask, record: bool) -> list:
-    """Step ``env`` for ``task.steps`` steps with the task's agent; return EpisodeBuffers when
-    ``record`` (else ``[]``, the DataCollector wrapper records)."""
-    from minari.data_collector.episode_buffer import EpisodeBuffer
-
-    factory = task.agent_factory or expert_agent_factory
-    low, high = env.action_space.low, env.action_space.high
-    act_dtype = env.action_space.dtype
-    buffers: list = []
-    remaining, part = task.steps, 0
-    while remaining > 0:
-        # Part > 0 only when the env terminates before the time limit (not in the mazes).
-        keys = (task.seed, task.index) if part == 0 else (task.seed, task.index, part)
-        reset_seed, agent_seed = _episode_seeds(*keys)
-        obs, _ = env.reset(seed=reset_seed)
-        agent = factory(env, task.noise_std, agent_seed, task.tuned)
-        obs_rec = _ObsRecorder(obs, remaining + 1) if record else None
-        actions = np.empty((remaining, *env.action_space.shape), dtype=act_dtype)
-        rewards = np.empty(remaining, dtype=np.float64)
-        terms = np.zeros(remaining, dtype=bool)
-        truncs = np.zeros(remaining, dtype=bool)
-        n, start = 0, True
-        while n < remaining:
-            action, _ = agent.predict(obs, episode_start=start, deterministic=True)
-            start = False
-            action = np.clip(np.asarray(action, dtype=act_dtype), low, high)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            actions[n], rewards[n], terms[n], truncs[n] = action, reward, terminated, truncated
-            n += 1
-            if obs_rec is not None:
-                obs_rec.add(obs)
-            if terminated or truncated:
-                break
-        if not (terms[n - 1] or truncs[n - 1]):
-            truncs[n - 1] = True  # the budget ended the episode
-        if record:
-            buffers.append(
-                EpisodeBuffer(
-                    seed=reset_seed,
-                    observations=obs_rec.result(),
-                    actions=actions[:n],
-                    rewards=rewards[:n],
-                    terminations=terms[:n],
-                    truncations=truncs[:n],
-                    infos={},
-                )
-            )
-        remaining -= n
-        part += 1
-    return buffers
-
-
-class _ObsRecorder:
-    """Preallocated arrays for a dict (one level) or array observation."""
-
-    def __init__(self, first: Any, capacity: int) -> None:
-        self._is_dict = isinstance(first, dict)
-        items = first.items() if self._is_dict else [("", first)]
-        self._arrays = {k: np.empty((capacity, *np.shape(v)), dtype=np.asarray(v).dtype) for k, v in items}
-        self._n = 0
-        self.add(first)
-
-    def add(self, obs: Any) -> None:
-        if self._is_dict:
-            for key, arr in self._arrays.items():
-                arr[self._n] = obs[key]
-        else:
-            self._arrays[""][self._n] = obs
-        self._n += 1
-
-    def result(self) -> Any:
-        out = {k: v[: self._n] for k, v in self._arrays.items()}
-        return out if self._is_dict else out[""]
-
-
-def _rollout_task(task: _EpisodeTask) -> list:
-    env = _make_env(task.env_id, task.env_kwargs)
-    try:
-        return _run_episodes(env, task, record=True)
-    finally:
-        env.close()
 
 
 @contextmanager
@@ -244,7 +118,7 @@ def _swap_into_place(staged: Path, final: Path) -> None:
 
 
 def _validate(env_id: str, steps: int, noise_std: float, episode_steps: int, workers: int, backend: str) -> None:
-    _register_envs()
+    register_envs()
     if env_id not in gym.registry:
         options = [i for i in gym.registry if i.startswith(("adiff/", "PointMaze"))]
         raise UnknownNameError("env id", env_id, options)
@@ -277,6 +151,7 @@ def collect_dataset(
     workers: int = 1,
     backend: str = "buffers",
     overwrite: bool = False,
+    continuing: bool = True,
     env_kwargs: dict | None = None,
     agent_factory: AgentFactory | None = None,
     description: str | None = None,
@@ -296,6 +171,8 @@ def collect_dataset(
         workers: processes for ``backend="buffers"``.
         backend: ``"buffers"`` (fast, parallel) or ``"collector"`` (``minari.DataCollector``).
         overwrite: replace an existing dataset of that id (atomically); otherwise refuse.
+        continuing: pass ``reset_target=True`` (the mazes' continuing task); False for envs
+            without that keyword.
         env_kwargs: extra ``gym.make`` keywords (e.g. ``layout=``), recorded in the env spec.
         agent_factory: ``factory(env, noise_std, seed, tuned) -> agent``; default the expert.
         description: dataset description stored in the metadata.
@@ -309,9 +186,9 @@ def collect_dataset(
 
     _validate(env_id, steps, noise_std, episode_steps, workers, backend)
     dataset_id = dataset_id or default_dataset_id(env_id)
-    namespace, _, _ = parse_dataset_id(dataset_id)  # ValueError names the bad id
     if not re.search(r"-v\d+$", dataset_id):
         raise ValueError(f"dataset_id must end in a version such as '-v0', got {dataset_id!r}.")
+    namespace, _, _ = parse_dataset_id(dataset_id)  # ValueError names the bad id
     root = datasets_root()
     final = root / dataset_id
     if final.exists() and not overwrite:
@@ -319,9 +196,10 @@ def collect_dataset(
             f"Dataset {dataset_id!r} already exists at {final}; pass overwrite=True "
             "(CLI: --overwrite) to replace it, or choose another --dataset-id."
         )
-    make_kwargs = {"reset_target": True, "max_episode_steps": episode_steps, **(env_kwargs or {})}
+    make_kwargs = {"reset_target": True} if continuing else {}
+    make_kwargs.update({"max_episode_steps": episode_steps, **(env_kwargs or {})})
     tasks = [
-        _EpisodeTask(env_id, make_kwargs, i, min(episode_steps, steps - i * episode_steps),
+        EpisodeTask(env_id, make_kwargs, i, min(episode_steps, steps - i * episode_steps),
                      seed, float(noise_std), tuned_expert, agent_factory)
         for i in range(-(-steps // episode_steps))
     ]
@@ -331,23 +209,7 @@ def collect_dataset(
         "env_kwargs": make_kwargs, "backend": backend, "workers": workers,
         "agent_factory": None if agent_factory is None else f"{agent_factory.__module__}.{agent_factory.__qualname__}",
     }
-    commit = git_commit()
-    expert_name = "tuned waypoint expert" if tuned_expert else "waypoint expert, D4RL reference PD (P=10, D=-1, switch 0.1)"
-    if agent_factory is not None:
-        expert_name = recipe["agent_factory"]
-    create_kwargs = dict(
-        eval_env=env_id,
-        algorithm_name=f"{expert_name} + Gaussian action noise std={noise_std:g}",
-        author="adiff-env",
-        author_email="adiff-env@users.noreply.github.com",
-        code_permalink=f"adiff-env git {commit}" if commit else "adiff-env (no git checkout)",
-        description=description or (
-            f"{steps:,} steps of a noisy waypoint expert on {env_id} as a continuing task "
-            f"(a new goal each time one is reached), episodes of {episode_steps:,} steps."
-        ),
-        requirements=package_versions(),
-    )
-    extra_metadata = {"adiff_recipe": recipe, "adiff_git_commit": commit or "unknown"}
+    create_kwargs, extra_metadata = _metadata(recipe, description)
 
     staging = Path(tempfile.mkdtemp(prefix=".adiff-staging-", dir=root))
     start = time.perf_counter()
@@ -369,6 +231,30 @@ def collect_dataset(
     return CollectionResult(dataset_id, final, int(total_steps), int(total_episodes), wall, backend, workers)
 
 
+def _metadata(recipe: dict, description: str | None) -> tuple[dict, dict]:
+    """Keywords for Minari's dataset creation and our extra metadata keys (``adiff_*``)."""
+    commit = git_commit()
+    if recipe["agent_factory"] is not None:
+        agent = recipe["agent_factory"]
+    elif recipe["expert"] == "tuned":
+        agent = "tuned waypoint expert"
+    else:
+        agent = "waypoint expert, D4RL reference PD (P=10, D=-1, switch 0.1)"
+    create_kwargs = dict(
+        eval_env=recipe["env_id"],
+        algorithm_name=f"{agent} + Gaussian action noise std={recipe['noise_std']:g}",
+        author="adiff-env",
+        author_email="adiff-env@users.noreply.github.com",
+        code_permalink=f"adiff-env git {commit}" if commit else "adiff-env (no git checkout)",
+        description=description or (
+            f"{recipe['steps']:,} steps of {agent} with action noise on {recipe['env_id']}, continuing "
+            f"task (a new goal each time one is reached), episodes of {recipe['episode_steps']:,} steps."
+        ),
+        requirements=package_versions(),
+    )
+    return create_kwargs, {"adiff_recipe": recipe, "adiff_git_commit": commit or "unknown"}
+
+
 def _ensure_namespace(namespace: str) -> None:
     from minari.namespace import create_namespace, list_local_namespaces
 
@@ -382,11 +268,11 @@ def _collect_with_buffers(env_id, make_kwargs, tasks, dataset_id, create_kwargs,
     def results() -> Iterator[list]:
         if workers == 1:
             for task in tasks:
-                yield _rollout_task(task)
+                yield rollout_task(task)
             return
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method)) as pool:
-            futures = [pool.submit(_rollout_task, task) for task in tasks]
+            futures = [pool.submit(rollout_task, task) for task in tasks]
             try:
                 for future in futures:
                     yield future.result()
@@ -394,7 +280,7 @@ def _collect_with_buffers(env_id, make_kwargs, tasks, dataset_id, create_kwargs,
                 for future in futures:
                     future.cancel()
 
-    env = _make_env(env_id, make_kwargs)  # for the spaces and the spec
+    env = make_env(env_id, make_kwargs)  # for the spaces and the spec
     dataset, next_id = None, 0
     try:
         for buffers in results():
@@ -422,10 +308,10 @@ def _with_id(buf, episode_id: int):
 def _collect_with_datacollector(env_id, make_kwargs, tasks, dataset_id, create_kwargs, bar):
     import minari
 
-    env = minari.DataCollector(_make_env(env_id, make_kwargs), record_infos=False)
+    env = minari.DataCollector(make_env(env_id, make_kwargs), record_infos=False)
     try:
         for task in tasks:
-            _run_episodes(env, task, record=False)
+            run_episodes(env, task, record=False)
             bar.update(task.steps)
         return env.create_dataset(dataset_id, **create_kwargs)
     finally:

@@ -46,6 +46,8 @@ def _as_2d(x: np.ndarray) -> np.ndarray:
 def _params_like(params: np.ndarray, x: Any) -> Any:
     """``params`` in the type/dtype/device of ``x`` for broadcasting over its last axis."""
     dim = params.shape[0]
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+        raise TypeError(f"Expected a numpy.ndarray or torch.Tensor, got {type(x).__name__}.")
     if x.shape[-1] != dim:
         raise ValueError(
             f"Normalizer was fitted on {dim} dimensions but the input's last axis has size "

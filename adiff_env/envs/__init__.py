@@ -12,6 +12,8 @@ id                                     layout        steps  notes
 ``adiff/PointMaze-Large-GoldCoin-v0``   large.txt     800    coins :data:`GOLD_COINS`
 =====================================  ============  =====  ===========================
 
+Code (``code.py``): ``adiff/CodeTests-v0``: write a program; the task's tests run in a sandbox.
+
 Reference scores for the normalized score come from ``envs/mazes/references.json``
 (written by ``benchmarks/compute_maze_refs.py``).
 """
@@ -75,3 +77,6 @@ def _register_mazes() -> None:
 
 
 _register_mazes()
+
+if "adiff/CodeTests-v0" not in registry:
+    register(id="adiff/CodeTests-v0", entry_point="adiff_env.envs.code:CodeTestsEnv")

@@ -32,6 +32,7 @@ reproduces the step reward and SB3's HER keeps working.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 from collections.abc import Sequence
@@ -44,12 +45,12 @@ from gymnasium.utils.ezpickle import EzPickle
 from gymnasium_robotics.core import GoalEnv
 from gymnasium_robotics.envs.maze.point_maze import PointMazeEnv
 
+from adiff_env.assets import asset_path
 from adiff_env.envs.maze_layout import (
     Cell,
     MazeLayout,
     check_reachable,
     farthest_cell,
-    layout_names,
     read_layout_file,
     resolve_layout_path,
     validate_layout,
@@ -96,6 +97,8 @@ class AdiffPointMazeEnv(PointMazeEnv):
         render_mode: str | None = None,
         reference_scores: dict[str, Any] | None = None,
     ) -> None:
+        if render_mode is not None:
+            _preload_triton()
         layout_obj, catalog_name = _load_layout(maze_map, layout)
         self.layout: MazeLayout = layout_obj
         self.start_cells: tuple[Cell, ...] = layout_obj.reset_cells or layout_obj.free
@@ -279,12 +282,29 @@ def normalized_score_x100(env, episode_return: float) -> float:
     return 100.0 * env.unwrapped.get_normalized_score(episode_return)
 
 
+def _preload_triton() -> None:
+    """Import ``triton`` (if installed) before MuJoCo opens a Mesa GL context.
+
+    Mesa's software renderer (EGL/OSMesa/GLX on a machine without a GPU driver) loads its own
+    ``libLLVM``; a later ``import triton`` (torch optimizers pull it in through ``torch._dynamo``)
+    then segfaults while loading triton's LLVM. Importing triton first avoids the crash
+    (measured with Mesa 22.3, mujoco 3.11, torch 2.15; costs ~0.3 s once per process).
+    """
+    if importlib.util.find_spec("triton") is None:
+        return
+    try:
+        import triton  # noqa: F401
+    except Exception:  # a broken triton install must not stop rendering
+        pass
+
+
 def _load_layout(maze_map, layout) -> tuple[MazeLayout, str | None]:
     """Validated layout and, for a shipped file, its catalog name."""
     if maze_map is not None:
         return validate_layout(maze_map, "maze_map"), None
     path = resolve_layout_path(layout if layout is not None else "umaze.txt")
-    catalog = path.name if path.name in layout_names() and path.resolve().parent.name == "mazes" else None
+    shipped = asset_path("envs", "mazes", path.name)
+    catalog = path.name if shipped.is_file() and shipped.resolve() == path.resolve() else None
     return validate_layout(read_layout_file(path), f"layout {str(path)!r}"), catalog
 
 

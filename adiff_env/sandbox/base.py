@@ -23,18 +23,22 @@ class Limits:
     output_bytes: int = 64 * 1024  # stdout and stderr are each capped to this many bytes
     workdir_mb: int = 64  # size cap of the tmpfs work dir
     program_bytes: int = 256 * 1024  # larger program text is rejected before it runs
+    test_s: float | None = None  # per-step limit (program top level, each test); None: wall_s only
 
     def __post_init__(self) -> None:
         for name in ("wall_s", "memory_mb", "pids", "cpus", "output_bytes", "workdir_mb", "program_bytes"):
             value = getattr(self, name)
-            if not value > 0:
-                raise ValueError(f"Limits.{name} must be > 0, got {value!r}.")
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+                raise ValueError(f"Limits.{name} must be a number > 0, got {value!r}.")
+        if self.test_s is not None and not (isinstance(self.test_s, (int, float)) and self.test_s > 0):
+            raise ValueError(f"Limits.test_s must be None or a number > 0, got {self.test_s!r}.")
 
 
 @dataclass(frozen=True)
 class TestOutcome:
     """Result of one test statement."""
 
+    __test__ = False  # not a pytest test class
     index: int
     passed: bool
     error_type: str | None = None  # e.g. "AssertionError", "NameError", "Timeout"

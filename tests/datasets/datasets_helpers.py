@@ -34,3 +34,16 @@ def failing_factory(env, noise_std, seed, tuned):
 
 def interrupting_factory(env, noise_std, seed, tuned):
     return GreedyAgent(noise_std, seed, fail_after=700, exc=KeyboardInterrupt)
+
+
+class RandomAgent:
+    def __init__(self, env, seed):
+        self.space = env.action_space
+        self.space.seed(seed)
+
+    def predict(self, obs, state=None, episode_start=None, deterministic=True):
+        return self.space.sample(), state
+
+
+def random_factory(env, noise_std, seed, tuned):
+    return RandomAgent(env, seed)

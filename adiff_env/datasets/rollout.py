@@ -1,0 +1,144 @@
+"""Rollouts for dataset collection: one episode task -> Minari ``EpisodeBuffer`` objects.
+
+Runs in worker processes (``collect.py`` sends :class:`EpisodeTask` objects to a process
+pool) or in the calling process. Episode ``i`` of a collection seeds its reset and its agent
+from ``SeedSequence([seed, i])``, so the data does not depend on which process ran it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+AgentFactory = Callable[[gym.Env, float, int, bool], Any]
+"""``factory(env, noise_std, seed, tuned) -> agent`` with SB3's ``predict``; must be a
+module-level function when ``workers > 1`` (it is sent to worker processes)."""
+
+
+@dataclass(frozen=True)
+class EpisodeTask:
+    """``steps`` steps of episode ``index`` of a collection (picklable: sent to workers)."""
+
+    env_id: str
+    env_kwargs: dict
+    index: int
+    steps: int
+    seed: int
+    noise_std: float
+    tuned: bool
+    agent_factory: AgentFactory | None = field(default=None)
+
+
+def expert_agent_factory(env: gym.Env, noise_std: float, seed: int, tuned: bool) -> Any:
+    """The default agent: the maze waypoint expert (``tuned=False``: D4RL's P=10, D=-1, 0.1)."""
+    from adiff_env.datasets.expert import make_expert
+
+    return make_expert(env, tuned=tuned, noise_std=noise_std, seed=seed)
+
+
+def _episode_seeds(*keys: int) -> tuple[int, int]:
+    """(reset seed, agent seed) of one episode, from ``SeedSequence(keys)``."""
+    reset_seed, agent_seed = np.random.SeedSequence(list(keys)).generate_state(2, np.uint32)
+    return int(reset_seed), int(agent_seed)
+
+
+def register_envs() -> None:
+    import gymnasium_robotics
+
+    gym.register_envs(gymnasium_robotics)
+    try:
+        import adiff_env.envs  # noqa: F401  (registers the adiff/ ids once the maze module lands)
+    except ImportError:  # pragma: no cover - the envs package always exists in this repo
+        pass
+
+
+def make_env(env_id: str, env_kwargs: dict) -> gym.Env:
+    register_envs()
+    return gym.make(env_id, **env_kwargs)
+
+
+def run_episodes(env: gym.Env, task: EpisodeTask, record: bool) -> list:
+    """Step ``env`` for ``task.steps`` steps with the task's agent; return EpisodeBuffers when
+    ``record`` (else ``[]``, the DataCollector wrapper records)."""
+    from minari.data_collector.episode_buffer import EpisodeBuffer
+
+    factory = task.agent_factory or expert_agent_factory
+    low, high = env.action_space.low, env.action_space.high
+    act_dtype = env.action_space.dtype
+    buffers: list = []
+    remaining, part = task.steps, 0
+    while remaining > 0:
+        # Part > 0 only when the env terminates before the time limit (not in the mazes).
+        keys = (task.seed, task.index) if part == 0 else (task.seed, task.index, part)
+        reset_seed, agent_seed = _episode_seeds(*keys)
+        obs, _ = env.reset(seed=reset_seed)
+        agent = factory(env, task.noise_std, agent_seed, task.tuned)
+        obs_rec = _ObsRecorder(obs, remaining + 1) if record else None
+        actions = np.empty((remaining, *env.action_space.shape), dtype=act_dtype)
+        rewards = np.empty(remaining, dtype=np.float64)
+        terms = np.zeros(remaining, dtype=bool)
+        truncs = np.zeros(remaining, dtype=bool)
+        n, start = 0, True
+        while n < remaining:
+            action, _ = agent.predict(obs, episode_start=start, deterministic=True)
+            start = False
+            action = np.clip(np.asarray(action, dtype=act_dtype), low, high)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            actions[n], rewards[n], terms[n], truncs[n] = action, reward, terminated, truncated
+            n += 1
+            if obs_rec is not None:
+                obs_rec.add(obs)
+            if terminated or truncated:
+                break
+        if not (terms[n - 1] or truncs[n - 1]):
+            truncs[n - 1] = True  # the budget ended the episode
+        if record:
+            buffers.append(
+                EpisodeBuffer(
+                    seed=reset_seed,
+                    observations=obs_rec.result(),
+                    actions=actions[:n],
+                    rewards=rewards[:n],
+                    terminations=terms[:n],
+                    truncations=truncs[:n],
+                    infos={},
+                )
+            )
+        remaining -= n
+        part += 1
+    return buffers
+
+
+class _ObsRecorder:
+    """Preallocated arrays for a dict (one level) or array observation."""
+
+    def __init__(self, first: Any, capacity: int) -> None:
+        self._is_dict = isinstance(first, dict)
+        items = first.items() if self._is_dict else [("", first)]
+        self._arrays = {k: np.empty((capacity, *np.shape(v)), dtype=np.asarray(v).dtype) for k, v in items}
+        self._n = 0
+        self.add(first)
+
+    def add(self, obs: Any) -> None:
+        if self._is_dict:
+            for key, arr in self._arrays.items():
+                arr[self._n] = obs[key]
+        else:
+            self._arrays[""][self._n] = obs
+        self._n += 1
+
+    def result(self) -> Any:
+        out = {k: v[: self._n] for k, v in self._arrays.items()}
+        return out if self._is_dict else out[""]
+
+
+def rollout_task(task: EpisodeTask) -> list:
+    env = make_env(task.env_id, task.env_kwargs)
+    try:
+        return run_episodes(env, task, record=True)
+    finally:
+        env.close()
