@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from adiff_env.diffusion.models import build_model, model_spec
+from adiff_env.diffusion.models import build_model, load_model, model_spec, prefixed_state
+from adiff_env.diffusion.value import ValueNet, ValueNetConfig
 from adiff_env.diffusion.pipeline import sample
 from adiff_env.diffusion.schedulers import make_scheduler, scheduler_from_dict
 from adiff_env.diffusion.schedules import CosineSchedule
@@ -186,3 +187,20 @@ def test_concurrent_writer_taking_the_number_is_skipped(registry, monkeypatch):
     monkeypatch.setattr(registry, "versions", stale_versions)
     ckpt = registry.save("tiny", CheckpointMetadata(kind="x"), config={})
     assert ckpt.metadata.version == 3
+
+
+def test_several_networks_in_one_checkpoint(registry):
+    den = TemporalUNet(UNetConfig(transition_dim=2, horizon=8, dim=8, dim_mults=(1, 2)))
+    val = ValueNet(ValueNetConfig(transition_dim=2, horizon=8, dim=8, dim_mults=(1,), hidden=8))
+    registry.save(
+        "pair", CheckpointMetadata(kind="test-planner"),
+        tensors={**prefixed_state(den, "denoiser."), **prefixed_state(val, "value.")},
+        config={"denoiser": model_spec(den), "value": model_spec(val)},
+    )
+    ckpt = registry.load("pair")
+    den2 = load_model(ckpt.config["denoiser"], ckpt.tensors, "denoiser.")
+    val2 = load_model(ckpt.config["value"], ckpt.tensors, "value.")
+    x = torch.randn(2, 8, 2)
+    assert torch.equal(den(x, 3), den2(x, 3)) and torch.equal(val(x, 3), val2(x, 3))
+    with pytest.raises(CheckpointError, match="prefix 'value.'"):
+        load_model(ckpt.config["denoiser"], ckpt.tensors, "value.")
