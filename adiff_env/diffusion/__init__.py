@@ -16,7 +16,14 @@ split as in diffusers (model / scheduler / pipeline):
 
 from adiff_env.diffusion.conditioning import Conditioner, Inpainting
 from adiff_env.diffusion.guidance import GuidanceConfig, Guide, RewardGuide, ValueGuide
-from adiff_env.diffusion.models import ARCHITECTURES, build_model, count_parameters, model_spec
+from adiff_env.diffusion.models import (
+    ARCHITECTURES,
+    build_model,
+    count_parameters,
+    load_model,
+    model_spec,
+    prefixed_state,
+)
 from adiff_env.diffusion.objectives import DiffusionObjective, LossOutput
 from adiff_env.diffusion.pipeline import SampleOutput, sample
 from adiff_env.diffusion.schedulers import (
@@ -46,6 +53,6 @@ __all__ = [
     "NoiseSchedule", "OptimConfig", "RewardGuide", "SampleOutput", "Scheduler", "SchedulerOutput",
     "SigmoidSchedule", "TemporalUNet", "TrainStep", "TransformerConfig", "TransformerDenoiser",
     "UNetConfig", "ValueGuide", "ValueNet", "ValueNetConfig", "build_model", "count_parameters",
-    "make_schedule", "make_scheduler", "model_spec", "sample", "schedule_from_dict",
+    "load_model", "make_schedule", "make_scheduler", "model_spec", "prefixed_state", "sample", "schedule_from_dict",
     "scheduler_from_dict", "value_loss",
 ]

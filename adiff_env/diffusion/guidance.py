@@ -45,7 +45,8 @@ class RewardGuide:
 
 
 class ValueGuide:
-    """Guide from a learned value network ``model(x_t, t) -> [B]`` (weights frozen here)."""
+    """Guide from a learned value network ``model(x_t, t) -> [B]``; only ``x`` is
+    differentiated (the network's parameters get no gradients)."""
 
     def __init__(self, model: nn.Module) -> None:
         self.model = model

@@ -6,8 +6,10 @@ in strings, no pickles. :func:`model_spec` writes that dict, :func:`build_model`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+import torch
 from torch import nn
 
 from adiff_env.diffusion._config import config_from_dict, config_to_dict
@@ -49,3 +51,20 @@ def model_spec(model: nn.Module) -> dict[str, Any]:
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def prefixed_state(model: nn.Module, prefix: str) -> dict[str, torch.Tensor]:
+    """``model.state_dict()`` with keys ``prefix + key``, to store several networks (denoiser,
+    value net, inverse dynamics) in one safetensors file."""
+    return {prefix + k: v for k, v in model.state_dict().items()}
+
+
+def load_model(spec: dict[str, Any], tensors: Mapping[str, torch.Tensor], prefix: str = "") -> nn.Module:
+    """Rebuild a network from its spec and load the tensors stored under ``prefix``; errors
+    name missing, unexpected and mis-shaped entries (:func:`adiff_env.registry.load_weights`)."""
+    from adiff_env.registry import load_weights
+
+    model = build_model(spec)
+    own = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    load_weights(model, own, source=f"weights under prefix {prefix!r}" if prefix else "checkpoint")
+    return model

@@ -125,7 +125,15 @@ class Scheduler:
         generator: torch.Generator | None = None,
     ) -> SchedulerOutput:
         """One reverse step from ``x_t`` (``[B, H, D]``, one step ``t`` for the batch) to
-        ``x_{t_prev}``; noise is drawn from ``generator``."""
+        ``x_{t_prev}``; noise is drawn from ``generator``. ``t`` is an int, a 0-d tensor or
+        a ``[B]`` tensor holding one value."""
+        if isinstance(t, torch.Tensor) and t.numel() > 1:
+            if bool((t != t.flatten()[0]).any()):
+                raise ValueError(
+                    "step() takes one diffusion step for the whole batch, got several: "
+                    f"{t.unique().tolist()}; sample groups with different steps separately."
+                )
+            t = t.flatten()[0]
         t = int(t)
         prev = self.prev_timestep(t)
         a = self._abar[t]

@@ -44,6 +44,10 @@ def test_set_timesteps_validation():
     s.set_timesteps(5)
     with pytest.raises(ValueError, match="not in this scheduler's timesteps"):
         s.step(torch.zeros(1, 1, 1), 48, torch.zeros(1, 1, 1))
+    with pytest.raises(ValueError, match="one diffusion step for the whole batch"):
+        s.step(torch.zeros(2, 1, 1), torch.tensor([49, 39]), torch.zeros(2, 1, 1))
+    out = s.step(torch.zeros(2, 1, 1), torch.tensor([49, 49]), torch.ones(2, 1, 1))
+    assert out.prev_sample.shape == out.pred_x0.shape == (2, 1, 1)
     with pytest.raises(ValueError, match="eta must be >= 0"):
         DDIMScheduler(SCHEDULE, eta=-1)
     with pytest.raises(UnknownNameError):
