@@ -1,7 +1,8 @@
-"""``adiff demo``: run the expert in a maze and save a picture of its path (matplotlib PNG).
+"""``adiff demo``: the diffusion planner in a maze, saved as a picture (matplotlib PNG).
 
-Until a trained planner ships, the demo drives D4RL's waypoint expert; the picture is drawn
-by :func:`adiff_env.envs.plotting.plot_maze`, which the planner demo reuses for planned paths.
+By default the shipped pretrained U-Maze planner (``planner:pointmaze-umaze``, no training
+step) plans and acts for one episode; the PNG shows the walls, start, goal, the first plan and
+the executed path. ``--agent expert`` (or any agent spec) drives another agent instead.
 """
 
 from __future__ import annotations
@@ -11,19 +12,20 @@ from pathlib import Path
 
 DEFAULT_ENV = "adiff/PointMaze-UMaze-v0"
 DEFAULT_OUT = Path("out") / "demo-pointmaze.png"
+DEFAULT_AGENT = "planner:pointmaze-umaze"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
-        help="run the expert in a maze and save a PNG of its path",
-        description="Run one episode of the waypoint expert in a PointMaze and save a picture of the walls, "
-        "start, goal and the path it drove.",
+        help="the diffusion planner in a maze; saves a PNG of its plan and path",
+        description="Run one episode of the pretrained diffusion planner (or --agent) in a PointMaze and save a "
+        "picture of the walls, start, goal, the first plan and the path it drove.",
     )
     p.add_argument("--env", default=DEFAULT_ENV, help=f"maze env id (default {DEFAULT_ENV})")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"PNG file to write (default {DEFAULT_OUT})")
     p.add_argument("--seed", type=int, default=0, help="reset seed of the episode (default 0)")
-    p.add_argument("--agent", default="expert", help="agent spec (default expert; e.g. expert-tuned)")
+    p.add_argument("--agent", default=DEFAULT_AGENT, help=f"agent spec (default {DEFAULT_AGENT}; e.g. expert, expert-tuned)")
     p.set_defaults(func=run)
 
 
@@ -44,8 +46,11 @@ def run(args: argparse.Namespace) -> int:
         agent = make_agent(args.agent, env)
         obs, info = env.reset(seed=args.seed)
         xy, total, success, episode_start = [obs["achieved_goal"].copy()], 0.0, bool(info["success"]), True
+        first_plan = None
         while True:
             action, _ = agent.predict(obs, episode_start=episode_start, deterministic=True)
+            if episode_start and getattr(agent, "current_plan", None) is not None:
+                first_plan = agent.current_plan.copy()
             episode_start = False
             obs, reward, terminated, truncated, info = env.step(action)
             xy.append(obs["achieved_goal"].copy())
@@ -55,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
                 break
         ax = plot_maze(
             env,
-            paths={f"{args.agent} path": np.array(xy)},
+            paths={**({"first plan": first_plan} if first_plan is not None else {}), f"{args.agent} path": np.array(xy)},
             title=f"{args.env} seed {args.seed}: return {total:.0f}, {len(xy) - 1} steps",
         )
         path = save_figure(ax.figure, args.out)

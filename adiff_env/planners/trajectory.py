@@ -180,6 +180,12 @@ class TrajectoryPlanner:
         st.t += 1
         return action
 
+    @property
+    def current_plan(self) -> np.ndarray | None:
+        """Planned positions ``[H, 2]`` of the current plan (None before the first plan)."""
+        plan = self.state.plan
+        return None if plan is None else plan[:, self.action_dim : self.action_dim + 2]
+
     def eval_stats(self) -> dict[str, Any]:
         """Planning figures added to ``adiff evaluate``'s JSON."""
         return {
