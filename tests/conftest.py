@@ -15,6 +15,14 @@ import pytest
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 
+def pytest_configure(config):
+    """One torch thread: the suite runs MuJoCo, Docker and torch side by side on 2 cores, where
+    threads that wait for each other make small models many times slower (measured)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_homes(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("adiff_home")

@@ -78,3 +78,17 @@ def test_cli_bad_episodes_exits_nonzero(capsys):
         main(["evaluate", "Pendulum-v1", "--agent", "random", "--episodes", "0"])
     assert exc.value.code == 2
     assert "positive integer" in capsys.readouterr().err
+
+
+def test_cli_threads_option_sets_torch_threads(capsys):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        assert main(["--threads", "2", "envs", "agents"]) == 0
+        assert torch.get_num_threads() == 2
+        assert "random" in capsys.readouterr().out
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(SystemExit):
+        main(["--threads", "0", "envs"])

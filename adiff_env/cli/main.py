@@ -38,6 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'adiff COMMAND --help' for the options of one command.",
     )
     parser.add_argument("--version", action="version", version=f"adiff-env {__version__}")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="torch CPU threads (default: torch's choice). On a small shared machine 1 is often fastest: "
+        "batch-1 planning and small-model training gain little from threads and lose much when cores are busy",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMAND_MODULES:
         module.register(sub)
@@ -47,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f"--threads must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         result = args.func(args)
     except KeyboardInterrupt:
