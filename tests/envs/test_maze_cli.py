@@ -50,6 +50,7 @@ def test_demo_writes_png_and_says_where(tmp_path, capsys):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     printed = capsys.readouterr().out
     assert str(out) in printed and "success True" in printed
+    assert "planner:pointmaze-umaze" in printed  # the shipped planner, no training step
     assert not list(out.parent.glob("*.tmp"))  # atomic write left nothing behind
 
 
