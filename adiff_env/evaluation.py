@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -72,16 +73,24 @@ class EvalResult:
 
 
 def run_episodes(
-    env: gym.Env, agent: Agent, episodes: int, seed: int, progress: bool = False, desc: str = ""
+    env: gym.Env,
+    agent: Agent,
+    episodes: int,
+    seed: int,
+    progress: bool = False,
+    desc: str = "",
+    episode_options: Callable[[int], dict[str, Any] | None] | None = None,
 ) -> tuple[list[float], list[bool], list[int]]:
     """Roll ``agent`` in ``env`` for ``episodes`` episodes (reset seeds ``seed + i``).
 
-    Returns per-episode (returns, successes, lengths). Success means the env's
-    ``info["success"]`` (or ``info["is_success"]``) was true at any step of the episode.
+    ``episode_options(i)`` gives episode ``i``'s reset options (e.g. a start and goal cell for
+    the multi-task maze protocol). Returns per-episode (returns, successes, lengths). Success
+    means the env's ``info["success"]`` (or ``info["is_success"]``) was true at any step.
     """
     returns, successes, lengths = [], [], []
     for i in tqdm(range(episodes), desc=desc or "episodes", disable=not progress, leave=False):
-        obs, info = env.reset(seed=seed + i)
+        options = episode_options(i) if episode_options is not None else None
+        obs, info = env.reset(seed=seed + i, options=options)
         state, episode_start = None, True
         total, steps, success = 0.0, 0, False
         while True:

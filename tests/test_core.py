@@ -92,3 +92,22 @@ def test_cli_threads_option_sets_torch_threads(capsys):
         torch.set_num_threads(before)
     with pytest.raises(SystemExit):
         main(["--threads", "0", "envs"])
+
+
+def test_run_episodes_passes_episode_options():
+    import adiff_env.envs  # noqa: F401
+    from adiff_env.agents import RandomAgent
+    from adiff_env.evaluation import run_episodes
+
+    env = gym.make("adiff/PointMaze-UMaze-v0", max_episode_steps=2)
+    seen = []
+    original = env.reset
+
+    def spy(**kw):
+        seen.append(kw.get("options"))
+        return original(**kw)
+
+    env.reset = spy
+    returns, successes, lengths = run_episodes(env, RandomAgent(env.action_space, 0), 2, seed=0,
+                                               episode_options=lambda i: {"goal_cell": (1, 1 + i)})
+    assert seen == [{"goal_cell": (1, 1)}, {"goal_cell": (1, 2)}] and lengths == [2, 2]
