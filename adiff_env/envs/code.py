@@ -58,6 +58,7 @@ from gymnasium import spaces
 
 from adiff_env.errors import UnknownNameError
 from adiff_env.sandbox.base import ExecResult, Limits, Sandbox, TestOutcome
+from adiff_env.sandbox.jobs import check_program
 from adiff_env.tasks.base import Task
 from adiff_env.tasks.suites import load_tasks
 
@@ -223,26 +224,13 @@ class CodeTestsEnv(gym.Env):
         """(program, None) or ("", why the action was rejected)."""
         if isinstance(action, np.ndarray) and action.shape == ():
             action = action.item()
-        if isinstance(action, (bytes, bytearray, np.bytes_)):
-            try:
-                action = bytes(action).decode("utf-8")
-            except UnicodeDecodeError as exc:
-                return "", f"the program is not valid UTF-8 (byte {exc.start}: {exc.reason}); send UTF-8 text."
-        if not isinstance(action, str):
-            return "", f"the action must be the program text (str or UTF-8 bytes), got {type(action).__name__}."
-        if len(action) > self.max_program_chars:
+        if isinstance(action, np.bytes_):
+            action = bytes(action)
+        if isinstance(action, str) and len(action) > self.max_program_chars:
             return "", (f"the program has {len(action)} characters; the limit is {self.max_program_chars}. "
                         f"Send a shorter program.")
-        if "\x00" in action:
-            return "", f"the program contains a NUL byte at position {action.index(chr(0))}; remove it."
-        try:
-            action.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            return "", f"the program is not valid Unicode text (position {exc.start}: {exc.reason})."
-        if len(action.encode("utf-8")) > self.limits.program_bytes:
-            return "", (f"the program is {len(action.encode('utf-8'))} bytes of UTF-8; the sandbox limit is "
-                        f"{self.limits.program_bytes} bytes.")
-        return action, None
+        program, reason = check_program(action, self.limits)  # the sandbox's own admission rules
+        return (program, None) if reason is None else ("", f"{reason}; fix the program text.")
 
     @staticmethod
     def _syntax_error(program: str) -> str | None:

@@ -89,12 +89,12 @@ def test_truncated_after_max_attempts(env):
     ("action", "feedback"),
     [
         ("x" * (ACTION_MAX_CHARS + 1), f"the limit is {ACTION_MAX_CHARS}"),
-        ("def f():\n    return 1\x00\n", "NUL byte at position"),
+        ("def f():\n    return 1\x00\n", "contains a NUL byte (at character 21)"),
         (b"def f():\n    return '\xff'\n", "not valid UTF-8"),
-        ("x = '\ud800'\n", "not valid Unicode"),
+        ("x = '\ud800'\n", "not valid UTF-8"),
         ("def f(:\n    pass\n", "does not compile: SyntaxError"),
         ("if True:\nreturn 1\n", "IndentationError"),
-        (None, "must be the program text"),
+        (None, "must be str or UTF-8 bytes"),
         (12, "got int"),
     ],
 )
