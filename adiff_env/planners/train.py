@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from adiff_env.datasets.segments import SegmentDataset
 from adiff_env.diffusion import EMA, DiffusionObjective, Inpainting, OptimConfig, TrainStep, build_model, count_parameters, make_schedule, model_spec
 from adiff_env.planners.preset import PlannerPreset
-from adiff_env.planners.trajectory import KIND, InverseDynamics, TrajectoryPlanner
+from adiff_env.planners.trajectory import KIND, InverseDynamics, TrajectoryPlanner, global_condition
 from adiff_env.registry import Checkpoint, CheckpointMetadata, ModelRegistry, adiff_home, git_commit
 
 
@@ -100,7 +100,8 @@ def train_planner(
     loader = torch.utils.data.DataLoader(data, batch_size=cfg.batch_size, shuffle=True, drop_last=len(data) >= cfg.batch_size,
                                          generator=torch.Generator().manual_seed(cfg.seed))
     arch = dict(preset.model)
-    model = build_model({"arch": arch.pop("arch"), "config": {"transition_dim": a + o, "horizon": h, **arch}}).to(device)
+    cond_dim = o + 3 if dcfg.global_cond else 0
+    model = build_model({"arch": arch.pop("arch"), "config": {"transition_dim": a + o, "horizon": h, "cond_dim": cond_dim, **arch}}).to(device)
     schedule = make_schedule(dcfg.schedule, dcfg.n_timesteps)
     weights = torch.ones(a + o)
     weights[:a] = dcfg.action_weight
@@ -139,7 +140,11 @@ def train_planner(
             seg = next(batches)
             x0, j = seg.trajectories.to(device), seg.goal_index.to(device)
             cond = training_conditioner(x0, j, a)
-            loss = trainer(lambda: objective(model, x0, conditioner=cond, generator=generator).loss)
+            vector = None
+            if dcfg.global_cond:
+                rows = torch.arange(x0.shape[0], device=device)
+                vector = global_condition(x0[:, 0, a:], x0[rows, j, a : a + 2], j, h)
+            loss = trainer(lambda: objective(model, x0, conditioner=cond, cond=vector, generator=generator).loss)
             inv_loss = _inverse_dynamics_step(inv, inv_opt, x0, j, a, generator) if inv is not None else None
             step = trainer.step
             bar.update(1)
@@ -176,6 +181,7 @@ def train_planner(
     config = {
         "model": model_spec(ema.shadow), "schedule": schedule.to_dict(), "prediction": dcfg.prediction,
         "dims": {"horizon": h, "action_dim": a, "obs_dim": o}, "act": dataclasses.asdict(preset.act),
+        "global_cond": dcfg.global_cond,
         "inverse_dynamics": {"obs_dim": o, "action_dim": a, "hidden": inv.hidden} if inv is not None else None,
         "preset": preset.to_dict(),
     }
@@ -211,7 +217,8 @@ def _evaluate_in_memory(preset: PlannerPreset, model, schedule, data: SegmentDat
         act = preset.act if inv is not None or preset.act.action != "inverse-dynamics" else dataclasses.replace(preset.act, action="pd")
         planner = TrajectoryPlanner(model, schedule.to_dict(), preset.diffusion.prediction, data.normalizer, data.horizon,
                                     data.action_dim, data.observation_dim, act, maze=getattr(env.unwrapped, "maze", None),
-                                    inverse_dynamics=inv, seed=preset.train.seed, name=f"{preset.name}@step{step}")
+                                    inverse_dynamics=inv, seed=preset.train.seed, name=f"{preset.name}@step{step}",
+                                    global_cond=preset.diffusion.global_cond)
         returns, successes, _ = run_episodes(env, planner, preset.train.eval_episodes, seed=10_000)
         scorer = getattr(env.unwrapped, "get_normalized_score", None)
         out: dict[str, Any] = {"return_mean": sum(returns) / len(returns), "success_rate": sum(successes) / len(successes)}

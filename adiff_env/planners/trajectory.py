@@ -52,6 +52,13 @@ class InverseDynamics(nn.Module):
         return self.net(torch.cat([s, s_next], dim=-1))
 
 
+def global_condition(start: torch.Tensor, goal: torch.Tensor, goal_index: torch.Tensor, horizon: int) -> torch.Tensor:
+    """The denoiser's global condition ``[B, O + 3]``: normalized start state ``[B, O]``,
+    normalized goal position ``[B, 2]`` and the goal index as a fraction ``j / H`` ``[B]``."""
+    frac = goal_index.to(start.dtype).view(-1, 1) / horizon
+    return torch.cat([start, goal, frac], dim=-1)
+
+
 @dataclasses.dataclass
 class PlanState:
     """What the planner remembers between steps of one episode."""
@@ -94,6 +101,7 @@ class TrajectoryPlanner:
         device: str | torch.device = "cpu",
         seed: int = 0,
         name: str = "planner",
+        global_cond: bool = False,
     ) -> None:
         if act.action == "inverse-dynamics" and inverse_dynamics is None:
             raise ValueError("act.action='inverse-dynamics' needs a checkpoint trained with an inverse-dynamics model.")
@@ -111,6 +119,7 @@ class TrajectoryPlanner:
 
             self._paths = WaypointExpert(maze)  # grid geometry and BFS paths, for deadlines
         self.name = name
+        self.global_cond = global_cond
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.state = PlanState()
         self.plan_times: list[float] = []
@@ -142,6 +151,7 @@ class TrajectoryPlanner:
         return cls(
             model, config["schedule"], config["prediction"], normalizer, dims["horizon"], dims["action_dim"],
             dims["obs_dim"], act, maze=maze, inverse_dynamics=inv, device=device, seed=seed, name=checkpoint.spec,
+            global_cond=bool(config.get("global_cond", False)),
         )
 
     def set_act(self, act: ActConfig) -> None:
@@ -220,10 +230,17 @@ class TrajectoryPlanner:
     def plan(self, s: np.ndarray, goal: np.ndarray, steps_left: int) -> np.ndarray:
         """One plan ``[H, A + O]`` (unnormalized) from state ``s`` to ``goal`` in ``steps_left`` steps."""
         tic = time.perf_counter()
-        cond = self.conditioner(s, goal, steps_left)
+        j = int(np.clip(steps_left, 1, self.horizon - 1))
+        cond = self.conditioner(s, goal, j)
         shape = (self.act.n_samples, self.horizon, self.action_dim + self.obs_dim)
+        vector = None
+        if self.global_cond:
+            a = self.action_dim
+            start, goal_pos = cond.values[0, a:], cond.values[j, a : a + goal.shape[0]]
+            n = self.act.n_samples
+            vector = global_condition(start.expand(n, -1), goal_pos.expand(n, -1), torch.full((n,), j), self.horizon)
         out = sample(self.model, self.scheduler, shape, device=self.device, generator=self.generator,
-                     conditioner=cond, reward_fn=self._smoothness if self.act.n_samples > 1 else None)
+                     conditioner=cond, cond=vector, reward_fn=self._smoothness if self.act.n_samples > 1 else None)
         plan = self.normalizer.unnormalize(out.best.cpu().numpy().astype(np.float64))
         self.plan_times.append(time.perf_counter() - tic)
         return plan

@@ -202,3 +202,16 @@ def test_planner_spec_errors(trained, capsys):
         make_agent(f"planner:{result.checkpoint.path}", env, {"steps": 99})
     with pytest.raises(ValueError, match="does not take"):
         make_agent("random", env, {"steps": 3})
+
+
+def test_global_condition_vector_and_checkpoint_config(trained):
+    from adiff_env.planners.trajectory import global_condition
+
+    start, goal = torch.tensor([[0.1, 0.2, 0.3, 0.4]]), torch.tensor([[0.5, 0.6]])
+    vec = global_condition(start, goal, torch.tensor([4]), horizon=16)
+    torch.testing.assert_close(vec, torch.tensor([[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.25]]))
+    result, _ = trained
+    assert result.checkpoint.config["global_cond"] is True
+    assert result.checkpoint.config["model"]["config"]["cond_dim"] == 4 + 3
+    planner, _ = _planner(trained)
+    assert planner.global_cond
