@@ -268,7 +268,7 @@ class TrajectoryBuffer:
         try:
             with _minari_root(staging):
                 minari.create_dataset_from_buffers(
-                    dataset_id, buffers, env=env, algorithm_name="adiff-env self-evolution buffer", author="adiff-env",
+                    dataset_id, buffers, env=env, eval_env=getattr(env, "spec", None), algorithm_name="adiff-env self-evolution buffer", author="adiff-env",
                     author_email="adiff-env@users.noreply.github.com", code_permalink="adiff-env",
                     description=description or f"{len(buffers)} filtered, executed planner rollouts (self-evolution buffer).",
                 )

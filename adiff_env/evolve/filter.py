@@ -154,7 +154,7 @@ def fit_dynamics(states: np.ndarray, actions: np.ndarray, next_states: np.ndarra
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return model.eval(), float(loss)
+    return model.eval(), float(loss.detach())
 
 
 def transitions_from_minari(dataset: Any, obs_key: str = "observation") -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -140,6 +140,10 @@ def test_minari_export_loads_and_trains_as_segments():
     loaded = minari.load_dataset("evolve/test-buffer-v0")
     ep = next(loaded.iterate_episodes())
     assert ep.observations["observation"].shape == (20, 4) and ep.actions.shape == (19, 2)
+    from adiff_env.evolve.filter import transitions_from_minari
+
+    s, a, s2 = transitions_from_minari(loaded)
+    assert s.shape == (57, 4) and a.shape == (57, 2) and s2.shape == (57, 4)
     segs = SegmentDataset("evolve/test-buffer-v0", 8, goal_mode="hindsight", min_goal_index=2)
     assert len(segs) > 0 and segs[0].trajectories.shape == (8, 6)
     with pytest.raises(FileExistsError):
