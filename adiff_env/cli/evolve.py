@@ -31,6 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--guidance-scale", type=float, default=0.1, help="reward-gradient guidance scale (default 0.1)")
     p.add_argument("--deadline", choices=["geodesic", "horizon"], help="goal index of generated plans "
                    "(default geodesic; horizon on gold-coin envs, leaving time for detours)")
+    p.add_argument("--generation", choices=["open-loop", "closed-loop"], default="open-loop",
+                   help="open-loop: filter whole plans by executing them (AdaptDiffuser); closed-loop: the guided planner "
+                   "drives the env receding-horizon and successful executed episodes are kept (for planners whose "
+                   "open-loop plans are not dynamically consistent)")
     p.add_argument("--epsilon", type=float, default=DEFAULT_EPSILON, help=f"filter tolerance (default {DEFAULT_EPSILON})")
     p.add_argument("--finetune-steps", type=int, default=500, help="training steps per round (default 500)")
     p.add_argument("--lr", type=float, default=1e-4, help="fine-tuning learning rate (default 1e-4)")
@@ -74,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     deadline = args.deadline or ("horizon" if "GoldCoin" in args.env_id else "geodesic")
     kwargs = dict(
         env_id=args.env_id, base=args.base, name=args.name, rounds=args.rounds, samples=args.samples,
-        candidates=args.candidates, guidance_scale=args.guidance_scale, deadline=deadline, epsilon=args.epsilon,
+        candidates=args.candidates, generation=args.generation, guidance_scale=args.guidance_scale, deadline=deadline, epsilon=args.epsilon,
         finetune_steps=args.finetune_steps, lr=args.lr, mix_ratio=args.mix_ratio, eval_episodes=args.eval_episodes,
         eval_seed=args.eval_seed, seed=args.seed, device=args.device, workdir=args.workdir,
     )

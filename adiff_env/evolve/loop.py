@@ -59,6 +59,7 @@ class EvolveConfig:
     guidance_scale: float = 0.1
     n_guide_steps: int = 2
     deadline: str = "geodesic"
+    generation: str = "open-loop"
     epsilon: float = DEFAULT_EPSILON
     require_success: bool = True
     buffer_capacity: int = 2000
@@ -81,6 +82,8 @@ class EvolveConfig:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}.")
         if not 0.0 <= self.mix_ratio <= 1.0:
             raise ValueError(f"mix_ratio must be in [0, 1], got {self.mix_ratio}.")
+        if self.generation not in ("open-loop", "closed-loop"):
+            raise ValueError(f"generation must be 'open-loop' or 'closed-loop', got {self.generation!r}.")
         if self.deadline not in ("geodesic", "horizon"):
             raise ValueError(f"deadline must be 'geodesic' or 'horizon', got {self.deadline!r}.")
 
@@ -184,7 +187,7 @@ class SelfEvolver:
                            filter_config=FilterConfig(epsilon=cfg.epsilon, kp=planner.act.kp, kd=planner.act.kd,
                                                       lookahead=planner.act.lookahead),
                            deadline=cfg.deadline, require_success=cfg.require_success, seed=cfg.seed * 1000 + k,
-                           progress=self.progress)
+                           progress=self.progress, mode=cfg.generation)
             outcome = self.buffer.add_batch(gen.items, gen.rewards)
             self.buffer.save(folder / "buffer")
             record: dict[str, Any] = {"round": k, "generated": gen.generated, "kept": len(gen.items),

@@ -120,10 +120,12 @@ def test_resume_adopts_a_version_registered_before_an_interruption(registry, tmp
 def test_cli_runs_a_round_on_a_gold_coin_maze(registry, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("ADIFF_HOME", str(tmp_path / "home"))
     code = main(["evolve", "adiff/PointMaze-Medium-GoldCoin-v0", "--from", "planner:tiny", "--rounds", "1", "--samples", "2",
-                 "--finetune-steps", "3", "--eval-episodes", "1", "--quiet", "--json", "--workdir", str(tmp_path / "w")])
+                 "--finetune-steps", "3", "--eval-episodes", "1", "--quiet", "--json", "--workdir", str(tmp_path / "w"),
+                 "--generation", "closed-loop"])
     assert code == 0
     state = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert state["config"]["deadline"] == "horizon" and len(state["rounds"]) == 1
+    assert state["config"]["deadline"] == "horizon" and state["config"]["generation"] == "closed-loop"
+    assert len(state["rounds"]) == 1 and state["rounds"][0]["generated"] == 2
     assert main(["evolve", ENV, "--from", "planner:tiny", "--reward", "golde=1"]) == 2
     assert main(["evolve", ENV, "--from", "planner:tiny", "--reward", "goal"]) == 2
 
@@ -135,3 +137,31 @@ def test_config_validation():
         EvolveConfig(env_id=ENV, base="x", mix_ratio=2.0)
     with pytest.raises(ValueError, match="deadline"):
         EvolveConfig(env_id=ENV, base="x", deadline="soon")
+    with pytest.raises(ValueError, match="generation"):
+        EvolveConfig(env_id=ENV, base="x", generation="dreamed")
+
+
+def test_generate_rejects_unknown_mode():
+    from adiff_env.diffusion import GuidanceConfig
+    from adiff_env.evolve.filter import FilterConfig
+    from adiff_env.evolve.generate import generate
+
+    with pytest.raises(ValueError, match="mode"):
+        generate(None, None, samples=1, candidates=1, reward_weights={}, guidance=GuidanceConfig(),
+                 filter_config=FilterConfig(), mode="teleport")
+
+
+def test_closed_loop_drive_records_the_executed_episode_until_it_rests_at_the_goal():
+    import gymnasium as gym
+    import numpy as np
+
+    from adiff_env.datasets.expert import make_expert
+    from adiff_env.evolve.generate import REST_STEPS, _drive
+
+    env = gym.make(ENV)
+    obs, _ = env.reset(seed=0, options={"reset_cell": (3, 1), "goal_cell": (1, 1)})
+    rollout = _drive(make_expert(env), env, obs, plan_fn=None, max_steps=290)
+    pos, goal = rollout["obs/observation"][:, :2], rollout["obs/desired_goal"][-1]
+    assert len(pos) == len(rollout["actions"]) + 1 < 291
+    assert (np.linalg.norm(pos[-REST_STEPS:] - goal, axis=1) <= 0.5).all()
+    np.testing.assert_allclose(pos[0], obs["observation"][:2])
