@@ -16,12 +16,13 @@ from adiff_env.cli import evaluate as _evaluate
 from adiff_env.cli import datasets as _datasets
 from adiff_env.cli import demo as _demo
 from adiff_env.cli import envs as _envs
+from adiff_env.cli import evolve as _evolve
 from adiff_env.cli import sandbox as _sandbox
 from adiff_env.cli import tasks as _tasks
 from adiff_env.cli import train as _train
 
 # Command modules in the order `adiff --help` lists them.
-COMMAND_MODULES = [_demo, _evaluate, _train, _datasets, _envs, _sandbox, _tasks]
+COMMAND_MODULES = [_demo, _evaluate, _train, _evolve, _datasets, _envs, _sandbox, _tasks]
 
 
 class CLIError(Exception):

@@ -1,0 +1,1 @@
+"""Self-evolution (AdaptDiffuser): rewards, trajectory buffer, consistency filter, the loop."""

@@ -81,8 +81,16 @@ def train_planner(
     progress: bool = True,
     registry: ModelRegistry | None = None,
     on_eval: Callable[[int, dict[str, Any]], None] | None = None,
+    init_from: Checkpoint | None = None,
+    extra_dataset: str | None = None,
+    extra_ratio: float = 0.5,
 ) -> TrainResult:
-    """Train the planner described by ``preset`` and register it as ``preset.name``."""
+    """Train the planner described by ``preset`` and register it as ``preset.name``.
+
+    Fine-tuning (self-evolution): ``init_from`` starts from a checkpoint's weights (model, EMA
+    and inverse dynamics) and keeps its normalizer; ``extra_dataset`` (a Minari id) is mixed in
+    so that a share ``extra_ratio`` of the training windows, in expectation, comes from it.
+    """
     cfg, dcfg = preset.train, preset.diffusion
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(preset.name)
     resume_path = run_dir / "resume.pt"
@@ -92,13 +100,21 @@ def train_planner(
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
 
+    if not 0.0 <= extra_ratio <= 1.0:
+        raise ValueError(f"extra_ratio must be in [0, 1], got {extra_ratio}.")
+    normalizer: Any = preset.data.normalizer
+    if init_from is not None:
+        from adiff_env.datasets.normalizers import normalizer_from_dict
+
+        normalizer = normalizer_from_dict(init_from.metadata.normalizer)
     data = SegmentDataset(
-        preset.dataset, preset.data.horizon, normalizer=preset.data.normalizer, goal_mode=preset.data.goal_mode,
+        preset.dataset, preset.data.horizon, normalizer=normalizer, goal_mode=preset.data.goal_mode,
         min_goal_index=preset.data.min_goal_index, stride=preset.data.stride, seed=cfg.seed,
     )
     a, o, h = data.action_dim, data.observation_dim, preset.data.horizon
-    loader = torch.utils.data.DataLoader(data, batch_size=cfg.batch_size, shuffle=True, drop_last=len(data) >= cfg.batch_size,
-                                         generator=torch.Generator().manual_seed(cfg.seed))
+    loader = _mixed_loader(data, preset, extra_dataset, extra_ratio) if extra_dataset else torch.utils.data.DataLoader(
+        data, batch_size=cfg.batch_size, shuffle=True, drop_last=len(data) >= cfg.batch_size,
+        generator=torch.Generator().manual_seed(cfg.seed))
     arch = dict(preset.model)
     cond_dim = o + 3 if dcfg.global_cond else 0
     model = build_model({"arch": arch.pop("arch"), "config": {"transition_dim": a + o, "horizon": h, "cond_dim": cond_dim, **arch}}).to(device)
@@ -110,6 +126,8 @@ def train_planner(
     trainer = TrainStep(model, OptimConfig(lr=cfg.lr, warmup_steps=cfg.warmup_steps, total_steps=cfg.steps), ema=ema)
     inv = InverseDynamics(o, a, cfg.inverse_dynamics_hidden).to(device) if cfg.inverse_dynamics_hidden else None
     inv_opt = torch.optim.AdamW(inv.parameters(), lr=1e-3) if inv is not None else None
+    if init_from is not None:
+        _load_init(init_from, model, ema, inv)
 
     scores: dict[str, Any] = {}
     if resume:
@@ -187,10 +205,41 @@ def train_planner(
     }
     meta = CheckpointMetadata(
         kind=KIND, env=preset.env, dataset=preset.dataset, normalizer=data.normalizer.to_dict(), steps=trainer.step,
-        scores=scores, seed=cfg.seed, extra={"train_wall_s_this_session": round(wall, 1), "run_dir": str(run_dir), "final_loss": loss},
+        scores=scores, seed=cfg.seed, parent=init_from.spec if init_from is not None else None,
+        extra={"train_wall_s_this_session": round(wall, 1), "run_dir": str(run_dir), "final_loss": loss,
+               **({"extra_dataset": extra_dataset, "extra_ratio": extra_ratio} if extra_dataset else {})},
     )
     checkpoint = (registry or ModelRegistry()).save(preset.name, meta, tensors=tensors, config=config)
     return TrainResult(checkpoint, run_dir, trainer.step, wall, loss, scores)
+
+
+def _mixed_loader(data: SegmentDataset, preset: PlannerPreset, extra_id: str, ratio: float) -> torch.utils.data.DataLoader:
+    """Windows of ``data`` and of the Minari dataset ``extra_id`` (same normalizer), drawn with
+    replacement so that a share ``ratio`` comes from the extra data."""
+    cfg = preset.train
+    extra = SegmentDataset(
+        extra_id, preset.data.horizon, normalizer=data.normalizer, goal_mode=preset.data.goal_mode,
+        min_goal_index=preset.data.min_goal_index,
+        stride=1, seed=cfg.seed,
+    )
+    both = torch.utils.data.ConcatDataset([data, extra])
+    weights = torch.cat([torch.full((len(data),), (1 - ratio) / len(data)), torch.full((len(extra),), ratio / len(extra))])
+    sampler = torch.utils.data.WeightedRandomSampler(weights, num_samples=cfg.batch_size * max(cfg.steps, 1), replacement=True,
+                                                     generator=torch.Generator().manual_seed(cfg.seed))
+    return torch.utils.data.DataLoader(both, batch_size=cfg.batch_size, sampler=sampler, drop_last=True)
+
+
+def _load_init(checkpoint: Checkpoint, model: torch.nn.Module, ema: EMA, inv: InverseDynamics | None) -> None:
+    """Start from ``checkpoint``'s EMA weights (model and shadow) and inverse dynamics."""
+    from adiff_env.registry import load_weights
+
+    tensors = checkpoint.tensors
+    weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    load_weights(model, weights, str(checkpoint.path))
+    load_weights(ema.shadow, weights, str(checkpoint.path))
+    inv_weights = {k[4:]: v for k, v in tensors.items() if k.startswith("inv.")}
+    if inv is not None and inv_weights:
+        load_weights(inv, inv_weights, str(checkpoint.path))
 
 
 def _inverse_dynamics_step(inv, opt, x0: torch.Tensor, j: torch.Tensor, a: int, generator: torch.Generator) -> float:

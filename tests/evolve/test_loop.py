@@ -1,0 +1,167 @@
+"""End-to-end self-evolution on a tiny planner in a temp ADIFF_HOME: rounds, registration only
+on improvement, interruption + resume, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import adiff_env.envs  # noqa: F401
+from adiff_env.cli.main import main
+from adiff_env.evolve.loop import EvolveCallback, EvolveConfig, SelfEvolver
+from adiff_env.planners.preset import PlannerPreset
+from adiff_env.registry import ModelRegistry
+
+ENV = "adiff/PointMaze-UMaze-v0"
+DATASET = "test/umaze-evolve-v0"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """4,000 real expert steps and a tiny planner trained on them for 40 steps (seconds)."""
+    from adiff_env.datasets.collect import collect_dataset
+    from adiff_env.planners.train import train_planner
+
+    root = tmp_path_factory.mktemp("evolve")
+    preset = PlannerPreset.from_dict({
+        "name": "tiny", "env": ENV, "dataset": DATASET,
+        "data": {"horizon": 16, "goal_mode": "hindsight", "min_goal_index": 4},
+        "model": {"arch": "temporal_unet", "dim": 8, "dim_mults": [1, 2]},
+        "diffusion": {"n_timesteps": 8},
+        "train": {"steps": 40, "batch_size": 16, "eval_every": 0, "checkpoint_every": 40, "inverse_dynamics_hidden": 16},
+        "act": {"sampler": "ddim", "sampler_steps": 4, "replan_every": 8},
+    })
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MINARI_DATASETS_PATH", str(root / "minari"))
+        collect_dataset(ENV, 4000, seed=0, dataset_id=DATASET, episode_steps=1000, progress=False)
+        result = train_planner(preset, run_dir=root / "run", progress=False, registry=ModelRegistry(root / "models", []))
+    return result.checkpoint, root
+
+
+@pytest.fixture
+def registry(tiny, monkeypatch, tmp_path):
+    ckpt, root = tiny
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(root / "minari"))
+    reg = ModelRegistry(tmp_path / "home", [])
+    reg.save("tiny", ckpt.metadata, tensors=ckpt.tensors, config=ckpt.config)
+    return reg
+
+
+def config(tmp_path, **over) -> EvolveConfig:
+    kw = dict(env_id=ENV, base="planner:tiny", rounds=2, samples=3, candidates=2, epsilon=100.0, require_success=False,
+              finetune_steps=6, batch_size=8, eval_episodes=1, min_distance=0.0, workdir=str(tmp_path / "work"))
+    kw.update(over)
+    return EvolveConfig(**kw)
+
+
+class Interrupt(EvolveCallback):
+    def on_round_start(self, evolver, round_index):
+        if round_index == 2:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.slow
+def test_two_rounds_register_only_on_improvement_and_resume(registry, tmp_path):
+    scores = iter([1.0, 2.0, 1.5])  # baseline, round 1 (better), round 2 (worse)
+    lines: list[str] = []
+    kw = dict(score_fn=lambda result: next(scores), registry=registry, progress=False, log=lines.append)
+    with pytest.raises(KeyboardInterrupt):
+        SelfEvolver(config(tmp_path), [Interrupt()], **kw).run()
+    state = json.loads((tmp_path / "work" / "state.json").read_text())
+    assert [r["round"] for r in state["rounds"]] == [1] and state["current"] == "tiny@v2"
+    assert registry.versions("tiny") == [1, 2]
+    v2 = registry.load("tiny@v2")
+    assert v2.metadata.parent == "tiny@v1" and v2.metadata.scores["score"] == 2.0
+    assert v2.metadata.extra["evolve_round"] == 1 and v2.metadata.extra["extra_ratio"] == 0.3
+
+    with pytest.raises(FileExistsError, match="resume"):
+        SelfEvolver(config(tmp_path), **kw)
+    state = SelfEvolver(config(tmp_path), resume=True, **kw).run()
+    assert [r["round"] for r in state["rounds"]] == [1, 2]
+    second = state["rounds"][1]
+    assert second["score"] == 1.5 and not second["improved"] and second["registered"] is None
+    assert registry.versions("tiny") == [1, 2]  # no new version for a round that did not improve
+    assert state["current"] == "tiny@v2" and state["best_score"] == 2.0
+    first = state["rounds"][0]
+    assert first["generated"] == 3 and first["kept"] == 3 and first["buffer"]["size"] == 3
+    assert second["buffer"]["size"] == 6 and second["loss"] > 0
+    work = tmp_path / "work"
+    assert (work / "score_by_round.png").stat().st_size > 0 and list((work / "tb").iterdir())
+    assert (work / "rounds" / "r2" / "buffer" / "buffer.json").exists()
+    assert any("no improvement: kept tiny@v2" in line for line in lines)
+    assert any("registered tiny@v2" in line for line in lines)
+
+
+@pytest.mark.slow
+def test_resume_adopts_a_version_registered_before_an_interruption(registry, tmp_path):
+    scores = iter([1.0, 2.0])
+    kw = dict(score_fn=lambda result: next(scores), registry=registry, progress=False, log=lambda s: None)
+    evolver = SelfEvolver(config(tmp_path, rounds=1), **kw)
+    original = evolver._write_state
+    calls = []
+
+    def crash_after_baseline():
+        calls.append(1)
+        if len(calls) == 2:  # the write after round 1, after its version was registered
+            raise KeyboardInterrupt
+        original()
+
+    evolver._write_state = crash_after_baseline
+    with pytest.raises(KeyboardInterrupt):
+        evolver.run()
+    assert registry.versions("tiny") == [1, 2]
+    state = SelfEvolver(config(tmp_path, rounds=1), resume=True, **kw).run()
+    assert state["rounds"][0]["recovered"] and state["current"] == "tiny@v2"
+    assert registry.versions("tiny") == [1, 2]
+
+
+@pytest.mark.slow
+def test_cli_runs_a_round_on_a_gold_coin_maze(registry, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("ADIFF_HOME", str(tmp_path / "home"))
+    code = main(["evolve", "adiff/PointMaze-Medium-GoldCoin-v0", "--from", "planner:tiny", "--rounds", "1", "--samples", "2",
+                 "--finetune-steps", "3", "--eval-episodes", "1", "--quiet", "--json", "--workdir", str(tmp_path / "w"),
+                 "--generation", "closed-loop"])
+    assert code == 0
+    state = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert state["config"]["deadline"] == "horizon" and state["config"]["generation"] == "closed-loop"
+    assert len(state["rounds"]) == 1 and state["rounds"][0]["generated"] == 2
+    assert main(["evolve", ENV, "--from", "planner:tiny", "--reward", "golde=1"]) == 2
+    assert main(["evolve", ENV, "--from", "planner:tiny", "--reward", "goal"]) == 2
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="rounds"):
+        EvolveConfig(env_id=ENV, base="x", rounds=0)
+    with pytest.raises(ValueError, match="mix_ratio"):
+        EvolveConfig(env_id=ENV, base="x", mix_ratio=2.0)
+    with pytest.raises(ValueError, match="deadline"):
+        EvolveConfig(env_id=ENV, base="x", deadline="soon")
+    with pytest.raises(ValueError, match="generation"):
+        EvolveConfig(env_id=ENV, base="x", generation="dreamed")
+
+
+def test_generate_rejects_unknown_mode():
+    from adiff_env.diffusion import GuidanceConfig
+    from adiff_env.evolve.filter import FilterConfig
+    from adiff_env.evolve.generate import generate
+
+    with pytest.raises(ValueError, match="mode"):
+        generate(None, None, samples=1, candidates=1, reward_weights={}, guidance=GuidanceConfig(),
+                 filter_config=FilterConfig(), mode="teleport")
+
+
+def test_closed_loop_drive_records_the_executed_episode_until_it_rests_at_the_goal():
+    import gymnasium as gym
+    import numpy as np
+
+    from adiff_env.datasets.expert import make_expert
+    from adiff_env.evolve.generate import REST_STEPS, _drive
+
+    env = gym.make(ENV)
+    obs, _ = env.reset(seed=0, options={"reset_cell": (3, 1), "goal_cell": (1, 1)})
+    rollout = _drive(make_expert(env), env, obs, plan_fn=None, max_steps=290)
+    pos, goal = rollout["obs/observation"][:, :2], rollout["obs/desired_goal"][-1]
+    assert len(pos) == len(rollout["actions"]) + 1 < 291
+    assert (np.linalg.norm(pos[-REST_STEPS:] - goal, axis=1) <= 0.5).all()
+    np.testing.assert_allclose(pos[0], obs["observation"][:2])
