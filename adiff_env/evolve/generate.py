@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from adiff_env.diffusion import GuidanceConfig, sample
+from adiff_env.diffusion import GuidanceConfig
 from adiff_env.evolve.buffer import OBS_PREFIX
 from adiff_env.evolve.filter import ConsistencyFilter, FilterConfig
 from adiff_env.evolve.rewards import has_torch, planner_guide, task_reward
@@ -91,9 +91,7 @@ def generate(planner: Any, env: Any, *, samples: int, candidates: int, reward_we
             return torch.tensor([reward(p) for p in states.cpu().numpy()])
 
         def guided_plan(s_now: np.ndarray, goal_now: np.ndarray, steps_left: int, rank=rank, guide=guide) -> np.ndarray:
-            result = sample(planner.model, planner.scheduler, (candidates, h, a + planner.obs_dim), device=planner.device,
-                            generator=planner.generator, conditioner=planner.conditioner(s_now, goal_now, steps_left),
-                            guide=guide, guidance=guidance, reward_fn=rank)
+            result = planner.sample_plans(s_now, goal_now, steps_left, candidates, guide=guide, guidance=guidance, reward_fn=rank)
             return planner.normalizer.unnormalize(result.best.detach().cpu().numpy().astype(np.float64))
 
         out.generated += 1

@@ -224,7 +224,9 @@ class SelfEvolver:
                  "eval_every": 0, "checkpoint_every": cfg.finetune_steps, "seed": cfg.seed + k}
         if cfg.batch_size:
             train["batch_size"] = cfg.batch_size
-        preset = dataclasses.replace(preset.replace(train=train), name=self.name)
+        # the network's conditioning is fixed by the checkpoint (older ones had none)
+        diffusion = {"global_cond": bool(current.config.get("global_cond", False))}
+        preset = dataclasses.replace(preset.replace(train=train, diffusion=diffusion), name=self.name)
         scratch = ModelRegistry(folder / "candidate", read_only_roots=[])
         result = train_planner(preset, run_dir=folder / "train", device=cfg.device, progress=self.progress, registry=scratch,
                                init_from=current, extra_dataset=dataset_id, extra_ratio=cfg.mix_ratio)

@@ -230,20 +230,26 @@ class TrajectoryPlanner:
     def plan(self, s: np.ndarray, goal: np.ndarray, steps_left: int) -> np.ndarray:
         """One plan ``[H, A + O]`` (unnormalized) from state ``s`` to ``goal`` in ``steps_left`` steps."""
         tic = time.perf_counter()
+        out = self.sample_plans(s, goal, steps_left, self.act.n_samples,
+                                reward_fn=self._smoothness if self.act.n_samples > 1 else None)
+        plan = self.normalizer.unnormalize(out.best.cpu().numpy().astype(np.float64))
+        self.plan_times.append(time.perf_counter() - tic)
+        return plan
+
+    def sample_plans(self, s: np.ndarray, goal: np.ndarray, steps_left: int, n: int, **sample_kwargs: Any) -> Any:
+        """``n`` normalized candidate plans (a :class:`~adiff_env.diffusion.SampleOutput`) under
+        this planner's conditioning; ``sample_kwargs`` go to :func:`~adiff_env.diffusion.sample`
+        (``guide``, ``guidance``, ``reward_fn``), e.g. for self-evolution's guided generation."""
         j = int(np.clip(steps_left, 1, self.horizon - 1))
         cond = self.conditioner(s, goal, j)
-        shape = (self.act.n_samples, self.horizon, self.action_dim + self.obs_dim)
+        shape = (n, self.horizon, self.action_dim + self.obs_dim)
         vector = None
         if self.global_cond:
             a = self.action_dim
             start, goal_pos = cond.values[0, a:], cond.values[j, a : a + goal.shape[0]]
-            n = self.act.n_samples
             vector = global_condition(start.expand(n, -1), goal_pos.expand(n, -1), torch.full((n,), j), self.horizon)
-        out = sample(self.model, self.scheduler, shape, device=self.device, generator=self.generator,
-                     conditioner=cond, cond=vector, reward_fn=self._smoothness if self.act.n_samples > 1 else None)
-        plan = self.normalizer.unnormalize(out.best.cpu().numpy().astype(np.float64))
-        self.plan_times.append(time.perf_counter() - tic)
-        return plan
+        return sample(self.model, self.scheduler, shape, device=self.device, generator=self.generator,
+                      conditioner=cond, cond=vector, **sample_kwargs)
 
     def _smoothness(self, x: torch.Tensor) -> torch.Tensor:
         """Ranking reward for candidate plans: minus the summed squared change of consecutive states."""
