@@ -46,7 +46,7 @@ def suite_envs(suite: str, envs: list[str] | None = None) -> list[str]:
     for name in envs:
         hits = [i for i in ids if i == name] or [i for i in ids if name.lower() in i.lower()]
         if len(hits) != 1:
-            raise UnknownNameError(f"env of suite {suite!r}", name, ids)
+            raise UnknownNameError(f"{suite} env", name, ids)
         chosen.append(hits[0])
     return list(dict.fromkeys(chosen))
 

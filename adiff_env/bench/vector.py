@@ -57,8 +57,8 @@ def _success(infos: dict[str, Any], i: int) -> bool:
 
 def merge_stats(stats: list[dict[str, Any]]) -> dict[str, Any]:
     """One agent's ``eval_stats()``, or for per-env agents the mean of numeric figures (others from the first)."""
-    if not stats:
-        return {}
+    if len(stats) <= 1:
+        return dict(stats[0]) if stats else {}
     out = dict(stats[0])
     for key, value in out.items():
         values = [s.get(key) for s in stats]
