@@ -32,9 +32,11 @@ register_agent(
 )
 
 
-def _planner_factory(arg: str, env, sampler: str | None = None, steps: int | None = None, **act: object):
+def _planner_factory(arg: str, env, sampler: str | None = None, steps: int | None = None, device: str = "cpu",
+                     **act: object):
     """``planner:NAME``, ``planner:NAME@v2`` or ``planner:PATH``; options override the
-    checkpoint's acting rules (``sampler``, ``steps`` = sampler steps, any ActConfig field)."""
+    checkpoint's acting rules (``sampler``, ``steps`` = sampler steps, any ActConfig field);
+    ``device`` is where it samples (``cpu``, ``cuda``)."""
     from adiff_env.planners.trajectory import TrajectoryPlanner
     from adiff_env.registry import ModelRegistry
 
@@ -46,7 +48,7 @@ def _planner_factory(arg: str, env, sampler: str | None = None, steps: int | Non
     if steps is not None:
         overrides["sampler_steps"] = int(steps)
     checkpoint = ModelRegistry().load(arg, kind="trajectory-planner")
-    return TrajectoryPlanner.from_checkpoint(checkpoint, env, **overrides)
+    return TrajectoryPlanner.from_checkpoint(checkpoint, env, device=device, **overrides)
 
 
 register_agent("planner", _planner_factory, "diffusion trajectory planner from the registry (PLANNER:NAME[@vN] | PLANNER:PATH)")

@@ -2,7 +2,8 @@
 
     KIND[:ARG][?KEY=VALUE[&KEY=VALUE...]]
 
-e.g. ``planner:pointmaze-umaze?sampler=ddim&steps=5``, ``planner:pointmaze-umaze?sampler=ddpm``,
+e.g. ``planner:pointmaze-umaze?sampler=ddim&steps=5``, ``planner:pointmaze-umaze?sampler=ddpm&steps=0``
+(``steps=0``: all training steps, as ``adiff evaluate --sampler ddpm`` does),
 ``expert:0.3``, ``iql:iql-umaze@v2``. The part before ``?`` is an ordinary agent spec
 (:func:`adiff_env.agents.make_agent`); each ``KEY=VALUE`` becomes a keyword option of the kind's
 factory (the same options as ``adiff evaluate --agent-option``; planners: ``sampler``,
