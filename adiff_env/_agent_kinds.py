@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from adiff_env.agents import register_agent
 
-# Kinds are added here as their modules land (planner, sb3, bc, iql, cql, coder next).
+# Kinds are added here as their modules land (coder next).
 
 
 def _expert_factory(tuned: bool):
@@ -32,9 +32,11 @@ register_agent(
 )
 
 
-def _planner_factory(arg: str, env, sampler: str | None = None, steps: int | None = None, **act: object):
+def _planner_factory(arg: str, env, sampler: str | None = None, steps: int | None = None, device: str = "cpu",
+                     **act: object):
     """``planner:NAME``, ``planner:NAME@v2`` or ``planner:PATH``; options override the
-    checkpoint's acting rules (``sampler``, ``steps`` = sampler steps, any ActConfig field)."""
+    checkpoint's acting rules (``sampler``, ``steps`` = sampler steps, any ActConfig field);
+    ``device`` is where it samples (``cpu``, ``cuda``)."""
     from adiff_env.planners.trajectory import TrajectoryPlanner
     from adiff_env.registry import ModelRegistry
 
@@ -46,7 +48,30 @@ def _planner_factory(arg: str, env, sampler: str | None = None, steps: int | Non
     if steps is not None:
         overrides["sampler_steps"] = int(steps)
     checkpoint = ModelRegistry().load(arg, kind="trajectory-planner")
-    return TrajectoryPlanner.from_checkpoint(checkpoint, env, **overrides)
+    return TrajectoryPlanner.from_checkpoint(checkpoint, env, device=device, **overrides)
 
 
 register_agent("planner", _planner_factory, "diffusion trajectory planner from the registry (PLANNER:NAME[@vN] | PLANNER:PATH)")
+
+
+def _sb3_factory(arg: str, env):
+    from adiff_env.baselines.sb3 import load_sb3_agent
+
+    return load_sb3_agent(arg, env)
+
+
+register_agent("sb3", _sb3_factory, "Stable-Baselines3 model (SB3:NAME[@vN] from the registry | SB3:PATH.zip)")
+
+
+def _offline_factory(algo: str):
+    def factory(arg: str, env, seed: int = 0):
+        from adiff_env.baselines.offline import load_offline_agent
+
+        return load_offline_agent(algo, arg, env, seed=int(seed))
+
+    return factory
+
+
+for _algo, _what in (("bc", "goal-conditioned behaviour cloning"), ("iql", "implicit Q-learning"),
+                     ("cql", "conservative Q-learning")):
+    register_agent(_algo, _offline_factory(_algo), f"offline {_what} from the registry ({_algo.upper()}:NAME[@vN] | {_algo.upper()}:DIR)")

@@ -95,7 +95,10 @@ def make_agent(spec: str, env: gym.Env, options: dict[str, Any] | None = None) -
 
 
 class RandomAgent:
-    """Uniform random actions from the env's action space (the D4RL ref_min policy)."""
+    """Uniform random actions from the env's action space (the D4RL ref_min policy).
+    Batched: a dict observation with a leading env axis gets one action per env."""
+
+    batch_predict = True
 
     def __init__(self, action_space: gym.Space, seed: int | None = None) -> None:
         self.action_space = action_space

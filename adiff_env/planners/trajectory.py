@@ -15,7 +15,11 @@ their goal at a random index and rest there (``goal_mode="hindsight"``), so this
 conditioning is in distribution.
 
 ``predict`` follows SB3's signature, so ``stable_baselines3.common.evaluation.evaluate_policy``
-runs the planner unchanged. The planner holds the plan of one env.
+runs the planner unchanged. Given one observation (or a batch of one) the planner holds the plan
+of one env. Given a batch of ``N > 1`` (a vector env's observations, ``episode_start [N]``) it
+keeps one :class:`PlanState` per env and plans for every env that needs a new plan in *one*
+sampler call of ``N' x n_samples`` trajectories (each with its own inpainting), so vectorized
+evaluation costs one denoiser pass per sampler step instead of ``N``.
 """
 
 from __future__ import annotations
@@ -83,7 +87,11 @@ class TrajectoryPlanner:
         maze: ``env.unwrapped.maze`` for the geodesic deadline (None: deadline = horizon).
         inverse_dynamics: for ``act.action == "inverse-dynamics"``.
         device, seed: where to sample, and the seed of the sampling generator.
+
+    ``batch_predict = True``: ``predict`` accepts a batch of envs (see the module docstring).
     """
+
+    batch_predict = True
 
     def __init__(
         self,
@@ -122,7 +130,9 @@ class TrajectoryPlanner:
         self.global_cond = global_cond
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.state = PlanState()
-        self.plan_times: list[float] = []
+        self.states: list[PlanState] = []  # one per env in batched mode
+        self.plan_times: list[float] = []  # seconds per sampler call
+        self.plans_made = 0  # env plans (a batched call makes several)
         self.set_act(act)
 
     # ------------------------------------------------------------------ construction
@@ -167,7 +177,10 @@ class TrajectoryPlanner:
     # ------------------------------------------------------------------ agent protocol
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True):
         """SB3 signature. ``observation``: GoalEnv dict (``observation`` [O] = [x, y, vx, vy],
-        ``desired_goal`` [2]) or a batch of one. Returns ``(action [A], None)`` (``[1, A]`` for a batch)."""
+        ``desired_goal`` [2]) or a batch. Returns ``(action [A], state)`` (``[N, A]`` for a batch of N)."""
+        if isinstance(observation, dict) and np.asarray(observation.get("observation")).ndim == 2 \
+                and len(observation["observation"]) > 1:
+            return self.act_on_batch(observation, episode_start), state
         obs, batched = _single(observation)
         start = np.asarray(episode_start).reshape(-1)[0] if episode_start is not None else False
         if start:
@@ -177,18 +190,46 @@ class TrajectoryPlanner:
 
     def reset(self) -> None:
         self.state = PlanState()
+        self.states = []
 
     def act_on(self, s: np.ndarray, goal: np.ndarray) -> np.ndarray:
         st = self.state
-        if st.goal is None or not np.allclose(st.goal, goal):
-            st.goal, st.deadline_t, st.plan = goal.copy(), None, None
-        if st.deadline_t is None:
-            st.deadline_t = st.t + self.initial_deadline(s[:2], goal)
-        if st.plan is None or st.t - st.plan_t >= self.act.replan_every:
+        if self._needs_plan(st, s, goal):
             st.plan, st.plan_t = self.plan(s, goal, st.deadline_t - st.t), st.t
         action = self.action_from_plan(s, st.plan, st.t - st.plan_t)
         st.t += 1
         return action
+
+    def _needs_plan(self, st: PlanState, s: np.ndarray, goal: np.ndarray) -> bool:
+        """Track goal changes and the deadline; True when ``st`` needs a new plan now."""
+        if st.goal is None or not np.allclose(st.goal, goal):
+            st.goal, st.deadline_t, st.plan = goal.copy(), None, None
+        if st.deadline_t is None:
+            st.deadline_t = st.t + self.initial_deadline(s[:2], goal)
+        return st.plan is None or st.t - st.plan_t >= self.act.replan_every
+
+    def act_on_batch(self, observation: dict[str, Any], episode_start: Any = None) -> np.ndarray:
+        """Actions ``[N, A]`` for a batch of envs (``observation[k]`` of shape ``[N, ...]``);
+        ``episode_start`` (scalar or ``[N]``) resets those envs' plans. Envs due a new plan share
+        one :meth:`plan_batch` call."""
+        s = np.asarray(observation["observation"], dtype=np.float64)
+        goals = np.asarray(observation["desired_goal"], dtype=np.float64)
+        n = len(s)
+        starts = np.broadcast_to(np.asarray(False if episode_start is None else episode_start, dtype=bool).reshape(-1), (n,))
+        if len(self.states) != n:
+            self.states = [PlanState() for _ in range(n)]
+        for i in np.flatnonzero(starts):
+            self.states[i] = PlanState()
+        need = [i for i, st in enumerate(self.states) if self._needs_plan(st, s[i], goals[i])]
+        if need:
+            plans = self.plan_batch(s[need], goals[need], [self.states[i].deadline_t - self.states[i].t for i in need])
+            for plan, i in zip(plans, need):
+                self.states[i].plan, self.states[i].plan_t = plan, self.states[i].t
+        actions = []
+        for i, st in enumerate(self.states):
+            actions.append(self.action_from_plan(s[i], st.plan, st.t - st.plan_t))
+            st.t += 1
+        return np.stack(actions)
 
     @property
     def current_plan(self) -> np.ndarray | None:
@@ -200,7 +241,8 @@ class TrajectoryPlanner:
         """Planning figures added to ``adiff evaluate``'s JSON."""
         return {
             "plan_ms_median": 1000 * statistics.median(self.plan_times) if self.plan_times else None,
-            "plans": len(self.plan_times),
+            "plans": self.plans_made,
+            "plan_calls": len(self.plan_times),
             "sampler": self.act.sampler,
             "steps": self.sampler_steps,
             "checkpoint": self.name,
@@ -234,6 +276,7 @@ class TrajectoryPlanner:
                                 reward_fn=self._smoothness if self.act.n_samples > 1 else None)
         plan = self.normalizer.unnormalize(out.best.cpu().numpy().astype(np.float64))
         self.plan_times.append(time.perf_counter() - tic)
+        self.plans_made += 1
         return plan
 
     def sample_plans(self, s: np.ndarray, goal: np.ndarray, steps_left: int, n: int, **sample_kwargs: Any) -> Any:
@@ -250,6 +293,36 @@ class TrajectoryPlanner:
             vector = global_condition(start.expand(n, -1), goal_pos.expand(n, -1), torch.full((n,), j), self.horizon)
         return sample(self.model, self.scheduler, shape, device=self.device, generator=self.generator,
                       conditioner=cond, cond=vector, **sample_kwargs)
+
+    def plan_batch(self, s: np.ndarray, goals: np.ndarray, steps_left: list[int]) -> np.ndarray:
+        """Plans ``[N, H, A + O]`` (unnormalized) for ``N`` envs in one sampler call.
+
+        ``s [N, O]``, ``goals [N, G]``, ``steps_left`` per env. The call draws ``N x n_samples``
+        trajectories, each env's ``n_samples`` with that env's inpainting; the best by the
+        smoothness ranking is kept per env (first in draw order on ties, like :meth:`plan`).
+        With ``N = 1`` it returns exactly :meth:`plan`'s plan for the same generator state."""
+        tic = time.perf_counter()
+        n, k = len(s), self.act.n_samples
+        conds = [self.conditioner(s[i], goals[i], steps_left[i]) for i in range(n)]
+        cond = Inpainting(torch.stack([c.mask for c in conds]).repeat_interleave(k, 0),
+                          torch.stack([c.values for c in conds]).repeat_interleave(k, 0))
+        shape = (n * k, self.horizon, self.action_dim + self.obs_dim)
+        vector = None
+        if self.global_cond:
+            a, g = self.action_dim, goals.shape[1]
+            js = [int(np.clip(j, 1, self.horizon - 1)) for j in steps_left]
+            vector = global_condition(
+                torch.stack([c.values[0, a:] for c in conds]), torch.stack([c.values[j, a : a + g] for c, j in zip(conds, js)]),
+                torch.tensor(js), self.horizon,
+            ).repeat_interleave(k, 0)
+        out = sample(self.model, self.scheduler, shape, device=self.device, generator=self.generator,
+                     conditioner=cond, cond=vector, reward_fn=self._smoothness if k > 1 else None)
+        x = out.samples.view(n, k, *shape[1:])
+        best = out.rewards.view(n, k).argmax(1) if out.rewards is not None else torch.zeros(n, dtype=torch.long)
+        plans = self.normalizer.unnormalize(x[torch.arange(n), best.to(x.device)].cpu().numpy().astype(np.float64))
+        self.plan_times.append(time.perf_counter() - tic)
+        self.plans_made += n
+        return plans
 
     def _smoothness(self, x: torch.Tensor) -> torch.Tensor:
         """Ranking reward for candidate plans: minus the summed squared change of consecutive states."""

@@ -1,0 +1,147 @@
+"""``adiff bench``: every agent x env x seed through one evaluation path -> results.csv + report.
+
+Cells. A cell is (agent label, env id, seed index ``s``); it runs ``episodes`` episodes with
+reset seeds ``s * 10000 + i`` (:data:`SEED_STRIDE`) through
+:func:`~adiff_env.bench.vector.evaluate_vector` (the ``adiff evaluate`` protocol on a vector
+env). ``results.csv`` holds one row per cell and is rewritten atomically after each cell, so an
+interrupted run keeps what it finished; a re-run skips cells already there with the same
+episode count unless ``force``. The report (``table.md``, ``scores.png``,
+``score_vs_time.png``) is rebuilt from the whole CSV at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from adiff_env.bench.specs import BenchAgent, parse_bench_agent
+from adiff_env.bench.vector import VECTOR_MODES, evaluate_vector
+from adiff_env.errors import UnknownNameError
+
+SEED_STRIDE = 10_000
+SUITES: dict[str, tuple[str, ...]] = {
+    "maze": ("adiff/PointMaze-UMaze-v0", "adiff/PointMaze-Medium-v0", "adiff/PointMaze-Large-v0"),
+}
+CSV_FIELDS = (
+    "agent", "env", "seed", "episodes", "reset_seed_start", "normalized_score_x100_mean", "normalized_score_x100_std",
+    "success_rate", "return_mean", "return_std", "episode_length_mean", "wall_s", "steps_per_s", "episodes_per_s",
+    "plan_ms_median", "plans", "sampler", "sampler_steps", "n_envs", "batched",
+)
+
+
+def suite_envs(suite: str, envs: list[str] | None = None) -> list[str]:
+    """The suite's env ids, restricted to ``envs`` (full ids or unique substrings, e.g. ``UMaze``)."""
+    if suite not in SUITES:
+        raise UnknownNameError("bench suite", suite, SUITES)
+    ids = list(SUITES[suite])
+    if not envs:
+        return ids
+    chosen = []
+    for name in envs:
+        hits = [i for i in ids if i == name] or [i for i in ids if name.lower() in i.lower()]
+        if len(hits) != 1:
+            raise UnknownNameError(f"{suite} env", name, ids)
+        chosen.append(hits[0])
+    return list(dict.fromkeys(chosen))
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What ``adiff bench`` runs; ``seeds`` is the number of seed indices ``0 .. seeds - 1``."""
+
+    suite: str
+    agents: tuple[str, ...]
+    episodes: int = 100
+    seeds: int = 3
+    out: Path = Path("bench-out")
+    envs: tuple[str, ...] | None = None
+    vector: int = 8
+    vector_mode: str = "async"
+    force: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("episodes", "seeds", "vector"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
+        if not self.agents:
+            raise ValueError("give at least one agent, e.g. --agents random,expert.")
+        if self.vector_mode not in VECTOR_MODES:
+            raise UnknownNameError("vector mode", self.vector_mode, VECTOR_MODES)
+
+
+def read_results(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def write_results(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Write ``rows`` to ``path`` atomically (temporary file, then ``os.replace``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".results-", suffix=".csv", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _cell_row(agent: BenchAgent, env_id: str, seed_index: int, result: Any) -> dict[str, Any]:
+    extra = result.extra
+    return {
+        "agent": agent.label, "env": env_id, "seed": seed_index, "episodes": result.episodes,
+        "reset_seed_start": result.seed, "normalized_score_x100_mean": result.normalized_score_x100_mean,
+        "normalized_score_x100_std": result.normalized_score_x100_std, "success_rate": result.success_rate,
+        "return_mean": result.return_mean, "return_std": result.return_std,
+        "episode_length_mean": result.episode_length_mean, "wall_s": result.wall_s, "steps_per_s": result.steps_per_s,
+        "episodes_per_s": result.episodes / result.wall_s if result.wall_s > 0 else None,
+        "plan_ms_median": extra.get("plan_ms_median"), "plans": extra.get("plans"), "sampler": extra.get("sampler"),
+        "sampler_steps": extra.get("steps"), "n_envs": extra.get("n_envs"), "batched": extra.get("batched"),
+    }
+
+
+def run_bench(config: BenchConfig) -> list[dict[str, Any]]:
+    """Run every missing cell, rewrite ``results.csv`` after each, then write the report. Returns all rows."""
+    agents = [parse_bench_agent(a) for a in config.agents]  # unknown kinds fail before any work
+    labels = [a.label for a in agents]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"agent specs must be distinct, got {labels}.")
+    envs = suite_envs(config.suite, list(config.envs) if config.envs else None)
+    out = Path(config.out)
+    csv_path = out / "results.csv"
+    rows: list[dict[str, Any]] = read_results(csv_path)
+    for agent in agents:
+        for env_id in envs:
+            todo = [s for s in range(config.seeds)
+                    if config.force or not any(_same_cell(r, agent.label, env_id, s, config.episodes) for r in rows)]
+            if not todo:
+                continue
+            with tqdm(total=len(todo) * config.episodes, desc=f"{agent.label} | {env_id}", disable=not config.progress) as bar:
+                for s in todo:
+                    result = evaluate_vector(env_id, agent.spec, config.episodes, seed=s * SEED_STRIDE,
+                                             n_envs=config.vector, mode=config.vector_mode,
+                                             agent_options=agent.options or None, bar=bar)
+                    rows = [r for r in rows if not (r["agent"] == agent.label and r["env"] == env_id and int(r["seed"]) == s)]
+                    rows.append(_cell_row(agent, env_id, s, result))
+                    write_results(csv_path, rows)
+    from adiff_env.bench.report import write_report
+
+    write_report(rows, out, agent_order=labels, env_order=envs)
+    return rows
+
+
+def _same_cell(row: dict[str, Any], label: str, env_id: str, seed: int, episodes: int) -> bool:
+    return row["agent"] == label and row["env"] == env_id and int(row["seed"]) == seed and int(row["episodes"]) == episodes

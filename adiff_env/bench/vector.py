@@ -1,0 +1,184 @@
+"""Vectorized evaluation: the ``adiff evaluate`` protocol over ``gymnasium.vector`` envs.
+
+Episode ``i`` (``0 <= i < episodes``) is reset with seed ``seed + i`` exactly as
+:func:`adiff_env.evaluation.run_episodes` does, whichever sub-env runs it, so returns match
+the one-env protocol for deterministic agents. Sub-envs run with autoreset disabled; a finished
+sub-env is reset (``reset_mask``) with the next episode's seed, or with no seed once every
+episode is handed out (its further episodes are not recorded).
+
+Agents. One call per step for all sub-envs when the agent declares ``batch_predict = True``:
+its ``predict`` takes observations with a leading env axis ``[N, ...]`` and ``episode_start``
+``[N]`` and returns actions ``[N, A]`` (the planner batches its sampler calls; SB3 models and
+MLP policies run one forward pass). Any other agent is built once per sub-env (agents such as
+the waypoint expert hold one env's plan) and called per sub-env. No agent is special-cased.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from tqdm.auto import tqdm
+
+from adiff_env.agents import Agent, make_agent
+from adiff_env.errors import UnknownNameError
+from adiff_env.evaluation import EvalResult
+
+VECTOR_MODES = ("async", "sync")
+
+
+def make_vector_env(env_id: str, n_envs: int, mode: str = "async", env_kwargs: dict[str, Any] | None = None) -> gym.vector.VectorEnv:
+    """``n_envs`` copies of ``env_id`` in a Sync/Async vector env with autoreset disabled."""
+    if mode not in VECTOR_MODES:
+        raise UnknownNameError("vector mode", mode, VECTOR_MODES)
+    kwargs = dict(env_kwargs or {})
+
+    def thunk() -> gym.Env:
+        import adiff_env.envs  # noqa: F401  (registers the ids in worker processes)
+
+        return gym.make(env_id, **kwargs)
+
+    cls = gym.vector.AsyncVectorEnv if mode == "async" else gym.vector.SyncVectorEnv
+    return cls([thunk] * n_envs, autoreset_mode=gym.vector.AutoresetMode.DISABLED)
+
+
+def _row(obs: Any, i: int) -> Any:
+    return {k: v[i] for k, v in obs.items()} if isinstance(obs, dict) else obs[i]
+
+
+def _success(infos: dict[str, Any], i: int) -> bool:
+    for key in ("success", "is_success"):
+        if key in infos and infos.get(f"_{key}", np.ones(i + 1, dtype=bool))[i]:
+            return bool(infos[key][i])
+    return False
+
+
+def merge_stats(stats: list[dict[str, Any]]) -> dict[str, Any]:
+    """One agent's ``eval_stats()``, or for per-env agents the mean of numeric figures (others from the first)."""
+    if len(stats) <= 1:
+        return dict(stats[0]) if stats else {}
+    out = dict(stats[0])
+    for key, value in out.items():
+        values = [s.get(key) for s in stats]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            out[key] = float(np.mean(values))
+    return out
+
+
+def run_vector_episodes(
+    envs: gym.vector.VectorEnv,
+    agents: list[Agent],
+    episodes: int,
+    seed: int,
+    progress: bool = False,
+    desc: str = "",
+    bar: Any = None,
+) -> tuple[list[float], list[bool], list[int]]:
+    """Run ``episodes`` episodes (reset seeds ``seed + i``) on ``envs``; ``agents`` is one batched
+    agent or one agent per sub-env. ``bar``: an outer tqdm bar to advance per finished episode
+    (instead of one of its own). Returns per-episode (returns, successes, lengths) in episode order."""
+    n = envs.num_envs
+    batched = len(agents) == 1 and getattr(agents[0], "batch_predict", False)
+    if not batched and len(agents) != n:
+        raise ValueError(f"need one batched agent or {n} agents (one per sub-env), got {len(agents)}.")
+    returns, successes, lengths = [0.0] * episodes, [False] * episodes, [0] * episodes
+    slot: list[int | None] = [i if i < episodes else None for i in range(n)]
+    next_episode = min(n, episodes)
+
+    def reset(mask: np.ndarray) -> Any:
+        seeds = [seed + slot[i] if mask[i] and slot[i] is not None else None for i in range(n)]
+        return envs.reset(seed=seeds, options={"reset_mask": mask})[0]
+
+    obs = reset(np.ones(n, dtype=bool))
+    starts = np.ones(n, dtype=bool)
+    states: list[Any] = [None] * len(agents)
+    finished_count = 0
+    own_bar = bar is None
+    if own_bar:
+        bar = tqdm(total=episodes, desc=desc or "episodes", disable=not progress, leave=False)
+    while finished_count < episodes:
+        if batched:
+            actions, states[0] = agents[0].predict(obs, state=states[0], episode_start=starts.copy(), deterministic=True)
+        else:
+            rows = []
+            for i, agent in enumerate(agents):
+                action, states[i] = agent.predict(_row(obs, i), state=states[i], episode_start=bool(starts[i]), deterministic=True)
+                rows.append(np.asarray(action))
+            actions = np.stack(rows)
+        starts[:] = False
+        obs, rewards, terminated, truncated, infos = envs.step(np.asarray(actions))
+        done = np.asarray(terminated) | np.asarray(truncated)
+        for i in range(n):
+            ep = slot[i]
+            if ep is None:
+                continue
+            returns[ep] += float(rewards[i])
+            lengths[ep] += 1
+            successes[ep] = successes[ep] or _success(infos, i)
+            if done[i]:
+                finished_count += 1
+                bar.update(1)
+                slot[i] = next_episode if next_episode < episodes else None
+                next_episode = min(next_episode + 1, episodes)
+        if done.any() and finished_count < episodes:
+            obs = reset(done)
+            starts[done] = True
+    if own_bar:
+        bar.close()
+    return returns, successes, lengths
+
+
+def evaluate_vector(
+    env_id: str,
+    agent_spec: str,
+    episodes: int = 10,
+    seed: int = 0,
+    *,
+    n_envs: int = 8,
+    mode: str = "async",
+    env_kwargs: dict[str, Any] | None = None,
+    agent_options: dict[str, Any] | None = None,
+    progress: bool = False,
+    desc: str = "",
+    force_per_env: bool = False,
+    bar: Any = None,
+) -> EvalResult:
+    """:func:`adiff_env.evaluation.evaluate` over ``n_envs`` vector sub-envs (module docstring).
+
+    ``force_per_env`` builds one agent per sub-env even for batched agents (for measuring the
+    batching speed-up); results carry ``n_envs`` and ``batched`` in ``extra``."""
+    if episodes < 1 or n_envs < 1:
+        raise ValueError(f"episodes and n_envs must be >= 1, got {episodes} and {n_envs}.")
+    import adiff_env.envs  # noqa: F401
+
+    n_envs = min(n_envs, episodes)
+    template = gym.make(env_id, **(env_kwargs or {}))
+    try:
+        agents = [make_agent(agent_spec, template, agent_options)]
+        if force_per_env or not getattr(agents[0], "batch_predict", False):
+            agents += [make_agent(agent_spec, template, agent_options) for _ in range(n_envs - 1)]
+        envs = make_vector_env(env_id, n_envs, mode, env_kwargs)
+        try:
+            start = time.perf_counter()
+            returns, successes, lengths = run_vector_episodes(envs, agents, episodes, seed, progress, desc, bar)
+            wall = time.perf_counter() - start
+        finally:
+            envs.close()
+        scorer = getattr(template.unwrapped, "get_normalized_score", None)
+        scores = np.array([scorer(r) for r in returns]) if scorer is not None else None
+        extra = merge_stats([a.eval_stats() for a in agents if hasattr(a, "eval_stats")])
+    finally:
+        template.close()
+    extra.update(n_envs=n_envs, batched=len(agents) == 1)
+    return EvalResult(
+        env=env_id, agent=agent_spec, episodes=episodes, seed=seed,
+        return_mean=float(np.mean(returns)), return_std=float(np.std(returns)),
+        normalized_score_mean=None if scores is None else float(scores.mean()),
+        normalized_score_x100_mean=None if scores is None else float(100 * scores.mean()),
+        normalized_score_x100_std=None if scores is None else float(100 * scores.std()),
+        success_rate=float(np.mean(successes)), episode_length_mean=float(np.mean(lengths)),
+        wall_s=wall, steps_per_s=float(sum(lengths) / wall) if wall > 0 else float("nan"),
+        returns=[float(r) for r in returns], extra=extra,
+    )

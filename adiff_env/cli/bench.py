@@ -1,0 +1,52 @@
+"""``adiff bench SUITE --agents A,B,...``: agents x envs x seeds -> results.csv, table.md, PNGs."""
+
+from __future__ import annotations
+
+import argparse
+
+from adiff_env.cli.evaluate import _positive_int
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="benchmark agents on a suite of envs: results.csv, a Markdown table, plots",
+        description=(
+            "Evaluate every agent on every env of SUITE (maze = U-Maze, Medium, Large) with the 'adiff evaluate' "
+            "protocol: seed index s runs episodes with reset seeds s*10000 + i. Writes OUT/results.csv (one row per "
+            "agent x env x seed), OUT/table.md (normalized score x100 mean ± std over seeds, success, actions/s, "
+            "plans/s), OUT/scores.png and, for planners, OUT/score_vs_time.png. Finished cells are skipped on a "
+            "re-run unless --force. Agent specs: KIND[:ARG][?KEY=VALUE&...], the options going to the agent "
+            "(e.g. planner:pointmaze-umaze?sampler=ddim&steps=5)."
+        ),
+    )
+    p.add_argument("suite", help="benchmark suite: maze")
+    p.add_argument("--agents", required=True, help="comma-separated agent specs, e.g. random,expert,planner:pointmaze-umaze?steps=5")
+    p.add_argument("--episodes", type=_positive_int, default=100, help="episodes per agent x env x seed (default 100)")
+    p.add_argument("--seeds", type=_positive_int, default=3, help="number of seeds 0..S-1 (default 3)")
+    p.add_argument("--out", default="bench-out", help="output folder (default bench-out)")
+    p.add_argument("--envs", help="comma-separated subset of the suite's envs (ids or names, e.g. UMaze,Medium)")
+    p.add_argument("--vector", type=_positive_int, default=8, help="sub-envs per evaluation (default 8)")
+    p.add_argument("--vector-mode", choices=["async", "sync"], default="async", help="gymnasium vector env (default async)")
+    p.add_argument("--force", action="store_true", help="re-run cells already in results.csv")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from adiff_env.bench.report import markdown_table, summarize
+    from adiff_env.bench.runner import BenchConfig, run_bench
+    from adiff_env.bench.specs import split_agents
+
+    envs = tuple(e.strip() for e in args.envs.split(",") if e.strip()) if args.envs else None
+    config = BenchConfig(
+        suite=args.suite, agents=tuple(split_agents(args.agents)), episodes=args.episodes, seeds=args.seeds,
+        out=Path(args.out), envs=envs, vector=args.vector, vector_mode=args.vector_mode, force=args.force,
+        progress=not args.quiet,
+    )
+    rows = run_bench(config)
+    print(markdown_table(summarize(rows, list(config.agents))), end="")
+    print(f"written: {Path(args.out) / 'results.csv'}, table.md, scores.png")
+    return 0
