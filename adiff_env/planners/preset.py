@@ -19,6 +19,7 @@ from adiff_env.errors import UnknownNameError
 
 ACTION_RULES = ("pd", "inverse-dynamics", "plan")
 DEADLINE_RULES = ("geodesic", "horizon")
+RANK_RULES = ("free-cells", "smoothness")
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,10 @@ class ActConfig:
     (learned ``a = f(s_t, s_{t+1})`` towards the next planned state) or ``"plan"`` (the planned action). ``deadline``:
     ``"geodesic"`` sets the goal index from the maze's shortest-path length,
     ``j = ceil(length / deadline_speed) + deadline_margin``, kept across replans (each replan
-    plans for the steps that remain); ``"horizon"`` pins the goal at the last index.
+    plans for the steps that remain; a deadline that passes short of the goal is renewed from
+    where the agent is); ``"horizon"`` pins the goal at the last index. ``n_samples`` candidates
+    are drawn per plan and ranked by ``rank``: ``"free-cells"`` (fewest planned positions inside
+    walls, then smoothness) or ``"smoothness"``.
     """
 
     sampler: str = "ddim"
@@ -89,8 +93,11 @@ class ActConfig:
     deadline: str = "geodesic"
     deadline_speed: float = 0.1
     deadline_margin: int = 4
+    rank: str = "free-cells"
 
     def __post_init__(self) -> None:
+        if self.rank not in RANK_RULES:
+            raise UnknownNameError("ranking rule", self.rank, RANK_RULES)
         if self.action not in ACTION_RULES:
             raise UnknownNameError("action rule", self.action, ACTION_RULES)
         if self.deadline not in DEADLINE_RULES:

@@ -39,6 +39,7 @@ from adiff_env.diffusion import Inpainting, build_model, make_scheduler, sample,
 from adiff_env.planners.preset import ActConfig
 
 KIND = "trajectory-planner"
+GOAL_SLACK = 0.5  # within this distance of the goal a passed deadline is not renewed
 
 
 class InverseDynamics(nn.Module):
@@ -204,9 +205,12 @@ class TrajectoryPlanner:
         """Track goal changes and the deadline; True when ``st`` needs a new plan now."""
         if st.goal is None or not np.allclose(st.goal, goal):
             st.goal, st.deadline_t, st.plan = goal.copy(), None, None
-        if st.deadline_t is None:
+        due = st.plan is None or st.t - st.plan_t >= self.act.replan_every
+        if st.deadline_t is None or (due and st.t >= st.deadline_t and np.linalg.norm(s[:2] - goal) > GOAL_SLACK):
+            # a new goal, or the deadline passed short of the goal (e.g. stuck at a wall):
+            # plan afresh from here instead of pinning every state to an unreachable goal
             st.deadline_t = st.t + self.initial_deadline(s[:2], goal)
-        return st.plan is None or st.t - st.plan_t >= self.act.replan_every
+        return due
 
     def act_on_batch(self, observation: dict[str, Any], episode_start: Any = None) -> np.ndarray:
         """Actions ``[N, A]`` for a batch of envs (``observation[k]`` of shape ``[N, ...]``);
@@ -273,7 +277,7 @@ class TrajectoryPlanner:
         """One plan ``[H, A + O]`` (unnormalized) from state ``s`` to ``goal`` in ``steps_left`` steps."""
         tic = time.perf_counter()
         out = self.sample_plans(s, goal, steps_left, self.act.n_samples,
-                                reward_fn=self._smoothness if self.act.n_samples > 1 else None)
+                                reward_fn=self._rank_reward if self.act.n_samples > 1 else None)
         plan = self.normalizer.unnormalize(out.best.cpu().numpy().astype(np.float64))
         self.plan_times.append(time.perf_counter() - tic)
         self.plans_made += 1
@@ -316,13 +320,25 @@ class TrajectoryPlanner:
                 torch.tensor(js), self.horizon,
             ).repeat_interleave(k, 0)
         out = sample(self.model, self.scheduler, shape, device=self.device, generator=self.generator,
-                     conditioner=cond, cond=vector, reward_fn=self._smoothness if k > 1 else None)
+                     conditioner=cond, cond=vector, reward_fn=self._rank_reward if k > 1 else None)
         x = out.samples.view(n, k, *shape[1:])
         best = out.rewards.view(n, k).argmax(1) if out.rewards is not None else torch.zeros(n, dtype=torch.long)
         plans = self.normalizer.unnormalize(x[torch.arange(n), best.to(x.device)].cpu().numpy().astype(np.float64))
         self.plan_times.append(time.perf_counter() - tic)
         self.plans_made += n
         return plans
+
+    def _rank_reward(self, x: torch.Tensor) -> torch.Tensor:
+        """Ranking of ``n_samples`` candidate plans ``[N, H, D]`` (normalized), higher is better:
+        ``act.rank = "free-cells"`` counts planned positions inside wall cells (needs the maze;
+        ties broken by smoothness), ``"smoothness"`` only penalizes jumps."""
+        smooth = self._smoothness(x)
+        if self.act.rank != "free-cells" or self._paths is None:
+            return smooth
+        pos = self.normalizer.unnormalize(x.detach().cpu().numpy().astype(np.float64))[..., self.action_dim : self.action_dim + 2]
+        layout, cell_of = self._paths.layout, self._paths.cell_of
+        walls = np.array([sum(not layout.is_free(cell_of(p)) for p in plan) for plan in pos], dtype=np.float64)
+        return -torch.as_tensor(walls, dtype=smooth.dtype, device=smooth.device) * 1e3 + smooth
 
     def _smoothness(self, x: torch.Tensor) -> torch.Tensor:
         """Ranking reward for candidate plans: minus the summed squared change of consecutive states."""
