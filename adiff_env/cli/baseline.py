@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from adiff_env.cli.evaluate import _positive_int, parse_env_kwargs
+from adiff_env.cli.evaluate import positive_int, parse_env_kwargs
 
 ONLINE = {"sb3-sac-her": "sac-her", "sb3-ppo": "ppo"}
 OFFLINE = ("bc", "iql", "cql")
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     t.add_argument("algo", choices=[*ONLINE, *OFFLINE], help="what to train")
     t.add_argument("env_id", help="environment id, e.g. adiff/PointMaze-UMaze-v0")
-    t.add_argument("--steps", type=_positive_int, required=True, help="env steps (online) or gradient steps (offline)")
+    t.add_argument("--steps", type=positive_int, required=True, help="env steps (online) or gradient steps (offline)")
     t.add_argument("--dataset", help="Minari dataset id (offline algorithms), e.g. adiff/pointmaze-umaze-v0")
     t.add_argument("--name", help="registry name (default ALGO-ENVNAME)")
     t.add_argument("--seed", type=int, default=0, help="seed (default 0)")

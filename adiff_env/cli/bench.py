@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from adiff_env.cli.evaluate import _positive_int
+from adiff_env.cli.evaluate import positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,11 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("suite", help="benchmark suite: maze")
     p.add_argument("--agents", required=True, help="comma-separated agent specs, e.g. random,expert,planner:pointmaze-umaze?steps=5")
-    p.add_argument("--episodes", type=_positive_int, default=100, help="episodes per agent x env x seed (default 100)")
-    p.add_argument("--seeds", type=_positive_int, default=3, help="number of seeds 0..S-1 (default 3)")
+    p.add_argument("--episodes", type=positive_int, default=100, help="episodes per agent x env x seed (default 100)")
+    p.add_argument("--seeds", type=positive_int, default=3, help="number of seeds 0..S-1 (default 3)")
     p.add_argument("--out", default="bench-out", help="output folder (default bench-out)")
     p.add_argument("--envs", help="comma-separated subset of the suite's envs (ids or names, e.g. UMaze,Medium)")
-    p.add_argument("--vector", type=_positive_int, default=8, help="sub-envs per evaluation (default 8)")
+    p.add_argument("--vector", type=positive_int, default=8, help="sub-envs per evaluation (default 8)")
     p.add_argument("--vector-mode", choices=["async", "sync"], default="async", help="gymnasium vector env (default async)")
     p.add_argument("--force", action="store_true", help="re-run cells already in results.csv")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -12,6 +12,8 @@ import argparse
 import json
 import os
 
+from adiff_env.cli.evaluate import positive_int
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -33,14 +35,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     c.add_argument("env_id", nargs="?", help="environment id, e.g. adiff/PointMaze-UMaze-v0")
     c.add_argument("--recipe", help="recipe TOML path or shipped name (e.g. pointmaze-umaze)")
-    c.add_argument("--steps", type=_positive_int, help="number of steps to record")
+    c.add_argument("--steps", type=positive_int, help="number of steps to record")
     c.add_argument("--noise", type=_non_negative_float, default=None, help="action noise std (default 0.5)")
     c.add_argument("--seed", type=int, default=None, help="master seed (default 0)")
     c.add_argument("--dataset-id", help="Minari id NAMESPACE/NAME-vN (default from the env id)")
-    c.add_argument("--episode-steps", type=_positive_int, default=None,
+    c.add_argument("--episode-steps", type=positive_int, default=None,
                    help="time limit per episode (default 10000)")
     c.add_argument("--tuned-expert", action="store_true", help="use the tuned expert, not D4RL's")
-    c.add_argument("--workers", type=_positive_int, default=None,
+    c.add_argument("--workers", type=positive_int, default=None,
                    help="worker processes (default: all CPUs, at most 4)")
     c.add_argument("--backend", choices=["buffers", "collector"], default="buffers",
                    help="buffers: parallel workers (default); collector: minari.DataCollector")
@@ -56,16 +58,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     sh.add_argument("dataset_id", help="dataset id, e.g. adiff/pointmaze-umaze-v0")
     sh.add_argument("--json", action="store_true", help="print the metadata as JSON")
     sh.set_defaults(func=run_show)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def _non_negative_float(text: str) -> float:

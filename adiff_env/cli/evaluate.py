@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("env_id", help="environment id, e.g. adiff/PointMaze-UMaze-v0")
     p.add_argument("--agent", required=True, help="agent spec KIND[:ARG]; 'adiff envs agents' lists kinds")
-    p.add_argument("--episodes", type=_positive_int, default=10, help="number of episodes (default 10)")
+    p.add_argument("--episodes", type=positive_int, default=10, help="number of episodes (default 10)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first episode (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument(
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="extra gym.make keyword, value parsed as JSON (repeatable), e.g. --env-kwarg max_episode_steps=100",
     )
     p.add_argument("--sampler", choices=["ddim", "ddpm"], help="planners: override the checkpoint's sampler")
-    p.add_argument("--steps", type=_positive_int, help="planners: reverse diffusion steps (ddpm: default the training count)")
+    p.add_argument("--steps", type=positive_int, help="planners: reverse diffusion steps (ddpm: default the training count)")
     p.add_argument(
         "--agent-option",
         action="append",
@@ -40,9 +40,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (underscores allowed, as in 1_000_000)."""
     try:
-        value = int(text)
+        value = int(text.replace("_", ""))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
