@@ -17,11 +17,11 @@ class UnknownNameError(ValueError):
     full list, so the user can fix the call without reading the source.
     """
 
-    def __init__(self, what: str, name: str, options: Iterable[str]) -> None:
+    def __init__(self, what: str, name: str, options: Iterable[str], plural: str | None = None) -> None:
         self.what = what
         self.name = name
         self.options = sorted(set(options))
         close = difflib.get_close_matches(name, self.options, n=1, cutoff=0.5)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         listing = ", ".join(self.options) if self.options else "(none registered)"
-        super().__init__(f"Unknown {what} {name!r}.{hint} Known {what}s: {listing}.")
+        super().__init__(f"Unknown {what} {name!r}.{hint} Known {plural or what + 's'}: {listing}.")

@@ -231,7 +231,7 @@ class ModelRegistry:
                 for v, path in self._versions_in(root, name):
                     if v == wanted:
                         return path
-            raise UnknownNameError(f"version of {name}", pin, [f"v{v}" for v in self.versions(name)])
+            raise UnknownNameError(f"version of {name}", pin, [f"v{v}" for v in self.versions(name)], plural=f"versions of {name}")
         latest = self.versions(name)[-1]
         for root in self.roots:
             for v, path in self._versions_in(root, name):

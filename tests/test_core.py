@@ -111,3 +111,8 @@ def test_run_episodes_passes_episode_options():
     returns, successes, lengths = run_episodes(env, RandomAgent(env.action_space, 0), 2, seed=0,
                                                episode_options=lambda i: {"goal_cell": (1, 1 + i)})
     assert seen == [{"goal_cell": (1, 1)}, {"goal_cell": (1, 2)}] and lengths == [2, 2]
+
+
+def test_unknown_name_error_plural():
+    err = UnknownNameError("version of m", "v3", ["v1"], plural="versions of m")
+    assert str(err).endswith("Known versions of m: v1.")
