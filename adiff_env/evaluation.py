@@ -42,6 +42,39 @@ class EvalResult:
     returns: list[float] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def from_episodes(
+        cls,
+        env: str,
+        agent: str,
+        seed: int,
+        returns: list[float],
+        successes: list[bool],
+        lengths: list[int],
+        wall_s: float,
+        scorer: Callable[[float], float] | None,
+        extra: dict[str, Any],
+    ) -> EvalResult:
+        """Summarize per-episode results; ``scorer`` is the env's ``get_normalized_score`` (or None)."""
+        scores = np.array([scorer(r) for r in returns]) if scorer is not None else None
+        return cls(
+            env=env,
+            agent=agent,
+            episodes=len(returns),
+            seed=seed,
+            return_mean=float(np.mean(returns)),
+            return_std=float(np.std(returns)),
+            normalized_score_mean=None if scores is None else float(scores.mean()),
+            normalized_score_x100_mean=None if scores is None else float(100 * scores.mean()),
+            normalized_score_x100_std=None if scores is None else float(100 * scores.std()),
+            success_rate=float(np.mean(successes)),
+            episode_length_mean=float(np.mean(lengths)),
+            wall_s=wall_s,
+            steps_per_s=float(sum(lengths) / wall_s) if wall_s > 0 else float("nan"),
+            returns=[float(r) for r in returns],
+            extra=extra,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         extra = out.pop("extra")
@@ -129,24 +162,7 @@ def evaluate(
         returns, successes, lengths = run_episodes(env, agent, episodes, seed, progress, desc=f"{agent_spec} on {env_id}")
         wall = time.perf_counter() - start
         scorer = getattr(env.unwrapped, "get_normalized_score", None)
-        scores = np.array([scorer(r) for r in returns]) if scorer is not None else None
         extra = dict(agent.eval_stats()) if hasattr(agent, "eval_stats") else {}
+        return EvalResult.from_episodes(env_id, agent_spec, seed, returns, successes, lengths, wall, scorer, extra)
     finally:
         env.close()
-    return EvalResult(
-        env=env_id,
-        agent=agent_spec,
-        episodes=episodes,
-        seed=seed,
-        return_mean=float(np.mean(returns)),
-        return_std=float(np.std(returns)),
-        normalized_score_mean=None if scores is None else float(scores.mean()),
-        normalized_score_x100_mean=None if scores is None else float(100 * scores.mean()),
-        normalized_score_x100_std=None if scores is None else float(100 * scores.std()),
-        success_rate=float(np.mean(successes)),
-        episode_length_mean=float(np.mean(lengths)),
-        wall_s=wall,
-        steps_per_s=float(sum(lengths) / wall) if wall > 0 else float("nan"),
-        returns=[float(r) for r in returns],
-        extra=extra,
-    )

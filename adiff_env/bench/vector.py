@@ -167,18 +167,8 @@ def evaluate_vector(
         finally:
             envs.close()
         scorer = getattr(template.unwrapped, "get_normalized_score", None)
-        scores = np.array([scorer(r) for r in returns]) if scorer is not None else None
         extra = merge_stats([a.eval_stats() for a in agents if hasattr(a, "eval_stats")])
+        extra.update(n_envs=n_envs, batched=len(agents) == 1)
+        return EvalResult.from_episodes(env_id, agent_spec, seed, returns, successes, lengths, wall, scorer, extra)
     finally:
         template.close()
-    extra.update(n_envs=n_envs, batched=len(agents) == 1)
-    return EvalResult(
-        env=env_id, agent=agent_spec, episodes=episodes, seed=seed,
-        return_mean=float(np.mean(returns)), return_std=float(np.std(returns)),
-        normalized_score_mean=None if scores is None else float(scores.mean()),
-        normalized_score_x100_mean=None if scores is None else float(100 * scores.mean()),
-        normalized_score_x100_std=None if scores is None else float(100 * scores.std()),
-        success_rate=float(np.mean(successes)), episode_length_mean=float(np.mean(lengths)),
-        wall_s=wall, steps_per_s=float(sum(lengths) / wall) if wall > 0 else float("nan"),
-        returns=[float(r) for r in returns], extra=extra,
-    )
