@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from adiff_env.agents import register_agent
 
-# Kinds are added here as their modules land (coder next).
 
 
 def _expert_factory(tuned: bool):
@@ -75,3 +74,17 @@ def _offline_factory(algo: str):
 for _algo, _what in (("bc", "goal-conditioned behaviour cloning"), ("iql", "implicit Q-learning"),
                      ("cql", "conservative Q-learning")):
     register_agent(_algo, _offline_factory(_algo), f"offline {_what} from the registry ({_algo.upper()}:NAME[@vN] | {_algo.upper()}:DIR)")
+
+
+def _coder_factory(arg: str, env, device: str = "cpu", seed: int = 0, **act: object):
+    """``coder:NAME[@vK]``, ``coder:PATH`` or ``coder:default`` (the shipped checkpoint); options
+    override the checkpoint's acting rules (``samples``, ``steps``, ``temperature``, ``sandbox``...)."""
+    from adiff_env.planners.code import CodePlanner
+
+    if not arg:
+        raise ValueError("coder agent spec needs a model: 'coder:default', 'coder:NAME[@vK]' or 'coder:PATH'.")
+    return CodePlanner.from_spec(arg, env=env, device=device, seed=int(seed), **act)
+
+
+register_agent("coder", _coder_factory, "code planner: masked-diffusion or autoregressive coder "
+               "(CODER:default | CODER:NAME[@vN] | CODER:PATH)")

@@ -156,6 +156,7 @@ def evaluate(
     import adiff_env.envs  # noqa: F401  (registers the adiff/ ids)
 
     env = gym.make(env_id, **(env_kwargs or {}))
+    agent = None
     try:
         agent = make_agent(agent_spec, env, agent_options)
         start = time.perf_counter()
@@ -163,6 +164,20 @@ def evaluate(
         wall = time.perf_counter() - start
         scorer = getattr(env.unwrapped, "get_normalized_score", None)
         extra = dict(agent.eval_stats()) if hasattr(agent, "eval_stats") else {}
+        extra.update(attempt_stats(env, successes, lengths))
         return EvalResult.from_episodes(env_id, agent_spec, seed, returns, successes, lengths, wall, scorer, extra)
     finally:
+        if hasattr(agent, "close"):  # e.g. a code agent's own sandbox
+            agent.close()
         env.close()
+
+
+def attempt_stats(env: gym.Env, successes: list[bool], lengths: list[int]) -> dict[str, float]:
+    """For envs with several attempts per episode (the code env's ``max_attempts``): ``pass@1``
+    = share of episodes solved by the first submission, ``pass@K`` = solved within the K
+    attempts the env allows (the agent sees the failed tests between attempts)."""
+    k = getattr(env.unwrapped, "max_attempts", None)
+    if not isinstance(k, int) or not successes:
+        return {}
+    first = [s and n == 1 for s, n in zip(successes, lengths, strict=True)]
+    return {"pass@1": float(np.mean(first)), f"pass@{k}": float(np.mean(successes))}

@@ -28,8 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=JSON",
         help="extra gym.make keyword, value parsed as JSON (repeatable), e.g. --env-kwarg max_episode_steps=100",
     )
+    p.add_argument("--tasks", help="code envs: task suite, e.g. procedural:test, humaneval or a .jsonl path "
+                   "(same as --env-kwarg tasks=...)")
     p.add_argument("--sampler", choices=["ddim", "ddpm"], help="planners: override the checkpoint's sampler")
-    p.add_argument("--steps", type=positive_int, help="planners: reverse diffusion steps (ddpm: default the training count)")
+    p.add_argument("--steps", type=positive_int, help="planners and coders: reverse diffusion steps (ddpm: default the "
+                   "training count)")
     p.add_argument(
         "--agent-option",
         action="append",
@@ -84,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         args.agent,
         episodes=args.episodes,
         seed=args.seed,
-        env_kwargs=parse_env_kwargs(args.env_kwarg),
+        env_kwargs={**parse_env_kwargs(args.env_kwarg), **({"tasks": args.tasks} if args.tasks else {})},
         progress=not args.json,
         agent_options=agent_options(args),
     )

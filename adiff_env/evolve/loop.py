@@ -107,6 +107,8 @@ def default_score(result: Any) -> float:
 class SelfEvolver:
     """Runs the loop of the module doc. ``score_fn(EvalResult) -> float`` decides improvement."""
 
+    score_label = "score"
+
     def __init__(self, config: EvolveConfig, callbacks: Sequence[EvolveCallback] = (), *,
                  score_fn: Callable[[Any], float] = default_score, registry: ModelRegistry | None = None,
                  resume: bool = False, progress: bool = True, log: Callable[[str], None] = print) -> None:
@@ -148,7 +150,7 @@ class SelfEvolver:
             if self.state["baseline"] is None:
                 result = self.evaluate(self.base)
                 self.state["baseline"] = self.state["best_score"] = self.score_fn(result)
-                self.state["baseline_eval"] = _eval_summary(result)
+                self.state["baseline_eval"] = self.summarize(result)
                 writer.add_scalar("evolve/score", self.state["baseline"], 0)
                 self._write_state()
                 self.log(f"baseline {self.base.spec}: score {self.state['baseline']:.2f}")
@@ -209,7 +211,7 @@ class SelfEvolver:
         if improved:
             registered = self.promote(candidate, current, result, score, k).spec
             self.state["current"], self.state["best_score"] = registered, score
-        record.update(loss=loss, score=score, eval=_eval_summary(result), improved=improved, registered=registered,
+        record.update(loss=loss, score=score, eval=self.summarize(result), improved=improved, registered=registered,
                       wall_s=time.perf_counter() - tic)
         return record
 
@@ -243,11 +245,15 @@ class SelfEvolver:
         """Register ``candidate`` as a new version of ``name`` with ``parent``'s spec as parent."""
         meta = dataclasses.replace(
             candidate.metadata, env=self.config.env_id, parent=parent.spec, name=None, version=None, created_at=None,
-            files={}, git_commit=None, scores={"score": score, **_eval_summary(result)},
+            files={}, git_commit=None, scores={"score": score, **self.summarize(result)},
             extra={**candidate.metadata.extra, "evolve_run": self.state["run_id"], "evolve_round": k,
                    "buffer_size": len(self.buffer)},
         )
         return self.registry.save(self.name, meta, tensors=candidate.tensors, config=candidate.config)
+
+    def summarize(self, result: Any) -> dict[str, Any]:
+        """The JSON summary of an evaluation kept in ``state.json`` and the version's scores."""
+        return _eval_summary(result)
 
     # ------------------------------------------------------------------ bookkeeping
     def _recovered(self, k: int) -> dict[str, Any] | None:
@@ -300,8 +306,8 @@ class SelfEvolver:
         reg = [r for r in rounds if r.get("registered")]
         ax.plot([r["round"] for r in reg], [r["score"] for r in reg], "*", ms=12, color="tab:green", label="registered")
         ax.set_xlabel("round")
-        ax.set_ylabel("score")
         ax.set_title(f"self-evolution on {self.config.env_id}", fontsize=9)
+        ax.set_ylabel(self.score_label)
         ax.legend(fontsize=7)
         fig.tight_layout()
         out = self.workdir / "score_by_round.png"

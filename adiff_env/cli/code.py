@@ -1,0 +1,171 @@
+"""``adiff code corpus|train|passk|evolve``: the code planner's data, training, pass@k and self-evolution."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from adiff_env.cli.evaluate import positive_int
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("code", help="code planner: build the corpus, train, measure pass@k, self-evolve",
+                       description="The masked-diffusion code planner (and its autoregressive baseline): "
+                                   "training corpus, training, pass@k of raw samples, self-evolution.")
+    cmds = p.add_subparsers(dest="code_command", metavar="SUBCOMMAND", required=True)
+
+    c = cmds.add_parser("corpus", help="build the training corpus (verified reference programs) as JSONL")
+    c.add_argument("--out", required=True, help="output .jsonl path (written atomically)")
+    c.add_argument("--seeds", default="1000:1300", help="task seeds START:STOP of the train families (>= 1000; "
+                   "0..999 are evaluation tasks). Default 1000:1300")
+    c.add_argument("--sandbox", choices=["process", "docker"], default="process",
+                   help="where every program is verified against its task's tests (default process)")
+    c.add_argument("--no-rename", action="store_true", help="no renamed copies of the programs")
+    c.set_defaults(func=run_corpus)
+
+    t = cmds.add_parser("train", help="train a coder (masked diffusion, or the autoregressive baseline) and register it")
+    t.add_argument("--corpus", help="corpus .jsonl (default: build the default corpus first)")
+    t.add_argument("--arch", choices=["diffusion", "ar"], default="diffusion", help="model family (default diffusion)")
+    t.add_argument("--name", help="registry name (default coder / coder-ar)")
+    t.add_argument("--steps", type=positive_int, help="training steps (default 4000)")
+    t.add_argument("--batch-size", type=positive_int, help="batch size (default 64)")
+    t.add_argument("--d-model", type=positive_int, help="width (default 128)")
+    t.add_argument("--layers", type=positive_int, help="transformer layers (default 3)")
+    t.add_argument("--lr", type=float, help="peak learning rate (default 1e-3)")
+    t.add_argument("--eval-every", type=int, help="pass@1 on unseen instances every N steps (0: only at the end)")
+    t.add_argument("--eval-tasks", type=int, default=4, help="evaluation tasks per train family (default 4)")
+    t.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    t.add_argument("--run-dir", help="run directory (TensorBoard, resume.pt); default $ADIFF_HOME/runs/NAME-TIME")
+    t.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last resume.pt")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=run_train)
+
+    k = cmds.add_parser("passk", help="pass@k of a coder's raw samples on unseen tasks (JSON)")
+    k.add_argument("--agent", required=True, help="coder:NAME[@vK] | coder:PATH | coder:default")
+    k.add_argument("--split", choices=["train", "test"], default="train",
+                   help="train: unseen instances of the training families; test: held-out families")
+    k.add_argument("--per-family", type=positive_int, default=10, help="tasks per family (seeds 0..N-1; default 10)")
+    k.add_argument("--samples", type=positive_int, default=10, help="programs per task, n (default 10)")
+    k.add_argument("--steps", type=positive_int, help="denoising steps (default: the checkpoint's)")
+    k.add_argument("--temperature", type=float, help="sampling temperature (default: the checkpoint's)")
+    k.add_argument("--seed", type=int, default=0)
+    k.add_argument("--per-task", action="store_true", help="include one row per task")
+    k.set_defaults(func=run_passk)
+
+    e = cmds.add_parser("evolve", help="self-evolve a coder: sample, test in the sandbox, buffer, fine-tune, evaluate")
+    e.add_argument("--from", dest="base", required=True, help="base coder: coder:NAME[@vK] or a checkpoint path")
+    e.add_argument("--name", help="registry name of the evolved versions (default: the base's)")
+    e.add_argument("--corpus", help="corpus .jsonl mixed into fine-tuning (default: rebuild the default corpus)")
+    e.add_argument("--rounds", type=positive_int, default=3, help="rounds (default 3)")
+    e.add_argument("--gen-split", choices=["train", "test"], default="train", help="families of the generation tasks")
+    e.add_argument("--gen-per-family", type=positive_int, default=20, help="generation tasks per family per round (default 20)")
+    e.add_argument("--samples", type=positive_int, default=16, help="programs sampled per generation task (default 16)")
+    e.add_argument("--finetune-steps", type=positive_int, default=300, help="training steps per round (default 300)")
+    e.add_argument("--lr", type=float, default=3e-4, help="fine-tuning learning rate (default 3e-4)")
+    e.add_argument("--mix-ratio", type=float, default=0.5, help="share of each batch from the buffer (default 0.5)")
+    e.add_argument("--eval-split", choices=["train", "test"], default="train", help="families of the evaluation tasks")
+    e.add_argument("--eval-per-family", type=positive_int, default=10, help="evaluation tasks per family (default 10)")
+    e.add_argument("--eval-samples", type=positive_int, default=4, help="samples per evaluation task (default 4)")
+    e.add_argument("--sandbox", choices=["process", "docker"], default="process", help="where tests run (default process)")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--workdir", help="run folder (default $ADIFF_HOME/evolve/NAME)")
+    e.add_argument("--resume", action="store_true", help="continue after the last finished round")
+    e.add_argument("--quiet", action="store_true", help="no progress bars")
+    e.add_argument("--json", action="store_true", help="print the final state as JSON")
+    e.set_defaults(func=run_evolve)
+
+
+def _seeds(text: str) -> range:
+    start, sep, stop = text.partition(":")
+    try:
+        out = range(int(start), int(stop))
+    except ValueError:
+        raise ValueError(f"--seeds expects START:STOP, e.g. 1000:1300; got {text!r}.") from None
+    if not sep or len(out) == 0:
+        raise ValueError(f"--seeds expects START:STOP with START < STOP, got {text!r}.")
+    return out
+
+
+def run_corpus(args: argparse.Namespace) -> int:
+    from adiff_env.planners.code_corpus import build_corpus, save_corpus
+
+    examples = build_corpus(seeds=_seeds(args.seeds), sandbox=args.sandbox, rename=not args.no_rename)
+    save_corpus(examples, args.out)
+    print(f"wrote {len(examples)} verified programs to {args.out}")
+    return 0
+
+
+def _corpus(path: str | None) -> list:
+    from adiff_env.planners.code_corpus import build_corpus, load_corpus
+
+    if path:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"corpus {path} does not exist; build it with `adiff code corpus --out {path}`.")
+        return load_corpus(path)
+    return build_corpus()
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from adiff_env.planners.code_eval import eval_tasks, evaluate_pass_at_k
+    from adiff_env.planners.code_train import CoderTrainConfig, train_coder
+
+    overrides = {"arch": args.arch, "steps": args.steps, "batch_size": args.batch_size, "d_model": args.d_model,
+                 "n_layers": args.layers, "lr": args.lr, "eval_every": args.eval_every, "seed": args.seed}
+    config = CoderTrainConfig.from_dict({k: v for k, v in overrides.items() if v is not None})
+    name = args.name or ("coder" if args.arch == "diffusion" else "coder-ar")
+    act = _default_act(args.arch)
+    tasks = eval_tasks("train", args.eval_tasks) if args.eval_tasks > 0 else []
+
+    def evaluate_fn(coder) -> dict:
+        from adiff_env.planners.code import CoderActConfig
+
+        out = evaluate_pass_at_k(coder, tasks, CoderActConfig.from_dict({**act, "sandbox": None}), n=4, ks=(1, 4),
+                                 progress=False)
+        return {k: v for k, v in out.items() if k in ("pass@1", "pass@4", "parse_rate", "programs_per_s")}
+
+    result = train_coder(_corpus(args.corpus), config, name=name, run_dir=args.run_dir, resume=args.resume,
+                         progress=not args.quiet, evaluate_fn=evaluate_fn if tasks else None, act=act)
+    print(json.dumps({"checkpoint": result.checkpoint.spec, "path": str(result.checkpoint.path), "steps": result.steps,
+                      "final_loss": result.final_loss, "wall_s": round(result.wall_s, 1), "scores": result.scores}))
+    return 0
+
+
+def _default_act(arch: str) -> dict:
+    """Acting options stored with a new checkpoint (the AR baseline samples at the same temperature)."""
+    return {"samples": 16, "steps": 16, "temperature": 0.7} if arch == "diffusion" else {"samples": 16, "temperature": 0.7}
+
+
+def run_passk(args: argparse.Namespace) -> int:
+    from adiff_env.planners.code import DEFAULT_MODEL, CoderActConfig, load_coder
+    from adiff_env.planners.code_eval import eval_tasks, evaluate_pass_at_k
+
+    spec = args.agent.removeprefix("coder:")
+    coder, checkpoint = load_coder(DEFAULT_MODEL if spec == "default" else spec)
+    act = {**checkpoint.config.get("act", {}), "sandbox": None}
+    if args.steps is not None:
+        act["steps"] = args.steps
+    if args.temperature is not None:
+        act["temperature"] = args.temperature
+    out = evaluate_pass_at_k(coder, eval_tasks(args.split, args.per_family), CoderActConfig.from_dict(act),
+                             n=args.samples, ks=sorted({1, args.samples}), seed=args.seed)
+    if not args.per_task:
+        out.pop("per_task")
+    print(json.dumps({"agent": args.agent, "checkpoint": checkpoint.spec, "split": args.split, **out}))
+    return 0
+
+
+def run_evolve(args: argparse.Namespace) -> int:
+    from adiff_env.evolve.code import CodeEvolveConfig, CodeEvolver
+
+    config = CodeEvolveConfig(
+        base=args.base, name=args.name, corpus=args.corpus, rounds=args.rounds, gen_split=args.gen_split,
+        gen_per_family=args.gen_per_family, samples=args.samples, finetune_steps=args.finetune_steps, lr=args.lr,
+        mix_ratio=args.mix_ratio, eval_split=args.eval_split, eval_per_family=args.eval_per_family,
+        eval_samples=args.eval_samples, sandbox=args.sandbox, seed=args.seed, workdir=args.workdir)
+    state = CodeEvolver(config, resume=args.resume, progress=not args.quiet).run()
+    if args.json:
+        print(json.dumps(state, default=str))
+    else:
+        print(f"current version: {state['current']} (baseline {state['baseline']:.2f}, best {state['best_score']:.2f})")
+    return 0
