@@ -244,34 +244,52 @@ class MaskedSampler:
         x_pad = state.pad if bool(state.pad.any()) else None
         with torch.no_grad():
             logits = self.model(state.x, prompt, x_pad, prompt_pad).float()
-        if max(self.forbidden) >= logits.shape[-1] or min(self.forbidden) < 0:
-            raise ValueError(f"forbidden ids {self.forbidden} include ids outside the vocabulary [0, {logits.shape[-1]}).")
-        if len(self.forbidden) >= logits.shape[-1]:
-            raise ValueError(f"forbidden ids {self.forbidden} rule out the whole vocabulary of {logits.shape[-1]}.")
-        logits[..., list(self.forbidden)] = -math.inf
+        vocab = logits.shape[-1]
+        if max(self.forbidden) >= vocab or min(self.forbidden) < 0:
+            raise ValueError(
+                f"forbidden ids {self.forbidden} include ids outside the vocabulary [0, {vocab})."
+            )
+        if len(self.forbidden) >= vocab:
+            raise ValueError(f"forbidden ids {self.forbidden} rule out the whole vocabulary of {vocab}.")
         return logits
+
+    def _forbid(self, logits: torch.Tensor) -> torch.Tensor:
+        idx = torch.tensor(self.forbidden, device=logits.device)
+        return logits.index_fill_(-1, idx, -math.inf)
 
     def predict_x0(self, state: MaskedState, prompt: torch.Tensor, prompt_pad: torch.Tensor | None = None) -> torch.Tensor:
         """``Long[B, L]``: ``state.x`` with each masked position filled by its argmax (for potentials)."""
-        pred = self._logits(state, prompt, prompt_pad).argmax(dim=-1)
+        pred = self._forbid(self._logits(state, prompt, prompt_pad)).argmax(dim=-1)
         return torch.where(state.x == self.mask_id, pred, state.x)
 
     def step(self, state: MaskedState, prompt: torch.Tensor, prompt_pad: torch.Tensor | None = None,
              generator: torch.Generator | None = None) -> MaskedState:
-        """One denoising step: predict all positions, optionally re-mask low-confidence decoded
-        tokens (ReMDM, never on the last step), reveal enough masked positions to meet the schedule."""
+        """One denoising step.
+
+        The model predicts every masked position (argmax at temperature 0, else a Gumbel-max draw
+        from ``softmax(logits / T)`` with ``generator``); enough of them are revealed (most
+        confident first, or at random) that the row meets the schedule's masked count. With
+        ``remask > 0`` and steps remaining (ReMDM), that share of the already decoded tokens,
+        lowest confidence first, is masked again (at most the count still due to stay masked,
+        so none on the last step); re-masked positions are predicted afresh from the next step.
+        """
         cfg = self.config
         logits = self._logits(state, prompt, prompt_pad)
-        if cfg.temperature == 0.0:
-            probs = logits.softmax(dim=-1)
-            conf, pred = probs.max(dim=-1)
-        else:
-            probs = (logits / cfg.temperature).softmax(dim=-1)
-            flat = probs.reshape(-1, probs.shape[-1])
-            pred = torch.multinomial(flat, 1, generator=generator).view(probs.shape[:2])
-            conf = probs.gather(-1, pred[..., None]).squeeze(-1)
         x, confidence = state.x.clone(), state.confidence.clone()
         masked = x == self.mask_id
+        rows, cols = masked.nonzero(as_tuple=True)
+        lg = self._forbid(logits[rows, cols])  # [M, V], only the masked positions
+        if cfg.temperature == 0.0:
+            conf_m, tok = lg.softmax(dim=-1).max(dim=-1)
+        else:
+            lg = lg / cfg.temperature
+            u = torch.rand(lg.shape, generator=generator, device=lg.device).clamp_(1e-20, 1.0)
+            tok = (lg - torch.log(-torch.log(u))).argmax(dim=-1)
+            conf_m = lg.softmax(dim=-1).gather(-1, tok[:, None]).squeeze(-1)
+        pred = torch.full_like(x, self.mask_id)
+        pred[rows, cols] = tok
+        conf = torch.zeros_like(confidence)
+        conf[rows, cols] = conf_m
         last = state.step + 1 >= cfg.steps
         n = (~state.pad).sum(dim=1)
         if last:
@@ -280,15 +298,13 @@ class MaskedSampler:
             t_next = torch.tensor([1.0 - (state.step + 1) / cfg.steps])
             frac = float(1.0 - self.schedule.alpha(t_next))
             target = torch.ceil(n.float() * frac - 1e-6).long()
+        n_masked = masked.sum(dim=1)
+        again = torch.zeros_like(masked)
         if cfg.remask > 0.0 and not last:
             decoded = ~masked & ~state.pad
-            k_r = torch.floor(decoded.sum(dim=1).float() * cfg.remask).long()
+            k_r = torch.minimum(torch.floor(decoded.sum(dim=1).float() * cfg.remask).long(), target)
             again = _select(torch.where(decoded, -confidence, -math.inf), k_r)
-            x[again] = self.mask_id
-            confidence[again] = 0.0
-            masked = masked | again
-        n_masked = masked.sum(dim=1)
-        k = torch.where(n_masked > 0, (n_masked - target).clamp_min(1), 0)
+        k = torch.where(n_masked > 0, (n_masked + again.sum(dim=1) - target).clamp_min(1), 0)
         if cfg.strategy == "confidence":
             score = conf
         else:
@@ -296,6 +312,8 @@ class MaskedSampler:
         reveal = _select(torch.where(masked, score, -math.inf), k)
         x[reveal] = pred[reveal]
         confidence[reveal] = conf[reveal]
+        x[again] = self.mask_id
+        confidence[again] = 0.0
         return MaskedState(x=x, pad=state.pad, step=state.step + 1, confidence=confidence)
 
     def sample(self, prompt: torch.Tensor, prompt_pad: torch.Tensor | None, lengths: torch.Tensor,
