@@ -140,7 +140,9 @@ def masked_diffusion_loss(
     sets the normaliser.
     """
     if logits.ndim != 3 or logits.shape[:2] != x0.shape:
-        raise ValueError(f"logits must be [B, L, V] with [B, L]={tuple(x0.shape)}, got {tuple(logits.shape)}.")
+        raise ValueError(
+            f"logits must be [B, L, V] with [B, L]={tuple(x0.shape)}, got {tuple(logits.shape)}."
+        )
     if masked.shape != x0.shape:
         raise ValueError(f"masked must have shape {tuple(x0.shape)}, got {tuple(masked.shape)}.")
     t = _check_t(t, x0.shape[0]).to(logits.device)
@@ -240,7 +242,9 @@ class MaskedSampler:
         """True after ``steps`` steps or once nothing is masked."""
         return state.step >= self.config.steps or not bool((state.x == self.mask_id).any())
 
-    def _logits(self, state: MaskedState, prompt: torch.Tensor, prompt_pad: torch.Tensor | None) -> torch.Tensor:
+    def _logits(
+        self, state: MaskedState, prompt: torch.Tensor, prompt_pad: torch.Tensor | None
+    ) -> torch.Tensor:
         x_pad = state.pad if bool(state.pad.any()) else None
         with torch.no_grad():
             logits = self.model(state.x, prompt, x_pad, prompt_pad).float()
@@ -257,7 +261,9 @@ class MaskedSampler:
         idx = torch.tensor(self.forbidden, device=logits.device)
         return logits.index_fill_(-1, idx, -math.inf)
 
-    def predict_x0(self, state: MaskedState, prompt: torch.Tensor, prompt_pad: torch.Tensor | None = None) -> torch.Tensor:
+    def predict_x0(
+        self, state: MaskedState, prompt: torch.Tensor, prompt_pad: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``Long[B, L]``: ``state.x`` with each masked position filled by its argmax (for potentials)."""
         pred = self._forbid(self._logits(state, prompt, prompt_pad)).argmax(dim=-1)
         return torch.where(state.x == self.mask_id, pred, state.x)
