@@ -12,9 +12,23 @@ split as in diffusers (model / scheduler / pipeline):
 - :mod:`.pipeline`    the sampling loop -> ranked candidates
 - :mod:`.training`    EMA, AdamW + warmup/cosine LR, one train step
 - :mod:`.models`      architecture names for rebuilding networks from JSON
+- :mod:`.discrete`, :mod:`.discrete_model`  masked discrete diffusion over token ids (MDLM /
+  LLaDA / ReMDM): mask schedules, loss, prompt-conditioned transformer, sampler, SMC resampling
 """
 
 from adiff_env.diffusion.conditioning import Conditioner, Inpainting
+from adiff_env.diffusion.discrete import (
+    MaskedSampler,
+    MaskedState,
+    MaskSchedule,
+    UnmaskConfig,
+    effective_sample_size,
+    make_mask_schedule,
+    mask_tokens,
+    masked_diffusion_loss,
+    systematic_resample,
+)
+from adiff_env.diffusion.discrete_model import MaskedTransformer, MaskedTransformerConfig
 from adiff_env.diffusion.guidance import GuidanceConfig, Guide, RewardGuide, ValueGuide
 from adiff_env.diffusion.models import (
     ARCHITECTURES,
@@ -55,4 +69,7 @@ __all__ = [
     "UNetConfig", "ValueGuide", "ValueNet", "ValueNetConfig", "build_model", "count_parameters",
     "load_model", "make_schedule", "make_scheduler", "model_spec", "prefixed_state", "sample", "schedule_from_dict",
     "scheduler_from_dict", "value_loss",
+    "MaskSchedule", "MaskedSampler", "MaskedState", "MaskedTransformer", "MaskedTransformerConfig",
+    "UnmaskConfig", "effective_sample_size", "make_mask_schedule", "mask_tokens",
+    "masked_diffusion_loss", "systematic_resample",
 ]
