@@ -50,6 +50,8 @@ _OPEN, _CLOSE = "([{", ")]}"
 _NO_SPACE_BEFORE = {")", "]", "}", ",", ":", ".", ";"}
 _NO_SPACE_AFTER = {"(", "[", "{", ".", "~"}
 _VALUE_KEYWORDS = {"True", "False", "None"}
+_FSTRING_START = getattr(tk, "FSTRING_START", None)
+_FSTRING_END = getattr(tk, "FSTRING_END", None)
 
 
 @dataclass
@@ -75,8 +77,20 @@ def program_tokens(program: str) -> list[tuple[int, str]]:
     if not isinstance(program, str):
         raise TypeError(f"program must be a str, got {type(program).__name__}.")
     out: list[tuple[int, str]] = []
+    lines = program.splitlines(keepends=True)
+    depth, fstart = 0, (0, 0)
     try:
         for t in tokenize.generate_tokens(io.StringIO(program).readline):
+            if _FSTRING_START is not None and t.type == _FSTRING_START:  # Python >= 3.12 splits f-strings
+                fstart = t.start if depth == 0 else fstart
+                depth += 1
+                continue
+            if depth:
+                if t.type == _FSTRING_END:
+                    depth -= 1
+                    if depth == 0:
+                        out.append((tk.STRING, _source(lines, fstart, t.end)))
+                continue
             if t.type in (tk.COMMENT, tk.NL, tk.ENDMARKER, tk.ENCODING):
                 continue
             if t.type == tk.ERRORTOKEN:
@@ -93,6 +107,13 @@ def program_tokens(program: str) -> list[tuple[int, str]]:
     return out
 
 
+def _source(lines: list[str], start: tuple[int, int], end: tuple[int, int]) -> str:
+    """Source text between two tokenize positions ((row from 1, col), end exclusive)."""
+    if start[0] == end[0]:
+        return lines[start[0] - 1][start[1]:end[1]]
+    return lines[start[0] - 1][start[1]:] + "".join(lines[start[0]:end[0] - 1]) + lines[end[0] - 1][:end[1]]
+
+
 def _kind(text: str) -> str:
     if text.isidentifier():
         return "name"
@@ -105,6 +126,8 @@ def _kind(text: str) -> str:
 
 def _single_token(text: str) -> bool:
     """True if ``text`` is exactly one NAME, NUMBER, STRING or OP token (a safe spelling)."""
+    if text in tk.EXACT_TOKEN_TYPES:  # operators and brackets ("{" alone does not tokenize)
+        return True
     try:
         toks = [t for t in tokenize.generate_tokens(io.StringIO(text).readline)
                 if t.type not in (tk.NEWLINE, tk.NL, tk.ENDMARKER)]
@@ -133,8 +156,8 @@ class CodeTokenizer:
         """Learn the vocabulary: prompt words (numbers excluded: they are pointers) and program
         NAME/OP/NUMBER/STRING tokens seen at least ``min_count`` times.
 
-        ``paired=True``: ``prompts[i]`` belongs to ``programs[i]``; program ints and names that
-        would be pointers into their own prompt are then not counted (so the model is not
+        ``paired=True``: ``prompts[i]`` belongs to ``programs[i]``; program ints that would be
+        pointers into their own prompt are then not counted (so the model is not
         tempted to write a common ``7`` instead of copying ``<num:i>``).
         """
         if min_count < 1:
@@ -219,7 +242,8 @@ class CodeTokenizer:
         return [SPELL_ID] + [CHAR_BASE + CHARS.index(c) for c in text] + [END_SPELL_ID]
 
     def encode_program(self, program: str, prompt: EncodedPrompt) -> list[int]:
-        """Program -> ids (no BOS/EOS). ValueError if it does not tokenize or cannot be spelled."""
+        """Program -> ids (no BOS/EOS; trailing NEWLINE/DEDENTs dropped, the decoder needs none).
+        ValueError if it does not tokenize or holds a rare token that cannot be spelled."""
         out: list[int] = []
         for ttype, text in program_tokens(program):
             if ttype == tk.NEWLINE:
@@ -236,6 +260,8 @@ class CodeTokenizer:
                 out.append(self._ids[text])
             else:
                 out.extend(self._spell(text))
+        while out and out[-1] in (NEWLINE_ID, DEDENT_ID):  # the decoder closes the last line itself
+            out.pop()
         return out
 
     # ---- decoding -----------------------------------------------------------------------
@@ -366,6 +392,8 @@ def _join(tokens: list[str]) -> str:
     stack: list[str] = []  # open brackets
     prev: str | None = None
     prev_unary = False
+    lambdas = 0  # lambdas whose ':' has not come yet
+    slice_colon = False  # prev is a ':' inside [] that is not a lambda's
     for i, t in enumerate(tokens):
         space = prev is not None
         if prev is None:
@@ -376,7 +404,7 @@ def _join(tokens: list[str]) -> str:
             space = t == "." and _kind(prev) == "number"  # `1 .real`, not a float
         elif prev in _NO_SPACE_AFTER:
             space = False
-        elif prev == ":" and stack and stack[-1] == "[":
+        elif slice_colon:
             space = False  # slices: xs[1:k]
         elif t in "([" and (prev in _CLOSE or (_kind(prev) in ("name", "string") and not keyword.iskeyword(prev)) or
                             prev in _VALUE_KEYWORDS):
@@ -387,6 +415,8 @@ def _join(tokens: list[str]) -> str:
             space = False  # decorators
         out += (" " if space else "") + t
         prev_unary = t in ("-", "+", "~", "*", "**") and _unary(prev) and not (t in ("*", "**") and prev is None)
+        slice_colon = t == ":" and not lambdas and bool(stack) and stack[-1] == "["
+        lambdas += (t == "lambda") - (t == ":" and lambdas > 0)
         if t in _OPEN:
             stack.append(t)
         elif t in _CLOSE and stack:

@@ -203,3 +203,26 @@ def test_encoded_prompt_is_plain_data(tok):
     ep = tok.encode_prompt("Return the 5 smallest of xs.\n\ndef f(xs):\n")
     assert isinstance(ep, EncodedPrompt) and ep.numbers == ["5"]
     assert all(isinstance(i, int) for i in ep.ids)
+
+
+ASSORTED = [
+    "import math\n\n\n@staticmethod\ndef g(*args, **kwargs):  # a comment\n    '''Doc.'''\n    return {'a': 1, **kwargs}\n",
+    "def h(n: int) -> str:\n    s = f'{n:>4}-{n!r}'\n    t = (1,)\n    return s if n >= 0 else -n * 'x' + str(2 ** -1)\n",
+    "class A:\n    def m(self, x=None):\n        try:\n            return [lambda: x, x[1:2], x[::2], ~x]\n"
+    "        except (TypeError, ValueError) as e:\n            raise e from None\n        finally:\n            pass\n",
+    "total = sum(\n    v for v in range(10)\n)\nwhile total > 0:\n    total -= 1\nelse:\n    total = 1.5e3 + 0x1f\n",
+    "x = 1 .real\ny = not x\nz = x if x is not None else (yield)\n",
+]
+
+
+@pytest.mark.parametrize("program", ASSORTED)
+def test_round_trip_assorted_syntax(tok, program):
+    decoded = _round_trip(tok, "Write a function.", program)
+    assert _same_ast(decoded, program), decoded
+    assert "#" not in decoded and "\n\n" not in decoded  # comments and blank lines dropped
+
+
+def test_trailing_newline_and_dedents_are_not_encoded(tok):
+    ep = tok.encode_prompt("Write f.")
+    ids = tok.encode_program("def f():\n    if 1:\n        return 2\n", ep)
+    assert ids[-1] not in (5, 7)
