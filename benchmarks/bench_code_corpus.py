@@ -1,6 +1,10 @@
 """Time build_corpus and report corpus size, tokenizer vocab and token-length statistics.
 
     uv run python benchmarks/bench_code_corpus.py --start 1000 --stop 1300 --workers 2 [--sandbox docker]
+
+Measured 2026-11-27 (2 shared cores, nice 10, a training running beside it, process sandbox,
+workers 2): 21,588 examples for 3,600 tasks, 0 dropped, 963 s; vocab_size 351 (182 learned);
+program tokens mean 38.1 / max 70, prompt tokens mean 47.3 / max 58, no program needs spelling.
 """
 
 from __future__ import annotations
