@@ -205,7 +205,8 @@ def train_coder(
         tokenizer = CodeTokenizer.load(run_dir / "tokenizer.json")
         model_config = cfg.model_config(tokenizer.vocab_size)
     else:
-        tokenizer = CodeTokenizer.train([e.prompt for e in corpus], [e.program for e in corpus], min_count=cfg.min_count)
+        tokenizer = CodeTokenizer.train([e.prompt for e in corpus], [e.program for e in corpus], min_count=cfg.min_count,
+                                        paired=True, max_prompt_len=cfg.max_prompt_len)
         model_config = cfg.model_config(tokenizer.vocab_size)
     tokenizer.save(run_dir / "tokenizer.json")
     prompts, programs, dropped = encode_corpus(tokenizer, corpus, model_config["max_prompt_len"], model_config["max_len"])
@@ -270,7 +271,7 @@ def train_coder(
         sched.step()
         ema.update(model)
         step += 1
-        losses.append(float(loss))
+        losses.append(loss.item())
         bar.update(1)
         if step % 50 == 0 or step == cfg.steps:
             avg = sum(losses[-50:]) / len(losses[-50:])
