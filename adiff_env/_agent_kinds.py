@@ -88,3 +88,24 @@ def _coder_factory(arg: str, env, device: str = "cpu", seed: int = 0, **act: obj
 
 register_agent("coder", _coder_factory, "code planner: masked-diffusion or autoregressive coder "
                "(CODER:default | CODER:NAME[@vN] | CODER:PATH)")
+
+
+class _ReferenceAgent:
+    """Oracle for code envs: submits the current task's reference solution (read from the env).
+    It checks the env, the tests and the sandbox -- every suite's references must score 1.0 --
+    and is no model of anything."""
+
+    def __init__(self, env) -> None:
+        if not hasattr(env.unwrapped, "task"):
+            raise ValueError(f"the reference agent needs a code env with tasks (adiff/CodeTests-v0), got {env.spec.id if env.spec else env}.")
+        self.env = env
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=True):
+        task = self.env.unwrapped.task
+        if task is None or task.solution is None:
+            raise ValueError(f"task {getattr(task, 'task_id', None)!r} has no reference solution to submit.")
+        return task.solution, state
+
+
+register_agent("reference", lambda arg, env: _ReferenceAgent(env),
+               "oracle for code envs: submits each task's reference solution (checks env + sandbox)")

@@ -188,3 +188,21 @@ def test_two_round_code_evolve_registers_only_improvements(overfit, tmp_path):
     b = json.dumps({"task_id": "t", "program": "def f(x):\n    return [y for y in x]\n"})
     assert program_distance(a, a) == 0.0 and 0 < program_distance(a, b) < 1
     assert program_distance(a, json.dumps({"task_id": "u", "program": "def f(x):\n    return x\n"})) == 1.0
+
+
+def test_reference_agent_scores_one_and_rejects_non_code_envs():
+    import gymnasium as gym
+
+    import adiff_env.envs  # noqa: F401
+    from adiff_env.agents import make_agent
+    from adiff_env.evaluation import evaluate
+
+    tasks = [generate("rotate_left", 0), generate("repeat_chars", 0)]
+    result = evaluate("adiff/CodeTests-v0", "reference", episodes=2, env_kwargs={"tasks": tasks, "sandbox": "process"})
+    assert result.success_rate == 1.0 and result.extra["pass@1"] == 1.0
+    env = gym.make("adiff/PointMaze-UMaze-v0")
+    try:
+        with pytest.raises(ValueError, match="code env"):
+            make_agent("reference", env)
+    finally:
+        env.close()
