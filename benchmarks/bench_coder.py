@@ -44,6 +44,7 @@ def main() -> None:
     ap.add_argument("--steps", default="4,8,16,32", help="diffusion step counts timed (comma-separated)")
     ap.add_argument("--speed-prompts", type=int, default=24)
     ap.add_argument("--no-passk", action="store_true", help="only time sampling")
+    ap.add_argument("--sandbox", choices=["docker", "process"], default="docker", help="where the tests run")
     ap.add_argument("--out", default="bench-coder.jsonl")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -58,7 +59,7 @@ def main() -> None:
         if not args.no_passk:
             for split in ("train", "test"):
                 out = evaluate_pass_at_k(coder, eval_tasks(split, args.per_family), act, n=args.samples,
-                                         ks=(1, args.samples))
+                                         ks=(1, args.samples), sandbox=args.sandbox)
                 out.pop("per_task")
                 row[split] = out
         steps = [int(s) for s in args.steps.split(",")] if ckpt.metadata.kind == "code-planner" else [None]

@@ -19,8 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--out", required=True, help="output .jsonl path (written atomically)")
     c.add_argument("--seeds", default="1000:1300", help="task seeds START:STOP of the train families (>= 1000; "
                    "0..999 are evaluation tasks). Default 1000:1300")
-    c.add_argument("--sandbox", choices=["process", "docker"], default="process",
-                   help="where every program is verified against its task's tests (default process)")
+    c.add_argument("--sandbox", choices=["docker", "process"], default="docker",
+                   help="where every program is verified against its task's tests (default docker)")
     c.add_argument("--no-rename", action="store_true", help="no renamed copies of the programs")
     c.set_defaults(func=run_corpus)
 
@@ -35,6 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--lr", type=float, help="peak learning rate (default 1e-3)")
     t.add_argument("--eval-every", type=int, help="pass@1 on unseen instances every N steps (0: only at the end)")
     t.add_argument("--eval-tasks", type=int, default=4, help="evaluation tasks per train family (default 4)")
+    t.add_argument("--sandbox", choices=["docker", "process"], default="docker",
+                   help="where the periodic evaluation runs programs (default docker)")
     t.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     t.add_argument("--run-dir", help="run directory (TensorBoard, resume.pt); default $ADIFF_HOME/runs/NAME-TIME")
     t.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last resume.pt")
@@ -49,6 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     k.add_argument("--samples", type=positive_int, default=10, help="programs per task, n (default 10)")
     k.add_argument("--steps", type=positive_int, help="denoising steps (default: the checkpoint's)")
     k.add_argument("--temperature", type=float, help="sampling temperature (default: the checkpoint's)")
+    k.add_argument("--sandbox", choices=["docker", "process"], default="docker",
+                   help="where the tests run (default docker)")
     k.add_argument("--seed", type=int, default=0)
     k.add_argument("--per-task", action="store_true", help="include one row per task")
     k.set_defaults(func=run_passk)
@@ -67,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--eval-split", choices=["train", "test"], default="train", help="families of the evaluation tasks")
     e.add_argument("--eval-per-family", type=positive_int, default=10, help="evaluation tasks per family (default 10)")
     e.add_argument("--eval-samples", type=positive_int, default=4, help="samples per evaluation task (default 4)")
-    e.add_argument("--sandbox", choices=["process", "docker"], default="process", help="where tests run (default process)")
+    e.add_argument("--sandbox", choices=["docker", "process"], default="docker", help="where tests run (default docker)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--workdir", help="run folder (default $ADIFF_HOME/evolve/NAME)")
     e.add_argument("--resume", action="store_true", help="continue after the last finished round")
@@ -121,7 +125,7 @@ def run_train(args: argparse.Namespace) -> int:
         from adiff_env.planners.code import CoderActConfig
 
         out = evaluate_pass_at_k(coder, tasks, CoderActConfig.from_dict({**act, "sandbox": None}), n=4, ks=(1, 4),
-                                 progress=False)
+                                 sandbox=args.sandbox, progress=False)
         return {k: v for k, v in out.items() if k in ("pass@1", "pass@4", "parse_rate", "programs_per_s")}
 
     result = train_coder(_corpus(args.corpus), config, name=name, run_dir=args.run_dir, resume=args.resume,
@@ -148,7 +152,7 @@ def run_passk(args: argparse.Namespace) -> int:
     if args.temperature is not None:
         act["temperature"] = args.temperature
     out = evaluate_pass_at_k(coder, eval_tasks(args.split, args.per_family), CoderActConfig.from_dict(act),
-                             n=args.samples, ks=sorted({1, args.samples}), seed=args.seed)
+                             n=args.samples, ks=sorted({1, args.samples}), seed=args.seed, sandbox=args.sandbox)
     if not args.per_task:
         out.pop("per_task")
     print(json.dumps({"agent": args.agent, "checkpoint": checkpoint.spec, "split": args.split, **out}))

@@ -93,7 +93,7 @@ class CodeEvolveConfig:
     eval_per_family: int = 10
     eval_samples: int = 4
     min_improvement: float = 0.0
-    sandbox: str = "process"
+    sandbox: str = "docker"
     seed: int = 0
     device: str = "cpu"
     workdir: str | None = None

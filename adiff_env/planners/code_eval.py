@@ -45,15 +45,16 @@ def eval_tasks(split: str, per_family: int, start: int = 0) -> list[Any]:
 
 
 def evaluate_pass_at_k(coder: Any, tasks: Sequence[Any], act: Any, n: int = 10, ks: Sequence[int] = (1, 10),
-                       sandbox: Any = None, seed: int = 0, progress: bool = True) -> dict[str, Any]:
-    """pass@k of ``coder``'s samples on ``tasks`` (module doc). ``sandbox`` defaults to a process one."""
+                       sandbox: Any = "process", seed: int = 0, progress: bool = True) -> dict[str, Any]:
+    """pass@k of ``coder``'s samples on ``tasks`` (module doc). ``sandbox``: a Sandbox, or the
+    kind of one to create and close here (``"docker"``, ``"process"``)."""
     ks = [k for k in ks if k <= n]
-    own = sandbox is None
+    own = isinstance(sandbox, str)
     if own:
         from adiff_env.sandbox import make_sandbox
         from adiff_env.sandbox.base import Limits
 
-        sandbox = make_sandbox("process", limits=Limits(wall_s=5.0, test_s=1.0))
+        sandbox = make_sandbox(sandbox, limits=Limits(wall_s=5.0, test_s=1.0))
     per_task, by_family = [], defaultdict(list)
     sample_s = 0.0
     try:

@@ -151,11 +151,11 @@ def test_cli_train_and_passk(tmp_path, monkeypatch, capsys):
     corpus = tmp_path / "corpus.jsonl"
     save_corpus(_examples(), corpus)
     assert main(["code", "train", "--corpus", str(corpus), "--steps", "3", "--d-model", "32", "--layers", "1",
-                 "--eval-tasks", "0", "--name", "cli-coder", "--quiet", "--run-dir", str(tmp_path / "run")]) == 0
+                 "--eval-tasks", "0", "--name", "cli-coder", "--quiet", "--sandbox", "process", "--run-dir", str(tmp_path / "run")]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["checkpoint"] == "cli-coder@v1" and out["steps"] == 3
     assert main(["code", "passk", "--agent", "coder:cli-coder", "--per-family", "1", "--samples", "2",
-                 "--split", "test"]) == 0
+                 "--split", "test", "--sandbox", "process"]) == 0
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert res["tasks"] == 4 and 0.0 <= res["pass@1"] <= res["pass@2"] <= 1.0
     assert main(["code", "train", "--corpus", str(tmp_path / "missing.jsonl"), "--steps", "1"]) == 2
@@ -172,7 +172,7 @@ def test_two_round_code_evolve_registers_only_improvements(overfit, tmp_path):
     before = reg.versions("tiny")
     cfg = CodeEvolveConfig(base="coder:tiny", corpus=str(path), rounds=2, gen_per_family=1, samples=2,
                            finetune_steps=3, batch_size=4, eval_per_family=1, eval_samples=1,
-                           min_improvement=1e9, workdir=str(tmp_path / "evo"))
+                           min_improvement=1e9, sandbox="process", workdir=str(tmp_path / "evo"))
     state = CodeEvolver(cfg, registry=reg, progress=False, log=lambda s: None).run()
     assert len(state["rounds"]) == 2 and reg.versions("tiny") == before  # nothing beat the base by 1e9
     assert all(r["registered"] is None for r in state["rounds"])
