@@ -4,7 +4,8 @@
 
 For each coder (registry spec; ``default`` = the shipped checkpoint):
 - pass@1 and pass@10 of raw samples (no selection) on (a) unseen instances of the training
-  families (seeds 0..per_family-1) and (b) the held-out families, and the parse rate;
+  families (seeds start..start+per_family-1; default start 100, outside the seeds that
+  ``adiff code evolve`` selects versions on) and (b) the held-out families, and the parse rate;
 - programs/s at batch 1 (one program per call, one torch thread) for each ``--steps`` value
   (diffusion; the AR model has no step count and is timed once), median of ``--speed-prompts``
   calls after one warm-up call.
@@ -41,6 +42,8 @@ def main() -> None:
     ap.add_argument("--coder", action="append", required=True, help="registry spec (repeatable)")
     ap.add_argument("--per-family", type=int, default=10)
     ap.add_argument("--samples", type=int, default=10)
+    ap.add_argument("--start", type=int, default=100, help="first task seed (default 100: seeds 0..99 are left to "
+                    "`adiff code evolve`'s model selection, so these tasks are held out from it too)")
     ap.add_argument("--steps", default="4,8,16,32", help="diffusion step counts timed (comma-separated)")
     ap.add_argument("--speed-prompts", type=int, default=24)
     ap.add_argument("--no-passk", action="store_true", help="only time sampling")
@@ -53,12 +56,13 @@ def main() -> None:
     for spec in args.coder:
         coder, ckpt = load_coder(DEFAULT_MODEL if spec == "default" else spec)
         act = CoderActConfig.from_dict({**ckpt.config.get("act", {}), "sandbox": None})
-        row = {"coder": ckpt.spec, "kind": ckpt.metadata.kind, "train_steps": ckpt.metadata.steps,
+        row = {"coder": ckpt.spec, "start": args.start, "per_family": args.per_family, "samples": args.samples,
+               "kind": ckpt.metadata.kind, "train_steps": ckpt.metadata.steps,
                "train_wall_s": ckpt.metadata.extra.get("train_wall_s"),
                "parameters": sum(p.numel() for p in coder.model.parameters()), "act": act.__dict__}
         if not args.no_passk:
             for split in ("train", "test"):
-                out = evaluate_pass_at_k(coder, eval_tasks(split, args.per_family), act, n=args.samples,
+                out = evaluate_pass_at_k(coder, eval_tasks(split, args.per_family, args.start), act, n=args.samples,
                                          ks=(1, args.samples), sandbox=args.sandbox)
                 out.pop("per_task")
                 row[split] = out
