@@ -206,3 +206,15 @@ def test_reference_agent_scores_one_and_rejects_non_code_envs():
             make_agent("reference", env)
     finally:
         env.close()
+
+
+@pytest.mark.slow
+def test_shipped_coder_default_solves_unseen_tasks_of_its_families():
+    """``coder:default`` resolves to planners/pretrained/ with no training and writes working
+    programs for unseen instances (seeds 300+, never in its corpus) of every training family."""
+    from adiff_env.evaluation import evaluate
+
+    result = evaluate("adiff/CodeTests-v0", "coder:default", episodes=12, seed=0,
+                      env_kwargs={"tasks": "procedural:train:1:300", "sandbox": "process", "max_attempts": 2})
+    assert result.extra["pass@2"] >= 0.75, result.returns
+    assert result.extra["steps"] == 16 and result.extra["samples"] == 16
