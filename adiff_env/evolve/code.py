@@ -237,16 +237,7 @@ class CodeEvolver(SelfEvolver):
                              program=d["program"], style="evolved")
                  for d in (json.loads(s) for s in self.buffer.items)]
         candidate, loss = self.finetune(current, extra, folder, k)
-        result = self.evaluate(candidate)
-        score = self.score_fn(result)
-        improved = score > self.state["best_score"] + cfg.min_improvement
-        registered = None
-        if improved:
-            registered = self.promote(candidate, current, result, score, k).spec
-            self.state["current"], self.state["best_score"] = registered, score
-        record.update(loss=loss, score=score, eval=self.summarize(result), improved=improved, registered=registered,
-                      wall_s=time.perf_counter() - tic)
-        return record
+        return self.conclude(record, candidate, loss, current, k, tic)
 
     def finetune(self, current: Checkpoint, extra: list[Any], folder: Path, k: int) -> tuple[Checkpoint, float]:
         from adiff_env.planners.code_train import CoderTrainConfig, train_coder

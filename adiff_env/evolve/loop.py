@@ -204,9 +204,15 @@ class SelfEvolver:
         finally:
             env.close()
         candidate, loss = self.finetune(current, dataset_id, folder, k)
+        return self.conclude(record, candidate, loss, current, k, tic)
+
+    def conclude(self, record: dict[str, Any], candidate: Checkpoint, loss: float, current: Checkpoint, k: int,
+                 tic: float) -> dict[str, Any]:
+        """Evaluate the round's ``candidate``, register it only if it beats the best score by more
+        than ``min_improvement``, and complete the round's ``record``."""
         result = self.evaluate(candidate)
         score = self.score_fn(result)
-        improved = score > self.state["best_score"] + cfg.min_improvement
+        improved = score > self.state["best_score"] + self.config.min_improvement
         registered = None
         if improved:
             registered = self.promote(candidate, current, result, score, k).spec
