@@ -28,15 +28,14 @@ import dataclasses
 import json
 import shutil
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adiff_env.evolve.buffer import BufferConfig, TrajectoryBuffer
+from adiff_env.evolve.buffer import BufferConfig
 from adiff_env.evolve.loop import EvolveCallback, SelfEvolver
-from adiff_env.registry import Checkpoint, ModelRegistry, adiff_home
+from adiff_env.registry import Checkpoint, ModelRegistry
 
 CODER_KINDS = ("code-planner", "code-ar")
 
@@ -129,24 +128,8 @@ class CodeEvolver(SelfEvolver):
         self.registry = registry or ModelRegistry()
         self.progress, self.log = progress, log
         self.base = self._load(config.base.removeprefix("coder:"))
-        self.name = config.name or self.base.metadata.name
-        self.workdir = Path(config.workdir) if config.workdir else adiff_home() / "evolve" / self.name
-        self.state_path = self.workdir / "state.json"
-        if self.state_path.exists() and not resume:
-            raise FileExistsError(f"{self.workdir} holds an evolution run; pass resume=True (--resume) or another workdir.")
-        if resume and not self.state_path.exists():
-            raise FileNotFoundError(f"--resume: no state.json in {self.workdir}; start without --resume.")
-        self.state: dict[str, Any] = json.loads(self.state_path.read_text()) if resume else {
-            "run_id": uuid.uuid4().hex[:12], "config": dataclasses.asdict(config), "base": self.base.spec,
-            "current": self.base.spec, "baseline": None, "best_score": None, "rounds": [],
-        }
-        self.buffer = TrajectoryBuffer(BufferConfig(capacity=config.buffer_capacity, min_reward=1.0,
-                                                    min_distance=config.min_distance, seed=config.seed),
-                                       distance=program_distance)
-        if self.state["rounds"]:
-            last = self.workdir / "rounds" / f"r{self.state['rounds'][-1]['round']}" / "buffer"
-            if (last / "buffer.json").exists():
-                self.buffer = TrajectoryBuffer.load(last, distance=program_distance)
+        self._open_run(resume, BufferConfig(capacity=config.buffer_capacity, min_reward=1.0,
+                                            min_distance=config.min_distance, seed=config.seed), program_distance)
         self._corpus: list[Any] | None = None
         self._sandbox = None
 

@@ -117,6 +117,14 @@ class SelfEvolver:
         self.progress, self.log = progress, log
         spec = config.base.removeprefix("planner:")
         self.base = self.registry.load(spec, kind="trajectory-planner")
+        self._open_run(resume, BufferConfig(capacity=config.buffer_capacity, min_distance=config.min_distance,
+                                            top_quantile=config.top_quantile, seed=config.seed))
+
+    def _open_run(self, resume: bool, buffer_config: BufferConfig, distance: Callable[[Any, Any], float] | None = None
+                  ) -> None:
+        """Work dir, ``state.json`` (new, or read back with ``resume``) and the buffer (empty, or
+        the last finished round's) for ``self.config`` and ``self.base``."""
+        config = self.config
         self.name = config.name or self.base.metadata.name
         self.workdir = Path(config.workdir) if config.workdir else adiff_home() / "evolve" / self.name
         self.state_path = self.workdir / "state.json"
@@ -128,12 +136,11 @@ class SelfEvolver:
             "run_id": uuid.uuid4().hex[:12], "config": dataclasses.asdict(config), "base": self.base.spec,
             "current": self.base.spec, "baseline": None, "best_score": None, "rounds": [],
         }
-        self.buffer = TrajectoryBuffer(BufferConfig(capacity=config.buffer_capacity, min_distance=config.min_distance,
-                                                    top_quantile=config.top_quantile, seed=config.seed))
+        self.buffer = TrajectoryBuffer(buffer_config, distance=distance)
         if self.state["rounds"]:
             last = self.workdir / "rounds" / f"r{self.state['rounds'][-1]['round']}" / "buffer"
             if (last / "buffer.json").exists():
-                self.buffer = TrajectoryBuffer.load(last)
+                self.buffer = TrajectoryBuffer.load(last, distance=distance)
 
     @property
     def current(self) -> Checkpoint:
