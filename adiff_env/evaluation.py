@@ -113,12 +113,15 @@ def run_episodes(
     progress: bool = False,
     desc: str = "",
     episode_options: Callable[[int], dict[str, Any] | None] | None = None,
+    coins: list[float] | None = None,
 ) -> tuple[list[float], list[bool], list[int]]:
     """Roll ``agent`` in ``env`` for ``episodes`` episodes (reset seeds ``seed + i``).
 
     ``episode_options(i)`` gives episode ``i``'s reset options (e.g. a start and goal cell for
     the multi-task maze protocol). Returns per-episode (returns, successes, lengths). Success
     means the env's ``info["success"]`` (or ``info["is_success"]``) was true at any step.
+    ``coins``: if given, each episode's number of gold coins collected is appended to it (on
+    envs whose ``info`` has ``coins_collected``).
     """
     returns, successes, lengths = [], [], []
     for i in tqdm(range(episodes), desc=desc or "episodes", disable=not progress, leave=False):
@@ -135,6 +138,8 @@ def run_episodes(
             success = success or bool(info.get("success", info.get("is_success", False)))
             if terminated or truncated:
                 break
+        if coins is not None and "coins_collected" in info:
+            coins.append(float(np.sum(info["coins_collected"])))
         returns.append(total)
         successes.append(success)
         lengths.append(steps)
@@ -160,16 +165,28 @@ def evaluate(
     try:
         agent = make_agent(agent_spec, env, agent_options)
         start = time.perf_counter()
-        returns, successes, lengths = run_episodes(env, agent, episodes, seed, progress, desc=f"{agent_spec} on {env_id}")
+        coins: list[float] = []
+        returns, successes, lengths = run_episodes(env, agent, episodes, seed, progress, desc=f"{agent_spec} on {env_id}",
+                                                   coins=coins)
         wall = time.perf_counter() - start
         scorer = getattr(env.unwrapped, "get_normalized_score", None)
         extra = dict(agent.eval_stats()) if hasattr(agent, "eval_stats") else {}
         extra.update(attempt_stats(env, successes, lengths))
+        extra.update(coin_stats(env, coins))
         return EvalResult.from_episodes(env_id, agent_spec, seed, returns, successes, lengths, wall, scorer, extra)
     finally:
         if hasattr(agent, "close"):  # e.g. a code agent's own sandbox
             agent.close()
         env.close()
+
+
+def coin_stats(env: gym.Env, coins: list[float]) -> dict[str, float]:
+    """For gold-coin mazes: ``coins_mean`` = coins collected per episode, ``coins_available`` =
+    coins in the maze (empty for envs without coins)."""
+    positions = getattr(env.unwrapped, "coin_positions", None)
+    if not coins or positions is None or len(positions) == 0:
+        return {}
+    return {"coins_mean": float(np.mean(coins)), "coins_available": int(len(positions))}
 
 
 def attempt_stats(env: gym.Env, successes: list[bool], lengths: list[int]) -> dict[str, float]:

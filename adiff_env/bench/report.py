@@ -55,20 +55,25 @@ def summarize(rows: list[dict[str, Any]], agent_order: list[str] | None = None, 
                 "plans_per_s": float(sum(plans) / sum(wall)) if plans and sum(wall) > 0 else None,
                 "plan_ms": float(np.mean(plan)) if plan else None,
                 "sampler_steps": _num(cells[0].get("sampler_steps")),
+                "coins_mean": float(np.mean(coins)) if (coins := col("coins_mean")) else None,
             })
     return out
 
 
 def markdown_table(summary: list[dict[str, Any]]) -> str:
-    head = ("| agent | env | score ×100 (mean ± std over seeds) | success | actions/s | plans/s | plan ms | seeds × episodes |\n"
-            "|---|---|---|---|---|---|---|---|")
+    """The results table; a ``coins`` column (mean coins collected per episode) appears when
+    any cell has coin counts (gold-coin mazes)."""
+    coins = any(s.get("coins_mean") is not None for s in summary)
+    head = ("| agent | env | score ×100 (mean ± std over seeds) | success |" + (" coins |" if coins else "")
+            + " actions/s | plans/s | plan ms | seeds × episodes |\n|---|---|---|---|" + ("---|" if coins else "") + "---|---|---|---|")
     lines = [head]
     fmt = lambda v, spec: "–" if v is None else format(v, spec)  # noqa: E731
     for s in summary:
         score = "–" if s["score_mean"] is None else f"{s['score_mean']:.1f} ± {s['score_std']:.1f}"
         per_seed = s["episodes"] // max(s["seeds"], 1)
+        coin_cell = f" {fmt(s.get('coins_mean'), '.2f')} |" if coins else ""
         lines.append(
-            f"| {s['agent']} | {s['env']} | {score} | {s['success_rate']:.0%} | {fmt(s['actions_per_s'], '.0f')} | "
+            f"| {s['agent']} | {s['env']} | {score} | {s['success_rate']:.0%} |{coin_cell} {fmt(s['actions_per_s'], '.0f')} | "
             f"{fmt(s['plans_per_s'], '.1f')} | {fmt(s['plan_ms'], '.1f')} | {s['seeds']} × {per_seed} |"
         )
     return "\n".join(lines) + "\n"

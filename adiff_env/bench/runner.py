@@ -27,11 +27,12 @@ from adiff_env.errors import UnknownNameError
 SEED_STRIDE = 10_000
 SUITES: dict[str, tuple[str, ...]] = {
     "maze": ("adiff/PointMaze-UMaze-v0", "adiff/PointMaze-Medium-v0", "adiff/PointMaze-Large-v0"),
+    "goldcoin": ("adiff/PointMaze-Medium-GoldCoin-v0", "adiff/PointMaze-Large-GoldCoin-v0"),
 }
 CSV_FIELDS = (
     "agent", "env", "seed", "episodes", "reset_seed_start", "normalized_score_x100_mean", "normalized_score_x100_std",
     "success_rate", "return_mean", "return_std", "episode_length_mean", "wall_s", "steps_per_s", "episodes_per_s",
-    "plan_ms_median", "plans", "sampler", "sampler_steps", "n_envs", "batched",
+    "plan_ms_median", "plans", "sampler", "sampler_steps", "n_envs", "batched", "coins_mean",
 )
 
 
@@ -110,6 +111,7 @@ def _cell_row(agent: BenchAgent, env_id: str, seed_index: int, result: Any) -> d
         "episodes_per_s": result.episodes / result.wall_s if result.wall_s > 0 else None,
         "plan_ms_median": extra.get("plan_ms_median"), "plans": extra.get("plans"), "sampler": extra.get("sampler"),
         "sampler_steps": extra.get("steps"), "n_envs": extra.get("n_envs"), "batched": extra.get("batched"),
+        "coins_mean": extra.get("coins_mean"),
     }
 
 

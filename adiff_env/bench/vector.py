@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from adiff_env.agents import Agent, make_agent
 from adiff_env.errors import UnknownNameError
-from adiff_env.evaluation import EvalResult
+from adiff_env.evaluation import EvalResult, coin_stats
 
 VECTOR_MODES = ("async", "sync")
 
@@ -75,15 +75,18 @@ def run_vector_episodes(
     progress: bool = False,
     desc: str = "",
     bar: Any = None,
+    coins: list[float] | None = None,
 ) -> tuple[list[float], list[bool], list[int]]:
     """Run ``episodes`` episodes (reset seeds ``seed + i``) on ``envs``; ``agents`` is one batched
     agent or one agent per sub-env. ``bar``: an outer tqdm bar to advance per finished episode
-    (instead of one of its own). Returns per-episode (returns, successes, lengths) in episode order."""
+    (instead of one of its own). ``coins``: as in :func:`~adiff_env.evaluation.run_episodes`
+    (in episode order). Returns per-episode (returns, successes, lengths) in episode order."""
     n = envs.num_envs
     batched = len(agents) == 1 and getattr(agents[0], "batch_predict", False)
     if not batched and len(agents) != n:
         raise ValueError(f"need one batched agent or {n} agents (one per sub-env), got {len(agents)}.")
     returns, successes, lengths = [0.0] * episodes, [False] * episodes, [0] * episodes
+    collected: list[float | None] = [None] * episodes
     slot: list[int | None] = [i if i < episodes else None for i in range(n)]
     next_episode = min(n, episodes)
 
@@ -118,6 +121,8 @@ def run_vector_episodes(
             lengths[ep] += 1
             successes[ep] = successes[ep] or _success(infos, i)
             if done[i]:
+                if "coins_collected" in infos and infos.get("_coins_collected", np.ones(n, dtype=bool))[i]:
+                    collected[ep] = float(np.sum(infos["coins_collected"][i]))
                 finished_count += 1
                 bar.update(1)
                 slot[i] = next_episode if next_episode < episodes else None
@@ -127,6 +132,8 @@ def run_vector_episodes(
             starts[done] = True
     if own_bar:
         bar.close()
+    if coins is not None:
+        coins.extend(c for c in collected if c is not None)
     return returns, successes, lengths
 
 
@@ -162,13 +169,15 @@ def evaluate_vector(
         envs = make_vector_env(env_id, n_envs, mode, env_kwargs)
         try:
             start = time.perf_counter()
-            returns, successes, lengths = run_vector_episodes(envs, agents, episodes, seed, progress, desc, bar)
+            coins: list[float] = []
+            returns, successes, lengths = run_vector_episodes(envs, agents, episodes, seed, progress, desc, bar, coins=coins)
             wall = time.perf_counter() - start
         finally:
             envs.close()
         scorer = getattr(template.unwrapped, "get_normalized_score", None)
         extra = merge_stats([a.eval_stats() for a in agents if hasattr(a, "eval_stats")])
         extra.update(n_envs=n_envs, batched=len(agents) == 1)
+        extra.update(coin_stats(template, coins))
         return EvalResult.from_episodes(env_id, agent_spec, seed, returns, successes, lengths, wall, scorer, extra)
     finally:
         template.close()

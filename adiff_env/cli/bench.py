@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "(e.g. planner:pointmaze-umaze?sampler=ddim&steps=5)."
         ),
     )
-    p.add_argument("suite", help="benchmark suite: maze")
+    p.add_argument("suite", help="benchmark suite: maze (U-Maze, Medium, Large) or goldcoin (Medium and Large gold-coin mazes)")
     p.add_argument("--agents", required=True, help="comma-separated agent specs, e.g. random,expert,planner:pointmaze-umaze?steps=5")
     p.add_argument("--episodes", type=positive_int, default=100, help="episodes per agent x env x seed (default 100)")
     p.add_argument("--seeds", type=positive_int, default=3, help="number of seeds 0..S-1 (default 3)")

@@ -7,7 +7,7 @@ import csv
 import pytest
 
 from adiff_env.bench import runner
-from adiff_env.bench.report import summarize, write_report
+from adiff_env.bench.report import markdown_table, summarize, write_report
 from adiff_env.bench.runner import BenchConfig, suite_envs
 from adiff_env.bench.specs import parse_bench_agent, split_agents
 from adiff_env.cli.main import main
@@ -65,7 +65,7 @@ def test_unknown_agent_kind_lists_the_known_kinds(tmp_path, capsys):
 
 def test_bench_argument_errors(tmp_path, capsys):
     assert main(["bench", "mazes", "--agents", "random", "--out", str(tmp_path)]) == 2
-    assert "Known bench suites: maze" in capsys.readouterr().err
+    assert "Known bench suites: goldcoin, maze" in capsys.readouterr().err
     assert main(["bench", "maze", "--agents", "random,,expert", "--out", str(tmp_path)]) == 2
     assert "without empty entries" in capsys.readouterr().err
     assert main(["bench", "maze", "--agents", "random,random", "--out", str(tmp_path)]) == 2
@@ -103,3 +103,16 @@ def test_report_aggregates_seeds_and_plots_score_vs_time(tmp_path):
     assert set(written) == {"table", "scores", "score_vs_time"}
     assert "| planner:p?steps=8 | adiff/PointMaze-UMaze-v0 | 80.0 ± 10.0 | 50% | 100 | 5.0 | 20.0 | 2 × 4 |" in (tmp_path / "table.md").read_text()
     assert (tmp_path / "score_vs_time.png").stat().st_size > 1000
+
+
+def test_table_has_a_coins_column_only_for_gold_coin_cells():
+    base = {"env": "adiff/PointMaze-Medium-GoldCoin-v0", "seed": "0", "episodes": "10", "normalized_score_x100_mean": "50",
+            "success_rate": "1.0", "steps_per_s": "10", "wall_s": "1"}
+    rows = [dict(base, agent="expert", coins_mean="1.5"), dict(base, agent="expert", seed="1", coins_mean="2.5"),
+            dict(base, agent="random", coins_mean="0")]
+    table = markdown_table(summarize(rows))
+    assert "| success | coins |" in table
+    assert "| expert | adiff/PointMaze-Medium-GoldCoin-v0 | 50.0 ± 0.0 | 100% | 2.00 |" in table
+    assert "| random | adiff/PointMaze-Medium-GoldCoin-v0 | 50.0 ± 0.0 | 100% | 0.00 |" in table
+    assert "coins" not in markdown_table(summarize([dict(base, agent="expert")]))
+    assert suite_envs("goldcoin") == ["adiff/PointMaze-Medium-GoldCoin-v0", "adiff/PointMaze-Large-GoldCoin-v0"]
