@@ -6,6 +6,7 @@ import argparse
 import json
 
 from adiff_env.evolve.filter import DEFAULT_EPSILON
+from adiff_env.evolve.loop import EVAL_SEED
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,7 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=1e-4, help="fine-tuning learning rate (default 1e-4)")
     p.add_argument("--mix-ratio", type=float, default=0.3, help="share of training windows from the buffer (default 0.3)")
     p.add_argument("--eval-episodes", type=int, default=20, help="evaluation episodes per round (default 20)")
-    p.add_argument("--eval-seed", type=int, default=10_000, help="seed of the first evaluation episode (default 10000)")
+    p.add_argument("--eval-seed", type=int, default=EVAL_SEED,
+                   help=f"seed of the first evaluation episode (default {EVAL_SEED}: disjoint from adiff bench's reset seeds)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--workdir", help="run folder (default $ADIFF_HOME/evolve/NAME)")
     p.add_argument("--resume", action="store_true", help="continue the run in the work dir after its last finished round")

@@ -40,6 +40,9 @@ from adiff_env.evolve.filter import DEFAULT_EPSILON, FilterConfig
 from adiff_env.evolve.generate import generate
 from adiff_env.registry import Checkpoint, CheckpointMetadata, ModelRegistry, adiff_home
 
+# Selection seeds: the rounds pick versions on episodes 50000.. so that the final comparison on
+# `adiff bench`'s reset seeds (s * 10000 + i, s < 5) is not on episodes the selection saw.
+EVAL_SEED = 50_000
 DEFAULT_WEIGHTS = {"goal": 1.0, "path-length": 0.02, "free-cells": 1.0, "coins": 1.0}
 
 
@@ -70,7 +73,7 @@ class EvolveConfig:
     batch_size: int | None = None
     mix_ratio: float = 0.3
     eval_episodes: int = 20
-    eval_seed: int = 10_000
+    eval_seed: int = EVAL_SEED
     min_improvement: float = 0.0
     seed: int = 0
     device: str = "cpu"
