@@ -40,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--finetune-steps", type=int, default=500, help="training steps per round (default 500)")
     p.add_argument("--lr", type=float, default=1e-4, help="fine-tuning learning rate (default 1e-4)")
     p.add_argument("--mix-ratio", type=float, default=0.3, help="share of training windows from the buffer (default 0.3)")
+    p.add_argument("--min-improvement", type=float, default=0.0,
+                   help="register a round's version only if its score beats the best by more than this (default 0; "
+                   "the per-episode score spread is large, so e.g. 2-3 points on 40 episodes guards against noise)")
     p.add_argument("--eval-episodes", type=int, default=20, help="evaluation episodes per round (default 20)")
     p.add_argument("--eval-seed", type=int, default=EVAL_SEED,
                    help=f"seed of the first evaluation episode (default {EVAL_SEED}: disjoint from adiff bench's reset seeds)")
@@ -82,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         env_id=args.env_id, base=args.base, name=args.name, rounds=args.rounds, samples=args.samples,
         candidates=args.candidates, generation=args.generation, guidance_scale=args.guidance_scale, deadline=deadline, epsilon=args.epsilon,
         finetune_steps=args.finetune_steps, lr=args.lr, mix_ratio=args.mix_ratio, eval_episodes=args.eval_episodes,
+        min_improvement=args.min_improvement,
         eval_seed=args.eval_seed, seed=args.seed, device=args.device, workdir=args.workdir,
     )
     if weights:

@@ -83,6 +83,8 @@ class EvolveConfig:
         for key in ("rounds", "samples", "candidates", "finetune_steps", "eval_episodes"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}.")
+        if self.min_improvement < 0:
+            raise ValueError(f"min_improvement must be >= 0, got {self.min_improvement}.")
         if not 0.0 <= self.mix_ratio <= 1.0:
             raise ValueError(f"mix_ratio must be in [0, 1], got {self.mix_ratio}.")
         if self.generation not in ("open-loop", "closed-loop"):
