@@ -1,6 +1,6 @@
 """Bench report from ``results.csv`` rows: a Markdown table and matplotlib figures.
 
-- ``table.md``: one line per agent x env: normalized score x100 as mean ± std over seeds (each
+- ``table.md``: one line per agent x env: normalized score x100 as mean ± sample std (n - 1) over seeds (each
   seed's figure is its mean over episodes), success rate (mean over seeds), actions per second
   (env steps / wall time, all sub-envs together), plans per second and median planning time
   where the agent reports them, and seeds x episodes.
@@ -49,7 +49,8 @@ def summarize(rows: list[dict[str, Any]], agent_order: list[str] | None = None, 
             out.append({
                 "agent": agent, "env": env, "seeds": len(cells), "episodes": int(sum(col("episodes"))),
                 "score_mean": float(np.mean(score)) if score else None,
-                "score_std": float(np.std(score)) if score else None,
+                # sample standard deviation of the per-seed means (0 for a single seed)
+                "score_std": float(np.std(score, ddof=1)) if len(score) > 1 else (0.0 if score else None),
                 "success_rate": float(np.mean(col("success_rate"))),
                 "actions_per_s": float(np.mean(col("steps_per_s"))),
                 "plans_per_s": float(sum(plans) / sum(wall)) if plans and sum(wall) > 0 else None,
