@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from adiff_env.cli.evaluate import parse_env_kwargs
 from adiff_env.evolve.filter import DEFAULT_EPSILON
 from adiff_env.evolve.loop import EVAL_SEED
 
@@ -43,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-improvement", type=float, default=0.0,
                    help="register a round's version only if its score beats the best by more than this (default 0; "
                    "the per-episode score spread is large, so e.g. 2-3 points on 40 episodes guards against noise)")
+    p.add_argument("--act", action="append", default=[], metavar="KEY=JSON",
+                   help="acting option of the planner for generation, evaluation (baseline included) and the evolved "
+                   "versions (repeatable), e.g. --act deadline_speed=0.025 to leave time for gold-coin detours")
     p.add_argument("--eval-episodes", type=int, default=20, help="evaluation episodes per round (default 20)")
     p.add_argument("--eval-seed", type=int, default=EVAL_SEED,
                    help=f"seed of the first evaluation episode (default {EVAL_SEED}: disjoint from adiff bench's reset seeds)")
@@ -85,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         env_id=args.env_id, base=args.base, name=args.name, rounds=args.rounds, samples=args.samples,
         candidates=args.candidates, generation=args.generation, guidance_scale=args.guidance_scale, deadline=deadline, epsilon=args.epsilon,
         finetune_steps=args.finetune_steps, lr=args.lr, mix_ratio=args.mix_ratio, eval_episodes=args.eval_episodes,
-        min_improvement=args.min_improvement,
+        min_improvement=args.min_improvement, act=parse_env_kwargs(args.act, "--act"),
         eval_seed=args.eval_seed, seed=args.seed, device=args.device, workdir=args.workdir,
     )
     if weights:

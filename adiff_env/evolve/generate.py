@@ -81,16 +81,14 @@ def generate(planner: Any, env: Any, *, samples: int, candidates: int, reward_we
         j = planner.initial_deadline(s[:2], goal) if deadline == "geodesic" else h - 1
         j = int(np.clip(j, 1, h - 1))
         reward = task_reward(env, reward_weights, goal=goal)
-        use_guide = has_torch(reward) and guidance.scale != 0
-        guide = planner_guide(reward, planner.normalizer, a) if use_guide else None
-
-        def rank(x: torch.Tensor, reward=reward) -> torch.Tensor:
-            states = planner.normalizer.unnormalize(x)[..., a:]
-            if has_torch(reward):
-                return reward.torch_reward(states)
-            return torch.tensor([reward(p) for p in states.cpu().numpy()])
+        rank, guide = _ranked_and_guided(planner, reward, guidance)
 
         def guided_plan(s_now: np.ndarray, goal_now: np.ndarray, steps_left: int, rank=rank, guide=guide) -> np.ndarray:
+            taken = getattr(env.unwrapped, "coins_collected", None)
+            if mode == "closed-loop" and taken is not None and len(taken) and np.any(taken):
+                # mid-episode replans: coins already taken no longer pull the plan back
+                rank, guide = _ranked_and_guided(planner, task_reward(env, reward_weights, goal=goal_now, collected=taken),
+                                                 guidance)
             result = planner.sample_plans(s_now, goal_now, steps_left, candidates, guide=guide, guidance=guidance, reward_fn=rank)
             return planner.normalizer.unnormalize(result.best.detach().cpu().numpy().astype(np.float64))
 
@@ -117,6 +115,20 @@ def generate(planner: Any, env: Any, *, samples: int, candidates: int, reward_we
         out.items.append(checked.rollout)
         out.rewards.append(reward(executed))
     return out
+
+
+def _ranked_and_guided(planner: Any, reward: Any, guidance: GuidanceConfig) -> tuple[Any, Any]:
+    """The candidate ranking and the sampling guide for ``reward`` on ``planner``'s plans."""
+    a = planner.action_dim
+
+    def rank(x: torch.Tensor) -> torch.Tensor:
+        states = planner.normalizer.unnormalize(x)[..., a:]
+        if has_torch(reward):
+            return reward.torch_reward(states)
+        return torch.tensor([reward(p) for p in states.cpu().numpy()])
+
+    guide = planner_guide(reward, planner.normalizer, a) if has_torch(reward) and guidance.scale != 0 else None
+    return rank, guide
 
 
 def _drive(planner: Any, env: Any, obs: dict, plan_fn: Any, max_steps: int) -> dict[str, np.ndarray]:

@@ -75,6 +75,7 @@ class EvolveConfig:
     eval_episodes: int = 20
     eval_seed: int = EVAL_SEED
     min_improvement: float = 0.0
+    act: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     device: str = "cpu"
     workdir: str | None = None
@@ -83,6 +84,14 @@ class EvolveConfig:
         for key in ("rounds", "samples", "candidates", "finetune_steps", "eval_episodes"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}.")
+        if self.act:
+            from adiff_env.planners.preset import ActConfig
+
+            known = {f.name for f in dataclasses.fields(ActConfig)}
+            unknown = sorted(set(self.act) - known)
+            if unknown:
+                raise ValueError(f"act: unknown acting options {unknown}; known: {sorted(known)}.")
+            ActConfig(**self.act)  # validates the values
         if self.min_improvement < 0:
             raise ValueError(f"min_improvement must be >= 0, got {self.min_improvement}.")
         if not 0.0 <= self.mix_ratio <= 1.0:
@@ -104,7 +113,13 @@ class EvolveCallback:
 
 
 def default_score(result: Any) -> float:
-    """The normalized score x100 when the env has references, else the mean return."""
+    """Gold-coin mazes: ``100 x (coins collected / coins available + success rate) / 2``. Their
+    normalized return is the wrong yardstick: a coin's bonus is smaller than the steps at the
+    goal that its detour costs. Other envs: the normalized score x100 when the env has
+    references, else the mean return."""
+    available = result.extra.get("coins_available")
+    if available:
+        return float(50.0 * (result.extra["coins_mean"] / available + result.success_rate))
     value = result.normalized_score_x100_mean
     return float(value if value is not None else result.return_mean)
 
@@ -195,7 +210,7 @@ class SelfEvolver:
         current = self.current
         env = gym.make(cfg.env_id)
         try:
-            planner = TrajectoryPlanner.from_checkpoint(current, env, device=cfg.device, seed=cfg.seed + k)
+            planner = TrajectoryPlanner.from_checkpoint(current, env, device=cfg.device, seed=cfg.seed + k, **cfg.act)
             gen = generate(planner, env, samples=cfg.samples, candidates=cfg.candidates, reward_weights=cfg.reward_weights,
                            guidance=GuidanceConfig(scale=cfg.guidance_scale, n_guide_steps=cfg.n_guide_steps),
                            filter_config=FilterConfig(epsilon=cfg.epsilon, kp=planner.act.kp, kd=planner.act.kd,
@@ -246,7 +261,8 @@ class SelfEvolver:
             train["batch_size"] = cfg.batch_size
         # the network's conditioning is fixed by the checkpoint (older ones had none)
         diffusion = {"global_cond": bool(current.config.get("global_cond", False))}
-        preset = dataclasses.replace(preset.replace(train=train, diffusion=diffusion), name=self.name)
+        preset = preset.replace(train=train, diffusion=diffusion, **({"act": cfg.act} if cfg.act else {}))
+        preset = dataclasses.replace(preset, name=self.name)
         scratch = ModelRegistry(folder / "candidate", read_only_roots=[])
         result = train_planner(preset, run_dir=folder / "train", device=cfg.device, progress=self.progress, registry=scratch,
                                init_from=current, extra_dataset=dataset_id, extra_ratio=cfg.mix_ratio)
@@ -257,7 +273,7 @@ class SelfEvolver:
         from adiff_env.evaluation import evaluate
 
         return evaluate(self.config.env_id, f"planner:{checkpoint.path.resolve()}", episodes=self.config.eval_episodes,
-                        seed=self.config.eval_seed)
+                        seed=self.config.eval_seed, agent_options=dict(self.config.act) or None)
 
     def promote(self, candidate: Checkpoint, parent: Checkpoint, result: Any, score: float, k: int) -> Checkpoint:
         """Register ``candidate`` as a new version of ``name`` with ``parent``'s spec as parent."""
@@ -337,8 +353,12 @@ class SelfEvolver:
 
 
 def _eval_summary(result: Any) -> dict[str, Any]:
-    return {"return_mean": result.return_mean, "normalized_score_x100_mean": result.normalized_score_x100_mean,
-            "success_rate": result.success_rate, "episodes": result.episodes, "seed": result.seed}
+    out = {"return_mean": result.return_mean, "normalized_score_x100_mean": result.normalized_score_x100_mean,
+           "success_rate": result.success_rate, "episodes": result.episodes, "seed": result.seed}
+    for key in ("coins_mean", "coins_available"):
+        if key in result.extra:
+            out[key] = result.extra[key]
+    return out
 
 
 def _json_default(value: Any) -> Any:

@@ -329,13 +329,16 @@ def make_reward(name: str, env: Any, **kwargs: Any) -> Any:
     return factories[name](env, **kwargs)
 
 
-def task_reward(env: Any, weights: dict[str, float], goal: Any = None) -> Composite:
+def task_reward(env: Any, weights: dict[str, float], goal: Any = None, collected: Any = None) -> Composite:
     """The weighted sum of named rewards for ``env`` (``goal`` overrides the env's goal for the
-    goal-dependent terms; ``coins`` is skipped on envs without coins)."""
+    goal-dependent terms; ``collected`` marks coins already taken, which ``coins`` no longer
+    pays for; ``coins`` is skipped on envs without coins)."""
     terms = []
     for name, weight in weights.items():
         if weight == 0 or (name == "coins" and not len(getattr(_unwrapped(env), "coin_cells", ()))):
             continue
         kwargs = {"goal": goal} if name in ("goal", "time-to-goal") else {}
+        if name == "coins" and collected is not None:
+            kwargs = {"collected": collected}
         terms.append((weight, make_reward(name, env, **kwargs)))
     return Composite(terms)

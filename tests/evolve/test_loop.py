@@ -121,11 +121,14 @@ def test_cli_runs_a_round_on_a_gold_coin_maze(registry, tmp_path, capsys, monkey
     monkeypatch.setenv("ADIFF_HOME", str(tmp_path / "home"))
     code = main(["evolve", "adiff/PointMaze-Medium-GoldCoin-v0", "--from", "planner:tiny", "--rounds", "1", "--samples", "2",
                  "--finetune-steps", "3", "--eval-episodes", "1", "--quiet", "--json", "--workdir", str(tmp_path / "w"),
-                 "--generation", "closed-loop", "--min-improvement", "2.5"])
+                 "--generation", "closed-loop", "--min-improvement", "2.5", "--act", "deadline_speed=0.03"])
     assert code == 0
     state = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert state["config"]["deadline"] == "horizon" and state["config"]["generation"] == "closed-loop"
     assert state["config"]["min_improvement"] == 2.5 and state["config"]["eval_seed"] == 50_000
+    assert state["config"]["act"] == {"deadline_speed": 0.03}
+    # the score on a gold-coin maze counts coins and success, and the summary keeps the coin figures
+    assert state["baseline"] == pytest.approx(50 * (state["baseline_eval"]["coins_mean"] / 2 + state["baseline_eval"]["success_rate"]))
     assert len(state["rounds"]) == 1 and state["rounds"][0]["generated"] == 2
     assert main(["evolve", ENV, "--from", "planner:tiny", "--reward", "golde=1"]) == 2
     assert main(["evolve", ENV, "--from", "planner:tiny", "--reward", "goal"]) == 2
@@ -134,6 +137,8 @@ def test_cli_runs_a_round_on_a_gold_coin_maze(registry, tmp_path, capsys, monkey
 def test_config_validation():
     with pytest.raises(ValueError, match="rounds"):
         EvolveConfig(env_id=ENV, base="x", rounds=0)
+    with pytest.raises(ValueError, match=r"act: unknown acting options \['speed'\]"):
+        EvolveConfig(env_id=ENV, base="x", act={"speed": 1})
     with pytest.raises(ValueError, match="min_improvement must be >= 0, got -1"):
         EvolveConfig(env_id=ENV, base="x", min_improvement=-1)
     with pytest.raises(ValueError, match="mix_ratio"):

@@ -102,6 +102,12 @@ def test_composite_registry_and_guide():
     assert [w for w, _ in tr.terms] == [1.0, 2.0, 1.0]
     plain = task_reward(gym.make("adiff/PointMaze-UMaze-v0"), {"goal": 1.0, "coins": 1.0})
     assert len(plain.terms) == 1  # no coins in that maze
+    coins = env.unwrapped.coin_positions
+    through_both = np.concatenate([coins[:1].repeat(3, 0), coins[1:].repeat(3, 0)], axis=0)
+    through_both = np.concatenate([through_both, np.zeros_like(through_both)], axis=1)  # [T, 4] states
+    only_coins = {"coins": 1.0}
+    assert task_reward(env, only_coins)(through_both) == pytest.approx(2.0)
+    assert task_reward(env, only_coins, collected=[1, 0])(through_both) == pytest.approx(1.0)  # a taken coin pays nothing
 
     from adiff_env.datasets.normalizers import MinMaxNormalizer
 
