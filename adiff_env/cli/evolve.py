@@ -41,6 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--finetune-steps", type=int, default=500, help="training steps per round (default 500)")
     p.add_argument("--lr", type=float, default=1e-4, help="fine-tuning learning rate (default 1e-4)")
     p.add_argument("--mix-ratio", type=float, default=0.3, help="share of training windows from the buffer (default 0.3)")
+    p.add_argument("--min-reward", type=float, help="buffer quality filter: executed trajectories whose task reward is "
+                   "below this stay out (e.g. 5 with --reward coins=10 keeps only those that took a coin)")
+    p.add_argument("--top-quantile", type=float, help="buffer quality filter: keep trajectories above this reward quantile "
+                   "of the buffer (e.g. 0.5)")
     p.add_argument("--min-improvement", type=float, default=0.0,
                    help="register a round's version only if its score beats the best by more than this (default 0; "
                    "the per-episode score spread is large, so e.g. 2-3 points on 40 episodes guards against noise)")
@@ -89,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         env_id=args.env_id, base=args.base, name=args.name, rounds=args.rounds, samples=args.samples,
         candidates=args.candidates, generation=args.generation, guidance_scale=args.guidance_scale, deadline=deadline, epsilon=args.epsilon,
         finetune_steps=args.finetune_steps, lr=args.lr, mix_ratio=args.mix_ratio, eval_episodes=args.eval_episodes,
-        min_improvement=args.min_improvement, act=parse_env_kwargs(args.act, "--act"),
+        min_improvement=args.min_improvement, min_reward=args.min_reward, top_quantile=args.top_quantile, act=parse_env_kwargs(args.act, "--act"),
         eval_seed=args.eval_seed, seed=args.seed, device=args.device, workdir=args.workdir,
     )
     if weights:

@@ -68,6 +68,7 @@ class EvolveConfig:
     buffer_capacity: int = 2000
     min_distance: float = 0.1
     top_quantile: float | None = None
+    min_reward: float | None = None
     finetune_steps: int = 500
     lr: float = 1e-4
     batch_size: int | None = None
@@ -138,7 +139,8 @@ class SelfEvolver:
         spec = config.base.removeprefix("planner:")
         self.base = self.registry.load(spec, kind="trajectory-planner")
         self._open_run(resume, BufferConfig(capacity=config.buffer_capacity, min_distance=config.min_distance,
-                                            top_quantile=config.top_quantile, seed=config.seed))
+                                            top_quantile=config.top_quantile, min_reward=config.min_reward,
+                                            seed=config.seed))
 
     def _open_run(self, resume: bool, buffer_config: BufferConfig, distance: Callable[[Any, Any], float] | None = None
                   ) -> None:

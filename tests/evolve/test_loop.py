@@ -121,12 +121,14 @@ def test_cli_runs_a_round_on_a_gold_coin_maze(registry, tmp_path, capsys, monkey
     monkeypatch.setenv("ADIFF_HOME", str(tmp_path / "home"))
     code = main(["evolve", "adiff/PointMaze-Medium-GoldCoin-v0", "--from", "planner:tiny", "--rounds", "1", "--samples", "2",
                  "--finetune-steps", "3", "--eval-episodes", "1", "--quiet", "--json", "--workdir", str(tmp_path / "w"),
-                 "--generation", "closed-loop", "--min-improvement", "2.5", "--act", "deadline_speed=0.03"])
+                 "--generation", "closed-loop", "--min-improvement", "2.5", "--act", "deadline_speed=0.03",
+                 "--min-reward", "5", "--top-quantile", "0.25"])
     assert code == 0
     state = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert state["config"]["deadline"] == "horizon" and state["config"]["generation"] == "closed-loop"
     assert state["config"]["min_improvement"] == 2.5 and state["config"]["eval_seed"] == 50_000
     assert state["config"]["act"] == {"deadline_speed": 0.03}
+    assert state["config"]["min_reward"] == 5 and state["config"]["top_quantile"] == 0.25
     # the score on a gold-coin maze counts coins and success, and the summary keeps the coin figures
     assert state["baseline"] == pytest.approx(50 * (state["baseline_eval"]["coins_mean"] / 2 + state["baseline_eval"]["success_rate"]))
     assert len(state["rounds"]) == 1 and state["rounds"][0]["generated"] == 2
