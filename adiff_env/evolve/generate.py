@@ -85,7 +85,7 @@ def generate(planner: Any, env: Any, *, samples: int, candidates: int, reward_we
 
         def guided_plan(s_now: np.ndarray, goal_now: np.ndarray, steps_left: int, rank=rank, guide=guide) -> np.ndarray:
             taken = getattr(env.unwrapped, "coins_collected", None)
-            if mode == "closed-loop" and taken is not None and len(taken) and np.any(taken):
+            if mode == "closed-loop" and taken is not None and np.any(taken):
                 # mid-episode replans: coins already taken no longer pull the plan back
                 rank, guide = _ranked_and_guided(planner, task_reward(env, reward_weights, goal=goal_now, collected=taken),
                                                  guidance)

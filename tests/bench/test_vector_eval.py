@@ -64,7 +64,9 @@ def test_random_agent_is_batched_and_errors_are_clear():
 
 def test_coins_collected_are_reported_by_both_protocols():
     """On a gold-coin maze both protocols report ``coins_mean`` (the final ``info`` of each episode,
-    counted here by hand with the same seeds); mazes without coins report none."""
+    counted here by hand with the same seeds); mazes without coins report none. Reset seeds 2-4:
+    the expert passes a coin in some of these episodes and not in others, so a count stuck at 0
+    (or at every coin) fails."""
     from adiff_env.agents import make_agent
 
     env_id = "adiff/PointMaze-Medium-GoldCoin-v0"
@@ -72,7 +74,7 @@ def test_coins_collected_are_reported_by_both_protocols():
     agent = make_agent("expert", env)
     counts = []
     for i in range(3):
-        obs, info = env.reset(seed=40 + i)
+        obs, info = env.reset(seed=2 + i)
         done, start = False, True
         while not done:
             action, _ = agent.predict(obs, episode_start=start)
@@ -82,8 +84,9 @@ def test_coins_collected_are_reported_by_both_protocols():
         counts.append(int(info["coins_collected"].sum()))
     n_coins = len(env.unwrapped.coin_positions)
     env.close()
-    one = evaluate(env_id, "expert", episodes=3, seed=40)
-    vec = evaluate_vector(env_id, "expert", episodes=3, seed=40, n_envs=2, mode="sync")
+    assert 0 < sum(counts) < 3  # a mix of episodes with and without a coin
+    one = evaluate(env_id, "expert", episodes=3, seed=2)
+    vec = evaluate_vector(env_id, "expert", episodes=3, seed=2, n_envs=2, mode="sync")
     assert one.extra["coins_mean"] == pytest.approx(np.mean(counts)) == vec.extra["coins_mean"]
     assert one.extra["coins_available"] == vec.extra["coins_available"] == n_coins > 0
     assert "coins_mean" not in evaluate(UMAZE, "random", episodes=1, env_kwargs={"max_episode_steps": 5}).extra
