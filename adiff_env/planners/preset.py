@@ -78,7 +78,10 @@ class ActConfig:
     plans for the steps that remain; a deadline that passes short of the goal is renewed from
     where the agent is); ``"horizon"`` pins the goal at the last index. ``n_samples`` candidates
     are drawn per plan and ranked by ``rank``: ``"free-cells"`` (fewest planned positions inside
-    walls, then smoothness) or ``"smoothness"``.
+    walls, then smoothness) or ``"smoothness"``. ``subgoal_cells`` k > 0: plan to the centre of
+    the cell k cells ahead on the maze's shortest cell path (the goal itself once it is within k
+    cells), chosen afresh at each replan, so each plan covers a few cells of a long route; the
+    cell path is map knowledge, as the geodesic deadline is. 0 (default) plans to the goal.
     """
 
     sampler: str = "ddim"
@@ -94,6 +97,7 @@ class ActConfig:
     deadline_speed: float = 0.1
     deadline_margin: int = 4
     rank: str = "free-cells"
+    subgoal_cells: int = 0
 
     def __post_init__(self) -> None:
         if self.rank not in RANK_RULES:
@@ -105,6 +109,8 @@ class ActConfig:
         for name in ("replan_every", "n_samples", "lookahead"):
             if getattr(self, name) < 1:
                 raise ValueError(f"act.{name} must be >= 1, got {getattr(self, name)}.")
+        if self.subgoal_cells < 0:
+            raise ValueError(f"act.subgoal_cells must be >= 0 (0 = plan to the goal), got {self.subgoal_cells}.")
         if self.sampler_steps < 0 or self.deadline_speed <= 0:
             raise ValueError(
                 f"act.sampler_steps must be >= 0 and act.deadline_speed > 0, got "

@@ -71,8 +71,9 @@ class PlanState:
     t: int = 0  # env steps since the episode started
     plan: np.ndarray | None = None  # [H, A + O] unnormalized
     plan_t: int = 0  # env step at which ``plan`` was made
-    goal: np.ndarray | None = None
+    goal: np.ndarray | None = None  # what the plan is conditioned on (the goal, or a subgoal)
     deadline_t: int | None = None  # env step by which the plan reaches the goal
+    final_goal: np.ndarray | None = None  # the env's goal (differs from ``goal`` with subgoals)
 
 
 class TrajectoryPlanner:
@@ -195,11 +196,26 @@ class TrajectoryPlanner:
 
     def act_on(self, s: np.ndarray, goal: np.ndarray) -> np.ndarray:
         st = self.state
+        goal = self._plan_goal(st, s, goal)
         if self._needs_plan(st, s, goal):
             st.plan, st.plan_t = self.plan(s, goal, st.deadline_t - st.t), st.t
         action = self.action_from_plan(s, st.plan, st.t - st.plan_t)
         st.t += 1
         return action
+
+    def _plan_goal(self, st: PlanState, s: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        """The point the next plan is conditioned on: ``goal``, or with ``act.subgoal_cells`` k the
+        centre of the cell k cells ahead on the shortest cell path, re-chosen only when a replan
+        is due or the goal changes (so a ball on a cell border does not flip it every step)."""
+        k = self.act.subgoal_cells
+        if k <= 0 or self._paths is None:
+            return goal
+        due = st.plan is None or st.t - st.plan_t >= self.act.replan_every
+        if due or st.final_goal is None or not np.allclose(st.final_goal, goal):
+            st.final_goal = goal.copy()
+            cells = self._paths.path_cells(self._paths.cell_of(s[:2]), self._paths.cell_of(goal))
+            return goal if len(cells) - 1 <= k else self._paths.cell_center(cells[k])
+        return st.goal
 
     def _needs_plan(self, st: PlanState, s: np.ndarray, goal: np.ndarray) -> bool:
         """Track goal changes and the deadline; True when ``st`` needs a new plan now."""
@@ -224,6 +240,7 @@ class TrajectoryPlanner:
             self.states = [PlanState() for _ in range(n)]
         for i in np.flatnonzero(starts):
             self.states[i] = PlanState()
+        goals = np.stack([self._plan_goal(st, s[i], goals[i]) for i, st in enumerate(self.states)])
         need = [i for i, st in enumerate(self.states) if self._needs_plan(st, s[i], goals[i])]
         if need:
             plans = self.plan_batch(s[need], goals[need], [self.states[i].deadline_t - self.states[i].t for i in need])

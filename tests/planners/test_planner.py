@@ -168,6 +168,37 @@ def test_deadline_is_kept_across_replans(trained):
     assert planner.state.deadline_t == first and planner.state.t == 4
 
 
+def test_subgoal_is_k_cells_ahead_on_the_cell_path_and_held_between_replans(trained):
+    planner, env = _planner(trained, subgoal_cells=2, replan_every=4)
+    u = env.unwrapped
+    # U-Maze route from (3,1) to the goal (1,1): (3,1) (3,2) (3,3) (2,3) (1,3) (1,2) (1,1)
+    obs, _ = env.reset(seed=0, options={"reset_cell": (3, 1)})
+    planner.predict(obs, episode_start=True)
+    np.testing.assert_allclose(planner.state.goal, u._cell_xy((3, 3)))
+    np.testing.assert_allclose(planner.state.final_goal, obs["desired_goal"])
+    plan = planner.state.plan  # conditioned on the subgoal: the plan rests there
+    np.testing.assert_allclose(plan[-1, 2:4], u._cell_xy((3, 3)), atol=1e-4)
+    # between replans the subgoal is held, even when the ball sits in another cell
+    moved = {**obs, "observation": np.r_[u._cell_xy((3, 2)), 0.0, 0.0].astype(obs["observation"].dtype)}
+    planner.predict(moved)
+    np.testing.assert_allclose(planner.state.goal, u._cell_xy((3, 3)))
+    for _ in range(2):
+        planner.predict(moved)
+    planner.predict(moved)  # step 4: a replan is due, the subgoal moves 2 cells ahead of (3,2)
+    np.testing.assert_allclose(planner.state.goal, u._cell_xy((2, 3)))
+    # within k cells of the goal the plan goes to the goal itself
+    near = {**obs, "observation": np.r_[u._cell_xy((1, 3)), 0.0, 0.0].astype(obs["observation"].dtype)}
+    planner.predict(near, episode_start=True)
+    np.testing.assert_allclose(planner.state.goal, obs["desired_goal"])
+    # the batched path picks the same subgoals
+    batch = {k: np.stack([np.asarray(v)] * 2) for k, v in obs.items()}
+    planner.predict(batch, episode_start=np.array([True, True]))
+    for st in planner.states:
+        np.testing.assert_allclose(st.goal, u._cell_xy((3, 3)))
+    with pytest.raises(ValueError, match="subgoal_cells must be >= 0"):
+        ActConfig(subgoal_cells=-1)
+
+
 def test_sb3_evaluate_policy_runs_the_planner(trained):
     from stable_baselines3.common.evaluation import evaluate_policy
 
