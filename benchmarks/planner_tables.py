@@ -3,6 +3,7 @@
     uv run python benchmarks/planner_tables.py scores --maze umaze --episodes 100
     uv run python benchmarks/planner_tables.py speed --maze umaze --episodes 30
     uv run python benchmarks/planner_tables.py scores --maze large --agents planner:pointmaze-large expert-tuned
+    uv run python benchmarks/planner_tables.py scores --maze large --agents "planner:pointmaze-large?subgoal_cells=2"
 
 ``scores``: each agent on the D4RL protocol (fixed goal, reset seeds 0..N-1) and on the
 multi-task protocol of Diffuser (a random start and goal cell per episode, drawn with
@@ -26,6 +27,7 @@ import torch
 
 import adiff_env.envs  # noqa: F401
 from adiff_env.agents import make_agent
+from adiff_env.bench.specs import parse_bench_agent
 from adiff_env.evaluation import run_episodes
 
 ENVS = {"umaze": "adiff/PointMaze-UMaze-v0", "medium": "adiff/PointMaze-Medium-v0", "large": "adiff/PointMaze-Large-v0"}
@@ -45,7 +47,8 @@ def multitask_pairs(env: gym.Env, n: int, seed: int = 12345) -> list[dict]:
 def run(env_id: str, spec: str, episodes: int, multitask: bool, options: dict | None = None) -> dict:
     env = gym.make(env_id)
     try:
-        agent = make_agent(spec, env, options)
+        parsed = parse_bench_agent(spec)  # KIND[:ARG][?KEY=VALUE&...], as adiff bench
+        agent = make_agent(parsed.spec, env, {**parsed.options, **(options or {})})
         pairs = multitask_pairs(env, episodes) if multitask else None
         tic = time.perf_counter()
         returns, successes, _ = run_episodes(env, agent, episodes, seed=0, progress=True, desc=f"{spec} {'multi' if multitask else 'fixed'}",
@@ -69,6 +72,7 @@ def main() -> None:
     parser.add_argument("--maze", choices=list(ENVS), default="umaze")
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument("--agents", nargs="*", help="agent specs (scores; default planner:pointmaze-MAZE expert expert-tuned)")
+    parser.add_argument("--protocols", choices=["both", "fixed-goal", "multi-task"], default="both", help="scores: which protocols to run")
     parser.add_argument("--out", type=Path, default=Path("out/planner_tables.jsonl"))
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -77,13 +81,12 @@ def main() -> None:
     if args.what == "scores":
         agents = args.agents or [f"planner:pointmaze-{args.maze}", "expert", "expert-tuned"]
         for spec in agents:
-            for multitask in (False, True):
+            for multitask in {"both": (False, True), "fixed-goal": (False,), "multi-task": (True,)}[args.protocols]:
                 rows.append(run(env_id, spec, args.episodes, multitask))
                 print(json.dumps(rows[-1]), flush=True)
-        print(f"\n| agent | {env_id} fixed goal (x100) | random start/goal (x100) |\n|---|---|---|")
-        for spec in agents:
-            fixed, multi = [r for r in rows if r["agent"] == spec]
-            print(f"| {spec} | {fixed['x100_mean']:.1f} ± {fixed['x100_sem']:.1f} | {multi['x100_mean']:.1f} ± {multi['x100_sem']:.1f} |")
+        print(f"\n| agent | protocol | {env_id} x100 | success |\n|---|---|---|---|")
+        for r in rows:
+            print(f"| {r['agent']} | {r['protocol']} | {r['x100_mean']:.1f} ± {r['x100_sem']:.1f} | {r['success_rate']:.0%} |")
     else:
         spec = (args.agents or [f"planner:pointmaze-{args.maze}"])[0]
         for sampler, steps in (("ddpm", 0), ("ddim", 20), ("ddim", 10), ("ddim", 5)):

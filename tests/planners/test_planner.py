@@ -246,3 +246,34 @@ def test_global_condition_vector_and_checkpoint_config(trained):
     assert result.checkpoint.config["model"]["config"]["cond_dim"] == 4 + 3
     planner, _ = _planner(trained)
     assert planner.global_cond
+
+
+@pytest.mark.parametrize("name, env_id, subgoals", [
+    ("pointmaze-umaze", "adiff/PointMaze-UMaze-v0", 0),
+    ("pointmaze-medium-evo@v2", "adiff/PointMaze-Medium-v0", 0),
+    ("pointmaze-medium-evo", "adiff/PointMaze-Medium-v0", 2),
+    ("pointmaze-large", "adiff/PointMaze-Large-v0", 2),
+])
+def test_shipped_maze_planners_load_verified_and_plan(name, env_id, subgoals, tmp_path, monkeypatch):
+    """The checkpoints under planners/pretrained/ resolve with an empty ADIFF_HOME, pass the
+    checksum check, act with their recorded options and make a plan that starts at the agent."""
+    monkeypatch.setenv("ADIFF_HOME", str(tmp_path))
+    env = gym.make(env_id)
+    try:
+        planner = make_agent(f"planner:{name}", env)
+        assert planner.act.subgoal_cells == subgoals
+        obs, _ = env.reset(seed=0)
+        planner.predict(obs, episode_start=True)
+        np.testing.assert_allclose(planner.state.plan[0, 2:], obs["observation"], atol=1e-3)
+        if subgoals:  # reset seed 0 starts far from the goal: the plan rests at the centre of a
+            # cell 2 cells along the route, 2 cells nearer the goal
+            from adiff_env.envs.maze_layout import bfs_distances
+
+            paths, sub = planner._paths, planner.state.goal
+            to_goal = bfs_distances(env.unwrapped.layout, paths.cell_of(obs["desired_goal"]))
+            start, cell = paths.cell_of(obs["achieved_goal"]), paths.cell_of(sub)
+            assert to_goal[start] > 2
+            np.testing.assert_allclose(sub, env.unwrapped._cell_xy(cell))
+            assert bfs_distances(env.unwrapped.layout, start)[cell] == 2 and to_goal[cell] == to_goal[start] - 2
+    finally:
+        env.close()
