@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import gymnasium as gym
@@ -34,7 +33,7 @@ from adiff_env.envs.maze_bounds import return_upper_bound
 from adiff_env.evaluation import run_episodes
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from planner_tables import ENVS, multitask_pairs  # noqa: E402
+from planner_tables import ENVS, append_jsonl, multitask_pairs  # noqa: E402
 
 
 def ceiling(env_id: str, episodes: int, multitask: bool, check_agents: list[str]) -> dict:
@@ -94,10 +93,7 @@ def main() -> None:
         cells = " | ".join(f"{c['x100_mean']:.1f} ({c['episodes_above_bound']})" for c in r["checks"].values())
         print(f"| {r['env']} | {r['protocol']} | {r['step_limit']} | {r['return_bound_mean']:.1f} | "
               f"{r['ceiling_x100']:.1f} | {r['trivial_ceiling_x100']:.1f} | {cells} |")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("a") as fh:
-        for r in rows:
-            fh.write(json.dumps({**r, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")
+    append_jsonl(args.out, rows)
     violations = sum(c["episodes_above_bound"] for r in rows for c in r["checks"].values())
     if violations:
         print(f"{violations} episode(s) returned more than their bound: the bound is wrong.", file=sys.stderr)

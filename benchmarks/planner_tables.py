@@ -33,6 +33,14 @@ from adiff_env.evaluation import run_episodes
 ENVS = {"umaze": "adiff/PointMaze-UMaze-v0", "medium": "adiff/PointMaze-Medium-v0", "large": "adiff/PointMaze-Large-v0"}
 
 
+def append_jsonl(path: Path, rows: list[dict]) -> None:
+    """Append ``rows`` to ``path`` as JSON lines, each stamped with the time."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        for r in rows:
+            fh.write(json.dumps({**r, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")
+
+
 def multitask_pairs(env: gym.Env, n: int, seed: int = 12345) -> list[dict]:
     """``n`` random (reset_cell, goal_cell) pairs of distinct free cells."""
     free = list(env.unwrapped.start_cells)
@@ -96,10 +104,7 @@ def main() -> None:
         for r in rows:
             print(f"| {r['sampler']} | {r['steps']} | {r['plan_ms_median']:.1f} | {1000 / r['plan_ms_median']:.1f} | "
                   f"{r['x100_mean']:.1f} ± {r['x100_sem']:.1f} | {r['success_rate']:.0%} |")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("a") as fh:
-        for r in rows:
-            fh.write(json.dumps({**r, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")
+    append_jsonl(args.out, rows)
 
 
 if __name__ == "__main__":

@@ -33,64 +33,59 @@ _TOL = 1e-6
 _SIM_STEPS = 80  # full-throttle steps simulated; the speed is clipped long before
 
 
-def _free_grid(env: gym.Env) -> tuple[np.ndarray, float, float, float]:
-    """``(free[row, col], scale, x_left, y_top)`` of the env's maze."""
-    u = env.unwrapped
-    maze = u.maze
-    rows, cols = u.layout.shape
-    free = np.array([[u.layout.is_free((r, c)) for c in range(cols)] for r in range(rows)], dtype=bool)
-    scale = float(maze.maze_size_scaling)
-    x0, y0 = np.asarray(maze.cell_rowcol_to_xy(np.array([0, 0])), dtype=np.float64)
-    return free, scale, x0 - scale / 2, y0 + scale / 2
+class _FreeSpace:
+    """The closed union of a maze's free cells, as a boolean grid with its placement."""
 
+    def __init__(self, env: gym.Env) -> None:
+        u = env.unwrapped
+        rows, cols = u.layout.shape
+        self.free = np.array([[u.layout.is_free((r, c)) for c in range(cols)] for r in range(rows)], dtype=bool)
+        self.scale = float(u.maze.maze_size_scaling)
+        x0, y0 = np.asarray(u.maze.cell_rowcol_to_xy(np.array([0, 0])), dtype=np.float64)
+        self.x_left, self.y_top = x0 - self.scale / 2, y0 + self.scale / 2
 
-def in_free_space(env: gym.Env, points: np.ndarray) -> np.ndarray:
-    """For each ``(x, y)`` row of ``points``: does it lie in the closed union of free cells?
-    (A point on a cell's border counts as free if any cell it touches is free.)"""
-    free, scale, x_left, y_top = _free_grid(env)
-    pts = np.atleast_2d(np.asarray(points, dtype=np.float64))
-    u = (pts[:, 0] - x_left) / scale
-    v = (y_top - pts[:, 1]) / scale
-    rows, cols = free.shape
-    ok = np.zeros(len(pts), dtype=bool)
-    for dr in (-_TOL, _TOL):
-        for dc in (-_TOL, _TOL):
-            r = np.floor(v + dr).astype(int)
-            c = np.floor(u + dc).astype(int)
-            inside = (r >= 0) & (r < rows) & (c >= 0) & (c < cols)
-            ok[inside] |= free[r[inside], c[inside]]
-    return ok
+    def contains(self, points: np.ndarray) -> np.ndarray:
+        pts = np.atleast_2d(np.asarray(points, dtype=np.float64))
+        u = (pts[:, 0] - self.x_left) / self.scale
+        v = (self.y_top - pts[:, 1]) / self.scale
+        rows, cols = self.free.shape
+        ok = np.zeros(len(pts), dtype=bool)
+        for dr in (-_TOL, _TOL):  # a point on a border belongs to every cell it touches
+            for dc in (-_TOL, _TOL):
+                r = np.floor(v + dr).astype(int)
+                c = np.floor(u + dc).astype(int)
+                inside = (r >= 0) & (r < rows) & (c >= 0) & (c < cols)
+                ok[inside] |= self.free[r[inside], c[inside]]
+        return ok
 
+    def segment_free(self, a: np.ndarray, b: np.ndarray) -> bool:
+        n = max(2, int(math.ceil(np.linalg.norm(b - a) / _SEGMENT_STEP)) + 1)
+        t = np.linspace(0.0, 1.0, n)[:, None]
+        return bool(self.contains(a + t * (b - a)).all())
 
-def _segment_free(env: gym.Env, a: np.ndarray, b: np.ndarray) -> bool:
-    n = max(2, int(math.ceil(np.linalg.norm(b - a) / _SEGMENT_STEP)) + 1)
-    t = np.linspace(0.0, 1.0, n)[:, None]
-    return bool(in_free_space(env, a + t * (b - a)).all())
-
-
-def _corners(env: gym.Env) -> np.ndarray:
-    """Every corner of every free cell (a superset of the obstacle vertices a shortest path bends at)."""
-    free, scale, x_left, y_top = _free_grid(env)
-    pts = set()
-    for r, c in zip(*np.nonzero(free)):
-        for dr in (0, 1):
-            for dc in (0, 1):
-                pts.add((x_left + (c + dc) * scale, y_top - (r + dr) * scale))
-    return np.array(sorted(pts), dtype=np.float64)
+    def corners(self) -> np.ndarray:
+        """Every corner of every free cell (a superset of the obstacle vertices a shortest path bends at)."""
+        pts = {
+            (self.x_left + (c + dc) * self.scale, self.y_top - (r + dr) * self.scale)
+            for r, c in zip(*np.nonzero(self.free))
+            for dr in (0, 1)
+            for dc in (0, 1)
+        }
+        return np.array(sorted(pts), dtype=np.float64)
 
 
 class _Visibility:
     """All-pairs shortest paths between the free cells' corners (Floyd-Warshall)."""
 
-    def __init__(self, env: gym.Env) -> None:
-        self.env = env
-        self.nodes = _corners(env)
+    def __init__(self, space: _FreeSpace) -> None:
+        self.space = space
+        self.nodes = space.corners()
         n = len(self.nodes)
         dist = np.full((n, n), np.inf)
         np.fill_diagonal(dist, 0.0)
         for i in range(n):
             for j in range(i + 1, n):
-                if _segment_free(env, self.nodes[i], self.nodes[j]):
+                if space.segment_free(self.nodes[i], self.nodes[j]):
                     dist[i, j] = dist[j, i] = float(np.linalg.norm(self.nodes[i] - self.nodes[j]))
         for k in range(n):
             dist = np.minimum(dist, dist[:, k : k + 1] + dist[k : k + 1, :])
@@ -98,14 +93,10 @@ class _Visibility:
 
     def _links(self, p: np.ndarray) -> np.ndarray:
         """Straight-line distance from ``p`` to each corner it sees (inf where a wall is in between)."""
-        out = np.full(len(self.nodes), np.inf)
-        for i, q in enumerate(self.nodes):
-            if _segment_free(self.env, p, q):
-                out[i] = float(np.linalg.norm(q - p))
-        return out
+        return np.array([np.linalg.norm(q - p) if self.space.segment_free(p, q) else np.inf for q in self.nodes])
 
     def geodesic(self, a: np.ndarray, b: np.ndarray) -> float:
-        if _segment_free(self.env, a, b):
+        if self.space.segment_free(a, b):
             return float(np.linalg.norm(b - a))
         la, lb = self._links(a), self._links(b)
         return float(np.min(la[:, None] + self.dist + lb[None, :]))
@@ -115,11 +106,17 @@ _CACHE: dict[tuple, _Visibility] = {}
 
 
 def visibility(env: gym.Env) -> _Visibility:
-    """The env's visibility graph, built once per maze layout."""
-    key = tuple(tuple(row) for row in env.unwrapped.layout.maze_map)
+    """The env's free space and visibility graph, built once per maze layout."""
+    key = (tuple(tuple(row) for row in env.unwrapped.layout.maze_map), float(env.unwrapped.maze.maze_size_scaling))
     if key not in _CACHE:
-        _CACHE[key] = _Visibility(env)
+        _CACHE[key] = _Visibility(_FreeSpace(env))
     return _CACHE[key]
+
+
+def in_free_space(env: gym.Env, points: np.ndarray) -> np.ndarray:
+    """For each ``(x, y)`` row of ``points``: does it lie in the closed union of free cells?
+    (A point on a cell's border counts as free if any cell it touches is free.)"""
+    return visibility(env).space.contains(points)
 
 
 def geodesic_distance(env: gym.Env, a, b) -> float:
@@ -133,36 +130,37 @@ def geodesic_distance(env: gym.Env, a, b) -> float:
     return visibility(env).geodesic(a, b)
 
 
+_ROOMS: dict[str, gym.Env] = {}
+_ROOM = [[1] * 14] + [[1] + [0] * 12 + [1] for _ in range(12)] + [[1] * 14]
+
+
 def max_step_displacement(env: gym.Env, v0: np.ndarray, steps: int) -> np.ndarray:
     """``(steps, 2)``: the largest ``|dx|`` and ``|dy|`` the ball can make at each step, starting
     from initial velocity ``v0``, found by full throttle on both axes in an open room built on the
-    same MuJoCo model (a fresh env of the same id)."""
+    same MuJoCo model (an env of the same id, made once per id)."""
     spec = env.unwrapped.spec
     if spec is None:
         raise ValueError("max_step_displacement needs an env made with gym.make (it reads env.spec.id).")
-    room = [[1] * 14] + [[1] + [0] * 12 + [1] for _ in range(12)] + [[1] * 14]
-    sim = gym.make(spec.id, maze_map=room).unwrapped
-    try:
-        sim.reset(seed=0, options={"reset_cell": (6, 6)})
-        pe = sim.point_env
-        start = np.array(sim._cell_xy((6, 6)))
-        pe.set_state(start.copy(), np.abs(np.asarray(v0, dtype=np.float64)))
-        prev = start.copy()
-        n_sim = min(steps, _SIM_STEPS)
-        out = np.zeros((steps, 2))
-        for t in range(n_sim):
-            obs, *_ = sim.step(np.ones(2, dtype=np.float32))
-            pos = obs["achieved_goal"].astype(np.float64)
-            out[t] = np.abs(pos - prev)
-            prev = pos
-        if steps > n_sim:
-            tail = out[n_sim - 5 : n_sim]
-            if not np.allclose(tail, tail[-1], atol=1e-9):
-                raise RuntimeError(f"the ball's speed did not settle within {n_sim} full-throttle steps: {tail.tolist()}")
-            out[n_sim:] = out[n_sim - 1]
-        return out
-    finally:
-        sim.close()
+    if spec.id not in _ROOMS:
+        _ROOMS[spec.id] = gym.make(spec.id, maze_map=_ROOM).unwrapped
+    sim = _ROOMS[spec.id]
+    sim.reset(seed=0, options={"reset_cell": (6, 6)})
+    start = np.array(sim._cell_xy((6, 6)))
+    sim.point_env.set_state(start.copy(), np.abs(np.asarray(v0, dtype=np.float64)))
+    prev = start.copy()
+    n_sim = min(steps, _SIM_STEPS)
+    out = np.zeros((steps, 2))
+    for t in range(n_sim):
+        obs, *_ = sim.step(np.ones(2, dtype=np.float32))
+        pos = obs["achieved_goal"].astype(np.float64)
+        out[t] = np.abs(pos - prev)
+        prev = pos
+    if steps > n_sim:
+        tail = out[n_sim - 5 : n_sim]
+        if not np.allclose(tail, tail[-1], atol=1e-9):
+            raise RuntimeError(f"the ball's speed did not settle within {n_sim} full-throttle steps: {tail.tolist()}")
+        out[n_sim:] = out[n_sim - 1]
+    return out
 
 
 def return_upper_bound(env: gym.Env, obs: dict) -> tuple[float, int]:

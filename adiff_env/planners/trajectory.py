@@ -210,18 +210,20 @@ class TrajectoryPlanner:
         k = self.act.subgoal_cells
         if k <= 0 or self._paths is None:
             return goal
-        due = st.plan is None or st.t - st.plan_t >= self.act.replan_every
-        if due or st.final_goal is None or not np.allclose(st.final_goal, goal):
+        if self._replan_due(st) or st.final_goal is None or not np.allclose(st.final_goal, goal):
             st.final_goal = goal.copy()
             cells = self._paths.path_cells(self._paths.cell_of(s[:2]), self._paths.cell_of(goal))
             return goal if len(cells) - 1 <= k else self._paths.cell_center(cells[k])
         return st.goal
 
+    def _replan_due(self, st: PlanState) -> bool:
+        return st.plan is None or st.t - st.plan_t >= self.act.replan_every
+
     def _needs_plan(self, st: PlanState, s: np.ndarray, goal: np.ndarray) -> bool:
         """Track goal changes and the deadline; True when ``st`` needs a new plan now."""
         if st.goal is None or not np.allclose(st.goal, goal):
             st.goal, st.deadline_t, st.plan = goal.copy(), None, None
-        due = st.plan is None or st.t - st.plan_t >= self.act.replan_every
+        due = self._replan_due(st)
         if st.deadline_t is None or (due and st.t >= st.deadline_t and np.linalg.norm(s[:2] - goal) > GOAL_SLACK):
             # a new goal, or the deadline passed short of the goal (e.g. stuck at a wall):
             # plan afresh from here instead of pinning every state to an unreachable goal
