@@ -7,8 +7,8 @@ Every agent follows Stable-Baselines3's ``predict`` signature, so our planners d
 
 Agents are named on the command line by a *spec*, ``KIND`` or ``KIND:ARG`` (``random``,
 ``expert``, ``planner:pointmaze-umaze@v2``, ``sb3:runs/sac.zip``). Each module that provides a
-kind registers a factory with :func:`register_agent`; :func:`make_agent` parses the spec and
-calls it. There is no if-chain over kinds anywhere else.
+kind registers a factory with :func:`register_agent` (our domains and plugins alike, through the
+entry-point group ``adiff_env.agents``); :func:`make_agent` parses the spec and calls it. There is no if-chain over kinds anywhere else.
 """
 
 from __future__ import annotations
@@ -129,16 +129,21 @@ _BUILTINS_LOADED = False
 
 
 def _load_builtin_kinds() -> None:
-    """Register the built-in kinds and those of installed plugins (entry-point group
-    ``adiff_env.agents``), once. Imports are deferred so ``import adiff_env`` stays light."""
+    """Register ``random`` and every kind of the entry-point group ``adiff_env.agents``, once.
+
+    The built-in kinds are entry points of this package too (``pyproject.toml``): each domain
+    registers its own kinds, so this core module imports no domain. Imports are deferred until
+    the first agent is made, so ``import adiff_env`` stays light."""
     global _BUILTINS_LOADED
     if _BUILTINS_LOADED:
         return
     _BUILTINS_LOADED = True
     register_agent("random", _random_factory, "uniform random actions (RANDOM[:SEED])")
-    from adiff_env import _agent_kinds  # noqa: F401  (registers the rest)
-
     from importlib.metadata import entry_points
 
-    for ep in entry_points(group="adiff_env.agents"):
+    eps = list(entry_points(group="adiff_env.agents"))
+    if not any(ep.value.startswith("adiff_env.") for ep in eps):
+        raise RuntimeError("adiff-env's entry points are missing (the package is not installed): run 'uv sync' "
+                           "in the checkout, or 'pip install -e .'.")
+    for ep in eps:
         ep.load()()

@@ -158,7 +158,6 @@ def evaluate(
     """Evaluate the agent named by ``agent_spec`` on ``env_id``; see the module docstring."""
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}.")
-    import adiff_env.envs  # noqa: F401  (registers the adiff/ ids)
 
     env = gym.make(env_id, **(env_kwargs or {}))
     agent = None

@@ -15,8 +15,8 @@ import statistics
 import time
 import warnings
 
-from adiff_env.planners.code_corpus import build_corpus, save_corpus
-from adiff_env.planners.code_tokenizer import CodeTokenizer
+from adiff_env.code.corpus import build_corpus, save_corpus
+from adiff_env.code.tokenizer import CodeTokenizer
 
 
 def main() -> None:

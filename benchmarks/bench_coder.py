@@ -35,8 +35,8 @@ def speed(coder, act, prompts: list[str], repeats: int = 1) -> float:
 
 
 def main() -> None:
-    from adiff_env.planners.code import DEFAULT_MODEL, CoderActConfig, load_coder
-    from adiff_env.planners.code_eval import eval_tasks, evaluate_pass_at_k
+    from adiff_env.code.coder import DEFAULT_MODEL, CoderActConfig, load_coder
+    from adiff_env.code.evaluate import eval_tasks, evaluate_pass_at_k
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--coder", action="append", required=True, help="registry spec (repeatable)")

@@ -36,8 +36,8 @@ def loop_only(env_id: str, steps: int, episode_steps: int) -> float:
     """Steps/s of env + noisy expert with nothing recorded."""
     import gymnasium as gym
 
-    import adiff_env.envs  # noqa: F401
-    from adiff_env.datasets.expert import make_expert
+    import adiff_env  # noqa: F401  (registers the adiff/ ids)
+    from adiff_env.maze.expert import make_expert
 
     env = gym.make(env_id, reset_target=True, max_episode_steps=episode_steps)
     obs, _ = env.reset(seed=0)

@@ -19,7 +19,7 @@ import gymnasium as gym
 import gymnasium_robotics
 import numpy as np
 
-import adiff_env.envs  # noqa: F401
+import adiff_env  # noqa: F401  (registers the adiff/ ids)
 
 gym.register_envs(gymnasium_robotics)
 

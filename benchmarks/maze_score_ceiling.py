@@ -4,7 +4,7 @@
 
 For each episode of the fixed-goal protocol (reset seeds 0..N-1, as ``adiff evaluate`` and the
 references) and of the multi-task protocol (``planner_tables.py``'s random start/goal pairs),
-``adiff_env.envs.maze_bounds.return_upper_bound`` bounds the return from above: the step limit
+``adiff_env.maze.bounds.return_upper_bound`` bounds the return from above: the step limit
 minus the fewest steps in which the ball, at full throttle from its initial speed and along the
 shortest path through the free cells, can enter the goal disk. The mean bound, normalized with the
 env's references, is the score ceiling ×100. ``trivial`` is the ceiling of an agent that starts
@@ -27,9 +27,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-import adiff_env.envs  # noqa: F401
+import adiff_env  # noqa: F401  (registers the adiff/ ids)
 from adiff_env.agents import make_agent
-from adiff_env.envs.maze_bounds import return_upper_bound
+from adiff_env.maze.bounds import return_upper_bound
 from adiff_env.evaluation import run_episodes
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

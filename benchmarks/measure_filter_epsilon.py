@@ -18,8 +18,8 @@ import tempfile
 import gymnasium as gym
 import numpy as np
 
-import adiff_env.envs  # noqa: F401
-from adiff_env.datasets.expert import make_expert
+import adiff_env  # noqa: F401  (registers the adiff/ ids)
+from adiff_env.maze.expert import make_expert
 from adiff_env.evolve.filter import ConsistencyFilter, FilterConfig
 
 

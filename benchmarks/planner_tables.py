@@ -25,7 +25,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-import adiff_env.envs  # noqa: F401
+import adiff_env  # noqa: F401  (registers the adiff/ ids)
 from adiff_env.agents import make_agent
 from adiff_env.bench.specs import parse_bench_agent
 from adiff_env.evaluation import run_episodes

@@ -3,7 +3,7 @@
     uv run python benchmarks/task_mutation_kill_rate.py --seeds 50
     uv run python benchmarks/task_mutation_kill_rate.py --seeds 5 --second-order
 
-First-order mutants and the equivalence rule are those of ``adiff_env.tasks.mutation``.
+First-order mutants and the equivalence rule are those of ``adiff_env.code.tasks.mutation``.
 ``--second-order`` also mutates every first-order mutant once more (two changes at once).
 """
 
@@ -14,8 +14,8 @@ import random
 
 from tqdm import tqdm
 
-from adiff_env.tasks.mutation import _outcome, kill_report, mutants, passes_tests
-from adiff_env.tasks.procedural import draw_spec, families, generate, load_function
+from adiff_env.code.tasks.mutation import _outcome, kill_report, mutants, passes_tests
+from adiff_env.code.tasks.procedural import draw_spec, families, generate, load_function
 
 
 def second_order(family: str, seed: int, fuzz_runs: int = 300) -> tuple[int, int, int]:

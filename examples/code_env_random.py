@@ -16,7 +16,7 @@ import warnings
 
 import gymnasium as gym
 
-import adiff_env.envs  # noqa: F401  (registers adiff/CodeTests-v0)
+import adiff_env  # noqa: F401  (registers the adiff/ ids)
 
 
 class ScriptedCoder:

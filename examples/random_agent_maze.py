@@ -9,7 +9,7 @@ import sys
 
 import gymnasium as gym
 
-import adiff_env.envs  # noqa: F401  (registers the adiff/ ids)
+import adiff_env  # noqa: F401  (registers the adiff/ ids)
 
 
 def main(steps: int = 2000, env_id: str = "adiff/PointMaze-UMaze-v0") -> list[float]:

@@ -13,7 +13,7 @@ import gymnasium as gym
 from stable_baselines3 import SAC, HerReplayBuffer
 from stable_baselines3.common.evaluation import evaluate_policy
 
-import adiff_env.envs  # noqa: F401  (registers the adiff/ ids)
+import adiff_env  # noqa: F401  (registers the adiff/ ids)
 
 
 def main(timesteps: int = 20_000, env_id: str = "adiff/PointMaze-UMaze-v0") -> float:

@@ -95,7 +95,7 @@ def test_cli_threads_option_sets_torch_threads(capsys):
 
 
 def test_run_episodes_passes_episode_options():
-    import adiff_env.envs  # noqa: F401
+    import adiff_env  # noqa: F401  (registers the adiff/ ids)
     from adiff_env.agents import RandomAgent
     from adiff_env.evaluation import run_episodes
 

@@ -2,7 +2,7 @@
 
 ``train_sb3("sac-her", env_id, steps)`` trains SAC with SB3's ``HerReplayBuffer`` (future
 strategy, 4 sampled goals) on the GoalEnv dict observation; ``"ppo"`` trains PPO on
-:func:`~adiff_env.envs.wrappers.flatten_goal` (observation, desired_goal). Either is saved in
+:func:`~adiff_env.wrappers.flatten_goal` (observation, desired_goal). Either is saved in
 the model registry as an extra file ``model.zip`` with ``CheckpointMetadata(kind="sb3")`` and
 ``config.json`` ``{"algo", "flatten_keys"}``.
 
@@ -139,8 +139,7 @@ def train_sb3(
     ``env_kwargs`` go to ``gym.make`` (e.g. ``max_episode_steps``); ``algo_kwargs`` to the SB3
     constructor. HER samples only finished episodes, so SAC's ``learning_starts`` must exceed
     the episode length (default: episode length + 1)."""
-    import adiff_env.envs  # noqa: F401
-    from adiff_env.envs.wrappers import flatten_goal
+    from adiff_env.wrappers import flatten_goal
 
     if algo not in ALGOS:
         raise UnknownNameError("SB3 training algorithm", algo, ALGOS)

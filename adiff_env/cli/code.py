@@ -92,7 +92,7 @@ def _seeds(text: str) -> range:
 
 
 def run_corpus(args: argparse.Namespace) -> int:
-    from adiff_env.planners.code_corpus import build_corpus, save_corpus
+    from adiff_env.code.corpus import build_corpus, save_corpus
 
     examples = build_corpus(seeds=_seeds(args.seeds), sandbox=args.sandbox, rename=not args.no_rename)
     save_corpus(examples, args.out)
@@ -101,7 +101,7 @@ def run_corpus(args: argparse.Namespace) -> int:
 
 
 def _corpus(path: str | None) -> list:
-    from adiff_env.planners.code_corpus import build_corpus, load_corpus
+    from adiff_env.code.corpus import build_corpus, load_corpus
 
     if path:
         if not Path(path).is_file():
@@ -111,8 +111,8 @@ def _corpus(path: str | None) -> list:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from adiff_env.planners.code_eval import eval_tasks, evaluate_pass_at_k
-    from adiff_env.planners.code_train import CoderTrainConfig, train_coder
+    from adiff_env.code.evaluate import eval_tasks, evaluate_pass_at_k
+    from adiff_env.code.train import CoderTrainConfig, train_coder
 
     overrides = {"arch": args.arch, "steps": args.steps, "batch_size": args.batch_size, "d_model": args.d_model,
                  "n_layers": args.layers, "lr": args.lr, "eval_every": args.eval_every, "seed": args.seed}
@@ -122,7 +122,7 @@ def run_train(args: argparse.Namespace) -> int:
     tasks = eval_tasks("train", args.eval_tasks) if args.eval_tasks > 0 else []
 
     def evaluate_fn(coder) -> dict:
-        from adiff_env.planners.code import CoderActConfig
+        from adiff_env.code.coder import CoderActConfig
 
         out = evaluate_pass_at_k(coder, tasks, CoderActConfig.from_dict({**act, "sandbox": None}), n=4, ks=(1, 4),
                                  sandbox=args.sandbox, progress=False)
@@ -141,8 +141,8 @@ def _default_act(arch: str) -> dict:
 
 
 def run_passk(args: argparse.Namespace) -> int:
-    from adiff_env.planners.code import DEFAULT_MODEL, CoderActConfig, load_coder
-    from adiff_env.planners.code_eval import eval_tasks, evaluate_pass_at_k
+    from adiff_env.code.coder import DEFAULT_MODEL, CoderActConfig, load_coder
+    from adiff_env.code.evaluate import eval_tasks, evaluate_pass_at_k
 
     spec = args.agent.removeprefix("coder:")
     coder, checkpoint = load_coder(DEFAULT_MODEL if spec == "default" else spec)
@@ -160,7 +160,7 @@ def run_passk(args: argparse.Namespace) -> int:
 
 
 def run_evolve(args: argparse.Namespace) -> int:
-    from adiff_env.evolve.code import CodeEvolveConfig, CodeEvolver
+    from adiff_env.code.evolve import CodeEvolveConfig, CodeEvolver
 
     config = CodeEvolveConfig(
         base=args.base, name=args.name, corpus=args.corpus, rounds=args.rounds, gen_split=args.gen_split,

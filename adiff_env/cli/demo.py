@@ -33,9 +33,9 @@ def run(args: argparse.Namespace) -> int:
     import gymnasium as gym
     import numpy as np
 
-    import adiff_env.envs  # noqa: F401  (registers the adiff/ ids)
+    import adiff_env.maze  # noqa: F401  (registers the adiff/ ids)
     from adiff_env.agents import make_agent
-    from adiff_env.envs.plotting import plot_maze, save_figure
+    from adiff_env.maze.plotting import plot_maze, save_figure
 
     if args.out.suffix.lower() != ".png":
         raise ValueError(f"--out must name a .png file, got {str(args.out)!r}.")

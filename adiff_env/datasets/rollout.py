@@ -34,10 +34,11 @@ class EpisodeTask:
 
 
 def expert_agent_factory(env: gym.Env, noise_std: float, seed: int, tuned: bool) -> Any:
-    """The default agent: the maze waypoint expert (``tuned=False``: D4RL's P=10, D=-1, 0.1)."""
-    from adiff_env.datasets.expert import make_expert
+    """The default agent: the env domain's ``expert`` agent kind (``expert-tuned`` with
+    ``tuned``), e.g. the maze waypoint expert (untuned: D4RL's P=10, D=-1, 0.1)."""
+    from adiff_env.agents import make_agent
 
-    return make_expert(env, tuned=tuned, noise_std=noise_std, seed=seed)
+    return make_agent("expert-tuned" if tuned else "expert", env, {"noise_std": noise_std, "seed": seed})
 
 
 def _episode_seeds(*keys: int) -> tuple[int, int]:
@@ -49,11 +50,7 @@ def _episode_seeds(*keys: int) -> tuple[int, int]:
 def register_envs() -> None:
     import gymnasium_robotics
 
-    gym.register_envs(gymnasium_robotics)
-    try:
-        import adiff_env.envs  # noqa: F401  (registers the adiff/ ids once the maze module lands)
-    except ImportError:  # pragma: no cover - the envs package always exists in this repo
-        pass
+    gym.register_envs(gymnasium_robotics)  # the adiff/ ids are registered by ``import adiff_env``
 
 
 def make_env(env_id: str, env_kwargs: dict) -> gym.Env:

@@ -202,7 +202,6 @@ class SelfEvolver:
         """One round (module doc); returns its record."""
         import gymnasium as gym
 
-        import adiff_env.envs  # noqa: F401
         from adiff_env.planners.trajectory import TrajectoryPlanner
 
         cfg, tic = self.config, time.perf_counter()

@@ -258,7 +258,7 @@ def _inverse_dynamics_step(inv, opt, x0: torch.Tensor, j: torch.Tensor, a: int, 
 def _evaluate_in_memory(preset: PlannerPreset, model, schedule, data: SegmentDataset, inv, step: int) -> dict[str, Any]:
     import gymnasium as gym
 
-    import adiff_env.envs  # noqa: F401
+    import adiff_env.maze  # noqa: F401
     from adiff_env.evaluation import run_episodes
 
     env = gym.make(preset.env)

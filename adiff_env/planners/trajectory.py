@@ -125,7 +125,7 @@ class TrajectoryPlanner:
         self.maze = maze
         self._paths = None
         if maze is not None:
-            from adiff_env.datasets.expert import WaypointExpert
+            from adiff_env.maze.expert import WaypointExpert
 
             self._paths = WaypointExpert(maze)  # grid geometry and BFS paths, for deadlines
         self.name = name
@@ -385,7 +385,7 @@ class TrajectoryPlanner:
 def geodesic_length(paths: Any, pos: np.ndarray, goal: np.ndarray) -> float:
     """Length of the shortest grid path from ``pos`` to ``goal``: pos -> centres of the path's
     intermediate cells -> goal (straight segments). ``paths`` is a
-    :class:`~adiff_env.datasets.expert.WaypointExpert` (it knows the grid and caches BFS)."""
+    :class:`~adiff_env.maze.expert.WaypointExpert` (it knows the grid and caches BFS)."""
     cells = paths.path_cells(paths.cell_of(pos), paths.cell_of(goal))
     points = [np.asarray(pos)] + [paths.cell_center(c) for c in cells[1:-1]] + [np.asarray(goal)]
     return float(sum(np.linalg.norm(b - a) for a, b in zip(points[:-1], points[1:])))

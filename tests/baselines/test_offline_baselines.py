@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-import adiff_env.envs  # noqa: F401
+import adiff_env  # noqa: F401  (registers the adiff/ ids)
 from adiff_env.agents import make_agent
 from adiff_env.baselines.cql import CQLConfig, CQLLearner
 from adiff_env.baselines.data import GOAL_RADIUS, load_goal_transitions

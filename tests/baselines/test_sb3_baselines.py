@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import adiff_env.envs  # noqa: F401
+import adiff_env  # noqa: F401  (registers the adiff/ ids)
 from adiff_env.agents import make_agent
 from adiff_env.baselines.sb3 import train_sb3, zip_algorithm
 from adiff_env.cli.main import main

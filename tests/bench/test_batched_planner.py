@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import adiff_env.envs  # noqa: F401
+import adiff_env  # noqa: F401  (registers the adiff/ ids)
 from adiff_env.cli.main import main
 from adiff_env.planners.preset import PlannerPreset
 from adiff_env.planners.train import train_planner

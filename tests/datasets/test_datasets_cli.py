@@ -57,7 +57,7 @@ def test_shipped_recipes_parse():
     assert load_recipe("pointmaze-medium") == recipes["pointmaze-medium"]  # by shipped name
     import gymnasium as gym
 
-    import adiff_env.envs  # noqa: F401
+    import adiff_env  # noqa: F401  (registers the adiff/ ids)
 
     for recipe in recipes.values():
         assert recipe.env in gym.registry and recipe.noise == 0.5

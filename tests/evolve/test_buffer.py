@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import adiff_env.envs  # noqa: F401
+import adiff_env  # noqa: F401  (registers the adiff/ ids)
 from adiff_env.errors import UnknownNameError
 from adiff_env.evolve.buffer import BufferConfig, TrajectoryBuffer, positions_of, trajectory_distance
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-import adiff_env.envs  # noqa: F401
+import adiff_env  # noqa: F401  (registers the adiff/ ids)
 from adiff_env.cli.main import main
 from adiff_env.evolve.loop import EvolveCallback, EvolveConfig, SelfEvolver
 from adiff_env.planners.preset import PlannerPreset
@@ -165,7 +165,7 @@ def test_closed_loop_drive_records_the_executed_episode_until_it_rests_at_the_go
     import gymnasium as gym
     import numpy as np
 
-    from adiff_env.datasets.expert import make_expert
+    from adiff_env.maze.expert import make_expert
     from adiff_env.evolve.generate import REST_STEPS, _drive
 
     env = gym.make(ENV)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-import adiff_env.envs  # noqa: F401
+import adiff_env  # noqa: F401  (registers the adiff/ ids)
 from adiff_env.errors import UnknownNameError
 from adiff_env.evolve.rewards import (
     CoinReward,

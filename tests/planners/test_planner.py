@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-import adiff_env.envs  # noqa: F401
+import adiff_env  # noqa: F401  (registers the adiff/ ids)
 from adiff_env.agents import make_agent
 from adiff_env.cli.main import main
 from adiff_env.errors import UnknownNameError
@@ -77,7 +77,7 @@ def test_training_conditioner_pins_start_and_resting_goal():
 
 
 def test_geodesic_length_follows_corridors():
-    from adiff_env.datasets.expert import WaypointExpert
+    from adiff_env.maze.expert import WaypointExpert
 
     env = gym.make(ENV)
     paths = WaypointExpert(env.unwrapped.maze)
@@ -267,7 +267,7 @@ def test_shipped_maze_planners_load_verified_and_plan(name, env_id, subgoals, tm
         np.testing.assert_allclose(planner.state.plan[0, 2:], obs["observation"], atol=1e-3)
         if subgoals:  # reset seed 0 starts far from the goal: the plan rests at the centre of a
             # cell 2 cells along the route, 2 cells nearer the goal
-            from adiff_env.envs.maze_layout import bfs_distances
+            from adiff_env.maze.layout import bfs_distances
 
             paths, sub = planner._paths, planner.state.goal
             to_goal = bfs_distances(env.unwrapped.layout, paths.cell_of(obs["desired_goal"]))

@@ -1,0 +1,42 @@
+"""The code domain's agent kinds: ``coder`` and ``reference`` (entry points of ``adiff_env.agents``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adiff_env.agents import register_agent
+
+
+def _coder_factory(arg: str, env: Any, device: str = "cpu", seed: int = 0, **act: Any) -> Any:
+    """``coder:NAME[@vK]``, ``coder:PATH`` or ``coder:default`` (the shipped checkpoint); options
+    override the checkpoint's acting rules (``samples``, ``steps``, ``temperature``, ``sandbox``...)."""
+    from adiff_env.code.agent import CodePlanner
+
+    if not arg:
+        raise ValueError("coder agent spec needs a model: 'coder:default', 'coder:NAME[@vK]' or 'coder:PATH'.")
+    return CodePlanner.from_spec(arg, env=env, device=device, seed=int(seed), **act)
+
+
+class ReferenceAgent:
+    """Oracle for code envs: submits the current task's reference solution (read from the env).
+    It checks the env, the tests and the sandbox -- every suite's references must score 1.0 --
+    and is no model of anything."""
+
+    def __init__(self, env: Any) -> None:
+        if not hasattr(env.unwrapped, "task"):
+            raise ValueError(f"the reference agent needs a code env with tasks (adiff/CodeTests-v0), got "
+                             f"{env.spec.id if env.spec else env}.")
+        self.env = env
+
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True):
+        task = self.env.unwrapped.task
+        if task is None or task.solution is None:
+            raise ValueError(f"task {getattr(task, 'task_id', None)!r} has no reference solution to submit.")
+        return task.solution, state
+
+
+def register_kinds() -> None:
+    register_agent("coder", _coder_factory, "code planner: masked-diffusion or autoregressive coder "
+                   "(CODER:default | CODER:NAME[@vN] | CODER:PATH)")
+    register_agent("reference", lambda arg, env: ReferenceAgent(env),
+                   "oracle for code envs: submits each task's reference solution (checks env + sandbox)")

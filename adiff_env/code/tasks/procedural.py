@@ -1,0 +1,110 @@
+"""Procedural generator of small function-writing tasks, deterministic by seed.
+
+``generate(family, seed) -> Task``: the family (see :mod:`adiff_env.code.tasks.families`) draws
+its parameters from ``random.Random(f"{family}:{seed}")`` (string seeds hash with SHA-512, so
+the result does not depend on ``PYTHONHASHSEED`` or the platform), writes the prompt (the
+description with the parameters as digits, then the signature), the reference solution and
+the hidden tests: one ``assert ENTRY(ARGS) == EXPECTED`` per test input, with ``EXPECTED``
+computed by running the reference.
+
+Train and test splits are BY FAMILY: ``procedural:test`` holds only families that
+``procedural:train`` never shows, so scores on it measure generalization to new families.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from dataclasses import dataclass
+
+from adiff_env.errors import UnknownNameError
+from adiff_env.code.tasks.base import Task
+from adiff_env.code.tasks.families import FAMILIES, Spec
+
+SPLITS = ("train", "test")
+DEFAULT_COUNT = 50  # instances per family in a suite: seeds start .. start + count - 1
+
+
+@dataclass(frozen=True)
+class FamilyInfo:
+    name: str
+    split: str  # "train" or "test"
+    kind: str  # "list", "string", "arithmetic" or "counting"
+
+
+def families(split: str | None = None) -> list[FamilyInfo]:
+    """All families, or those of one split ("train" / "test"), in a fixed order."""
+    if split is not None and split not in SPLITS:
+        raise UnknownNameError("procedural split", split, SPLITS)
+    return [FamilyInfo(n, s, k) for n, (s, k, _) in FAMILIES.items() if split is None or s == split]
+
+
+def draw_spec(family: str, seed: int) -> Spec:
+    """The family's parameters, reference and test inputs for ``seed`` (no tests evaluated)."""
+    if family not in FAMILIES:
+        raise UnknownNameError("procedural family", family, FAMILIES)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__} ({seed!r}).")
+    return FAMILIES[family][2](random.Random(f"{family}:{seed}"))
+
+
+def load_function(source: str, entry_point: str):
+    """Execute trusted generator source (a reference or a mutant) and return its entry point."""
+    namespace: dict = {}
+    exec(compile(source, f"<{entry_point}>", "exec"), namespace)  # noqa: S102 - our own generated code
+    return namespace[entry_point]
+
+
+def _call(fn, args: tuple):
+    return fn(*copy.deepcopy(args))
+
+
+def render_call(entry_point: str, args: tuple) -> str:
+    return f"{entry_point}({', '.join(repr(a) for a in args)})"
+
+
+def make_prompt(spec: Spec) -> str:
+    return f"Write a Python function {spec.entry_point}. {spec.description}\n\n{spec.signature}\n"
+
+
+def generate(family: str, seed: int) -> Task:
+    """One task of ``family`` for ``seed``. The same (family, seed) always gives the same task."""
+    spec = draw_spec(family, seed)
+    reference = load_function(spec.solution, spec.entry_point)
+    tests = []
+    seen: set[str] = set()
+    for args in spec.cases:
+        call = render_call(spec.entry_point, args)
+        if call in seen:
+            continue
+        seen.add(call)
+        tests.append(f"assert {call} == {_call(reference, args)!r}")
+    split, kind, _ = FAMILIES[family]
+    return Task(
+        task_id=f"procedural/{family}/{seed}",
+        prompt=make_prompt(spec),
+        tests=tuple(tests),
+        entry_point=spec.entry_point,
+        setup="",
+        solution=spec.solution,
+        meta={"source": "procedural", "family": family, "split": split, "kind": kind, "seed": seed,
+              "params": dict(spec.params)},
+    )
+
+
+def generate_suite(names: list[str], count: int = DEFAULT_COUNT, start: int = 0) -> list[Task]:
+    """Tasks for each family in ``names`` and each seed in ``start .. start + count - 1``."""
+    if count < 1:
+        raise ValueError(f"count must be >= 1, got {count}.")
+    return [generate(name, seed) for name in names for seed in range(start, start + count)]
+
+
+def load_procedural(name: str, count: int = DEFAULT_COUNT, start: int = 0) -> list[Task]:
+    """``name`` is a split ("train", "test") or a family name."""
+    if name in SPLITS:
+        names = [f.name for f in families(name)]
+    elif name in FAMILIES:
+        names = [name]
+    else:
+        raise UnknownNameError("procedural suite", name, list(SPLITS) + list(FAMILIES))
+    return generate_suite(names, count=count, start=start)

@@ -1,0 +1,327 @@
+"""Training the code models: the masked-diffusion coder and its autoregressive baseline.
+
+``train_coder(corpus, config)`` trains either architecture on the same pre-encoded corpus with
+the same optimiser, schedule and budget (``config.arch`` = ``"diffusion"`` or ``"ar"``), keeps
+an EMA copy of the weights, writes TensorBoard scalars and a resumable ``resume.pt`` (model,
+EMA, optimiser, step, RNG) every ``checkpoint_every`` steps, evaluates pass@1 on unseen
+instances every ``eval_every`` steps, and registers the EMA weights (safetensors) with the
+tokenizer (``tokenizer.json``) in the model registry.
+
+Diffusion loss: the MDLM bound (:func:`~adiff_env.diffusion.discrete.masked_diffusion_loss`)
+with ``t`` drawn by stratified sampling over the batch (lower variance than i.i.d.), plus
+``length_loss_weight`` x cross-entropy of the length head on the true program length.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from adiff_env.diffusion.training import EMA
+from adiff_env.registry import Checkpoint, CheckpointMetadata, ModelRegistry, adiff_home
+
+ARCHS = ("diffusion", "ar")
+
+
+@dataclass(frozen=True)
+class CoderTrainConfig:
+    """Model size and training budget, shared by both architectures."""
+
+    arch: str = "diffusion"
+    d_model: int = 128
+    n_layers: int = 3
+    n_heads: int = 4
+    max_prompt_len: int = 128
+    max_len: int = 96
+    schedule: str = "linear"
+    steps: int = 4000
+    batch_size: int = 64
+    lr: float = 1e-3
+    warmup_steps: int = 200
+    weight_decay: float = 0.01
+    ema_decay: float = 0.999
+    grad_clip: float = 1.0
+    length_loss_weight: float = 0.1
+    eval_every: int = 1000
+    eval_tasks: int = 24
+    checkpoint_every: int = 500
+    min_count: int = 2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}.")
+        for key in ("d_model", "n_layers", "n_heads", "steps", "batch_size", "max_len", "max_prompt_len"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"CoderTrainConfig.{key} must be >= 1, got {getattr(self, key)}.")
+        if self.lr <= 0 or not 0 <= self.ema_decay < 1:
+            raise ValueError(f"need lr > 0 and 0 <= ema_decay < 1, got {self.lr}, {self.ema_decay}.")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CoderTrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown coder training options {unknown}; known: {sorted(known)}.")
+        return cls(**data)
+
+    def model_config(self, vocab_size: int) -> dict[str, Any]:
+        return {"vocab_size": vocab_size, "d_model": self.d_model, "n_layers": self.n_layers, "n_heads": self.n_heads,
+                "max_prompt_len": self.max_prompt_len, "max_len": self.max_len}
+
+
+@dataclass
+class CoderTrainResult:
+    checkpoint: Checkpoint
+    final_loss: float
+    wall_s: float
+    steps: int
+    scores: dict[str, Any]
+
+
+def build_model(arch: str, model_config: dict[str, Any]) -> torch.nn.Module:
+    if arch == "diffusion":
+        from adiff_env.diffusion.discrete import MaskedTransformer, MaskedTransformerConfig
+
+        return MaskedTransformer(MaskedTransformerConfig(**model_config))
+    from adiff_env.baselines.ar_coder import CausalTransformer, CausalTransformerConfig
+
+    return CausalTransformer(CausalTransformerConfig(**model_config))
+
+
+def encode_corpus(tokenizer: Any, examples: Sequence[Any], max_prompt_len: int, max_len: int
+                  ) -> tuple[list[list[int]], list[list[int]], int]:
+    """Prompt and program ids of every example that fits; returns (prompts, programs, dropped)."""
+    prompts, programs, dropped = [], [], 0
+    for ex in examples:
+        enc = tokenizer.encode_prompt(ex.prompt)
+        try:
+            ids = tokenizer.encode_program(ex.program, enc)
+        except ValueError:
+            dropped += 1
+            continue
+        if not 1 <= len(ids) <= max_len:
+            dropped += 1
+            continue
+        prompts.append(enc.ids[:max_prompt_len])
+        programs.append(ids)
+    return prompts, programs, dropped
+
+
+def _pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    out = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    pad = torch.ones(len(rows), width, dtype=torch.bool)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = torch.tensor(r)
+        pad[i, : len(r)] = False
+    return out, pad
+
+
+def diffusion_loss(model: torch.nn.Module, schedule: Any, prompts: list[list[int]], programs: list[list[int]],
+                   length_weight: float, generator: torch.Generator) -> torch.Tensor:
+    from adiff_env.diffusion.discrete import mask_tokens, masked_diffusion_loss
+    from adiff_env.code.tokenizer import MASK_ID, PAD_ID
+
+    p, ppad = _pad(prompts, PAD_ID)
+    x0, xpad = _pad(programs, PAD_ID)
+    b = len(programs)
+    t = ((torch.arange(b) + torch.rand(b, generator=generator)) / b)[torch.randperm(b, generator=generator)]
+    t = t.clamp(1e-3, 1.0)
+    x_t, masked = mask_tokens(x0, t, schedule, MASK_ID, valid=~xpad, generator=generator)
+    logits = model(x_t, p, xpad, ppad)
+    loss = masked_diffusion_loss(logits, x0, masked, t, schedule, valid=~xpad)
+    if length_weight:
+        lengths = torch.tensor([len(r) for r in programs])
+        loss = loss + length_weight * F.cross_entropy(model.length_logits(p, ppad), lengths)
+    return loss
+
+
+def _lr_factor(step: int, cfg: CoderTrainConfig) -> float:
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def train_coder(
+    corpus: Sequence[Any],
+    config: CoderTrainConfig,
+    *,
+    name: str = "coder",
+    registry: ModelRegistry | None = None,
+    run_dir: Path | str | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    init_from: Checkpoint | None = None,
+    extra: Sequence[Any] = (),
+    mix_ratio: float = 0.5,
+    evaluate_fn: Callable[[Any], dict[str, Any]] | None = None,
+    metadata_extra: dict[str, Any] | None = None,
+    act: dict[str, Any] | None = None,
+) -> CoderTrainResult:
+    """Train (or fine-tune from ``init_from``) and register ``name`` (module doc).
+
+    ``extra`` (e.g. programs from the self-evolution buffer) is mixed in so that a share
+    ``mix_ratio`` of each batch, in expectation, comes from it. ``evaluate_fn(coder) -> dict``
+    runs every ``eval_every`` steps and at the end; its dict lands in TensorBoard and the
+    checkpoint's scores.
+    """
+    from torch.utils.tensorboard import SummaryWriter
+
+    from adiff_env.code.tokenizer import BOS_ID, EOS_ID, PAD_ID, CodeTokenizer
+
+    cfg = config
+    registry = registry or ModelRegistry()
+    run_dir = Path(run_dir) if run_dir is not None else adiff_home() / "runs" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    resume_path = run_dir / "resume.pt"
+    if resume and not resume_path.exists():
+        raise FileNotFoundError(f"--resume: no resume.pt in {run_dir}; start without --resume or name the run dir.")
+    if not corpus:
+        raise ValueError("the training corpus is empty; build one with `adiff code corpus`.")
+    if not 0.0 <= mix_ratio <= 1.0:
+        raise ValueError(f"mix_ratio must be in [0, 1], got {mix_ratio}.")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)
+
+    if init_from is not None:
+        tokenizer = CodeTokenizer.load(init_from.path / "tokenizer.json")
+        model_config = dict(init_from.config["model"])
+    elif resume and (run_dir / "tokenizer.json").exists():
+        tokenizer = CodeTokenizer.load(run_dir / "tokenizer.json")
+        model_config = cfg.model_config(tokenizer.vocab_size)
+    else:
+        tokenizer = CodeTokenizer.train([e.prompt for e in corpus], [e.program for e in corpus], min_count=cfg.min_count,
+                                        paired=True, max_prompt_len=cfg.max_prompt_len)
+        model_config = cfg.model_config(tokenizer.vocab_size)
+    tokenizer.save(run_dir / "tokenizer.json")
+    prompts, programs, dropped = encode_corpus(tokenizer, corpus, model_config["max_prompt_len"], model_config["max_len"])
+    x_prompts, x_programs, _ = encode_corpus(tokenizer, extra, model_config["max_prompt_len"], model_config["max_len"])
+    if not programs:
+        raise ValueError(f"no corpus program fits max_len={model_config['max_len']} tokens ({dropped} dropped).")
+
+    model = build_model(cfg.arch, model_config)
+    if init_from is not None:
+        from adiff_env.registry import load_weights
+
+        load_weights(model, init_from.tensors, source=str(init_from.path))
+    ema = EMA(model, decay=cfg.ema_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, cfg))
+    schedule = None
+    if cfg.arch == "diffusion":
+        from adiff_env.diffusion.discrete import make_mask_schedule
+
+        schedule = make_mask_schedule(cfg.schedule)
+    step, scores, losses = 0, {}, []
+    if resume:
+        state = torch.load(resume_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        ema.shadow.load_state_dict(state["ema"])
+        ema.num_updates = int(state["step"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        step = int(state["step"])
+        generator.set_state(state["generator"])
+        rng.seed(cfg.seed + step)
+
+    writer = SummaryWriter(str(run_dir / "tb"))
+    (run_dir / "run.json").write_text(json.dumps({"config": dataclasses.asdict(cfg), "name": name, "examples": len(programs),
+                                                  "dropped": dropped, "extra": len(x_programs),
+                                                  "parameters": sum(p.numel() for p in model.parameters()),
+                                                  "vocab_size": tokenizer.vocab_size}, indent=2))
+    tic = time.perf_counter()
+    model.train()
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"train {name} ({cfg.arch})", disable=not progress, dynamic_ncols=True)
+    while step < cfg.steps:
+        idx_main = [rng.randrange(len(programs)) for _ in range(cfg.batch_size)]
+        batch_p, batch_q = [], []
+        for i in idx_main:
+            if x_programs and rng.random() < mix_ratio:
+                j = rng.randrange(len(x_programs))
+                batch_p.append(x_prompts[j])
+                batch_q.append(x_programs[j])
+            else:
+                batch_p.append(prompts[i])
+                batch_q.append(programs[i])
+        if cfg.arch == "diffusion":
+            loss = diffusion_loss(model, schedule, batch_p, batch_q, cfg.length_loss_weight, generator)
+        else:
+            from adiff_env.baselines.ar_coder import ar_batch, ar_loss
+
+            loss = ar_loss(model, *ar_batch(batch_p, batch_q, BOS_ID, EOS_ID, PAD_ID))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        sched.step()
+        ema.update(model)
+        step += 1
+        losses.append(loss.item())
+        bar.update(1)
+        if step % 50 == 0 or step == cfg.steps:
+            avg = sum(losses[-50:]) / len(losses[-50:])
+            bar.set_postfix(loss=f"{avg:.4f}", lr=f"{sched.get_last_lr()[0]:.1e}")
+            writer.add_scalar("train/loss", avg, step)
+            writer.add_scalar("train/lr", sched.get_last_lr()[0], step)
+        if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.steps:
+            _save_resume(resume_path, model, ema, opt, sched, step, generator)
+        if evaluate_fn is not None and cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
+            scores = _evaluate(evaluate_fn, cfg.arch, ema, model_config, tokenizer, writer, step)
+            model.train()
+    bar.close()
+    if evaluate_fn is not None:
+        scores = _evaluate(evaluate_fn, cfg.arch, ema, model_config, tokenizer, writer, step)
+    wall = time.perf_counter() - tic
+    writer.close()
+    final_loss = sum(losses[-100:]) / max(1, len(losses[-100:])) if losses else float("nan")
+    meta = CheckpointMetadata(
+        kind="code-planner" if cfg.arch == "diffusion" else "code-ar", env="adiff/CodeTests-v0",
+        dataset="procedural:train corpus", steps=step, scores=scores, seed=cfg.seed,
+        parent=init_from.spec if init_from is not None else None,
+        extra={"train": dataclasses.asdict(cfg), "examples": len(programs), "extra_examples": len(x_programs),
+               "final_loss": final_loss, "train_wall_s": wall, **(metadata_extra or {})})
+    config_out = {"arch": cfg.arch, "model": model_config, "act": dict(act or {}), "train": dataclasses.asdict(cfg)}
+    checkpoint = registry.save(name, meta, tensors=_ema_state(ema), config=config_out,
+                               extra_files={"tokenizer.json": run_dir / "tokenizer.json"})
+    return CoderTrainResult(checkpoint, final_loss, wall, step, scores)
+
+
+def _ema_state(ema: EMA) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in ema.state_dict().items()}
+
+
+def _evaluate(fn: Callable, arch: str, ema: EMA, model_config: dict, tokenizer: Any, writer: Any, step: int) -> dict:
+    from adiff_env.code.coder import DiffusionCoder
+    from adiff_env.baselines.ar_coder import ARCoder
+
+    model = build_model(arch, model_config)
+    model.load_state_dict(_ema_state(ema))
+    coder = (DiffusionCoder if arch == "diffusion" else ARCoder)(model, tokenizer)
+    scores = dict(fn(coder))
+    for key, value in scores.items():
+        if isinstance(value, (int, float)):
+            writer.add_scalar(f"eval/{key}", value, step)
+    writer.flush()
+    return scores
+
+
+def _save_resume(path: Path, model, ema, opt, sched, step: int, generator: torch.Generator) -> None:
+    tmp = path.with_name(".resume.pt.tmp")
+    torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
+                "sched": sched.state_dict(), "step": step, "generator": generator.get_state()}, tmp)
+    os.replace(tmp, path)
