@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 import adiff_env  # noqa: F401  (registers the adiff/ ids)
 from adiff_env.agents import make_agent
-from adiff_env.maze.bounds import return_upper_bound
+from adiff_env.maze.bounds import OpenRoom, return_upper_bound
 from adiff_env.evaluation import run_episodes
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -43,11 +43,12 @@ def ceiling(env_id: str, episodes: int, multitask: bool, check_agents: list[str]
         pairs = multitask_pairs(env, episodes) if multitask else None
         options = (lambda i: pairs[i]) if pairs else (lambda i: None)
         bounds, min_steps = [], []
-        for i in tqdm(range(episodes), desc=f"{env_id} bounds", leave=False):
-            obs, _ = env.reset(seed=i, options=options(i))
-            b, n = return_upper_bound(env, obs)
-            bounds.append(b)
-            min_steps.append(n)
+        with OpenRoom(env) as room:  # one speed simulator for all episodes
+            for i in tqdm(range(episodes), desc=f"{env_id} bounds", leave=False):
+                obs, _ = env.reset(seed=i, options=options(i))
+                b, n = return_upper_bound(env, obs, room)
+                bounds.append(b)
+                min_steps.append(n)
         bounds_arr = np.array(bounds)
         horizon = env.spec.max_episode_steps
         row = {

@@ -36,7 +36,7 @@ def make_vector_env(env_id: str, n_envs: int, mode: str = "async", env_kwargs: d
     kwargs = dict(env_kwargs or {})
 
     def thunk() -> gym.Env:
-        import adiff_env.maze  # noqa: F401  (registers the ids in worker processes)
+        import adiff_env  # noqa: F401  (registers the ids in worker processes)
 
         return gym.make(env_id, **kwargs)
 
@@ -158,7 +158,6 @@ def evaluate_vector(
     batching speed-up); results carry ``n_envs`` and ``batched`` in ``extra``."""
     if episodes < 1 or n_envs < 1:
         raise ValueError(f"episodes and n_envs must be >= 1, got {episodes} and {n_envs}.")
-    import adiff_env.maze  # noqa: F401
 
     n_envs = min(n_envs, episodes)
     template = gym.make(env_id, **(env_kwargs or {}))

@@ -14,7 +14,9 @@ ball faster or its path shorter, so the return bound holds for every policy:
   only slow the ball down). Per step, the ball moves at most ``hypot(dx_max, dy_max)`` along
   its path, and at most ``dx_max`` (``dy_max``) along each axis.
 
-``return_upper_bound(env)`` applies both to the episode the env has just reset.
+``return_upper_bound(env, obs)`` applies both to the episode the env has just reset; pass an
+:class:`OpenRoom` (``with OpenRoom(env) as room: ...``) to bound many episodes on one
+simulator instead of building and closing one per call.
 ``benchmarks/maze_score_ceiling.py`` turns the bounds into normalized-score ceilings and checks
 them against the tuned expert's returns, episode by episode.
 """
@@ -22,11 +24,13 @@ them against the tuned expert's returns, episode by episode.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from adiff_env.maze.env import GOAL_RADIUS
+from adiff_env.maze.geometry import MazeGeometry
 
 _SEGMENT_STEP = 0.01  # spacing of the free-space test along a visibility edge (maze units)
 _TOL = 1e-6
@@ -36,13 +40,10 @@ _SIM_STEPS = 80  # full-throttle steps simulated; the speed is clipped long befo
 class _FreeSpace:
     """The closed union of a maze's free cells, as a boolean grid with its placement."""
 
-    def __init__(self, env: gym.Env) -> None:
-        u = env.unwrapped
-        rows, cols = u.layout.shape
-        self.free = np.array([[u.layout.is_free((r, c)) for c in range(cols)] for r in range(rows)], dtype=bool)
-        self.scale = float(u.maze.maze_size_scaling)
-        x0, y0 = np.asarray(u.maze.cell_rowcol_to_xy(np.array([0, 0])), dtype=np.float64)
-        self.x_left, self.y_top = x0 - self.scale / 2, y0 + self.scale / 2
+    def __init__(self, geometry: MazeGeometry) -> None:
+        self.free = ~geometry.walls
+        self.scale = geometry.scale
+        self.x_left, self.y_top = -geometry.x_center, geometry.y_center  # the grid's top-left corner
 
     def contains(self, points: np.ndarray) -> np.ndarray:
         pts = np.atleast_2d(np.asarray(points, dtype=np.float64))
@@ -106,10 +107,12 @@ _CACHE: dict[tuple, _Visibility] = {}
 
 
 def visibility(env: gym.Env) -> _Visibility:
-    """The env's free space and visibility graph, built once per maze layout."""
-    key = (tuple(tuple(row) for row in env.unwrapped.layout.maze_map), float(env.unwrapped.maze.maze_size_scaling))
+    """The env's free space and visibility graph, built once per maze layout (a few kB of
+    numbers per layout; no simulator is kept)."""
+    g: MazeGeometry = env.unwrapped.geometry
+    key = (g.layout.maze_map, g.scale, g.x_center, g.y_center)
     if key not in _CACHE:
-        _CACHE[key] = _Visibility(_FreeSpace(env))
+        _CACHE[key] = _Visibility(_FreeSpace(g))
     return _CACHE[key]
 
 
@@ -130,20 +133,40 @@ def geodesic_distance(env: gym.Env, a, b) -> float:
     return visibility(env).geodesic(a, b)
 
 
-_ROOMS: dict[str, gym.Env] = {}
 _ROOM = [[1] * 14] + [[1] + [0] * 12 + [1] for _ in range(12)] + [[1] * 14]
 
 
-def max_step_displacement(env: gym.Env, v0: np.ndarray, steps: int) -> np.ndarray:
+class OpenRoom:
+    """An open room on the same MuJoCo model as ``env`` (an env of the same id), where the
+    full-throttle speed profile is simulated. A context manager: the simulator is closed on exit."""
+
+    def __init__(self, env: gym.Env) -> None:
+        spec = env.unwrapped.spec
+        if spec is None:
+            raise ValueError("the speed bound needs an env made with gym.make (it reads env.spec.id).")
+        self.env_id = spec.id
+        self.sim: Any = gym.make(spec.id, maze_map=_ROOM).unwrapped
+
+    def close(self) -> None:
+        self.sim.close()
+
+    def __enter__(self) -> OpenRoom:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def max_step_displacement(env: gym.Env, v0: np.ndarray, steps: int, room: OpenRoom | None = None) -> np.ndarray:
     """``(steps, 2)``: the largest ``|dx|`` and ``|dy|`` the ball can make at each step, starting
     from initial velocity ``v0``, found by full throttle on both axes in an open room built on the
-    same MuJoCo model (an env of the same id, made once per id)."""
-    spec = env.unwrapped.spec
-    if spec is None:
-        raise ValueError("max_step_displacement needs an env made with gym.make (it reads env.spec.id).")
-    if spec.id not in _ROOMS:
-        _ROOMS[spec.id] = gym.make(spec.id, maze_map=_ROOM).unwrapped
-    sim = _ROOMS[spec.id]
+    same MuJoCo model (``room``; without one, a room is built for this call and closed after it)."""
+    if room is None:
+        with OpenRoom(env) as own:
+            return max_step_displacement(env, v0, steps, own)
+    if env.unwrapped.spec is None or room.env_id != env.unwrapped.spec.id:
+        raise ValueError(f"room was built for {room.env_id!r}, not for this env's id.")
+    sim = room.sim
     sim.reset(seed=0, options={"reset_cell": (6, 6)})
     start = np.array(sim._cell_xy((6, 6)))
     sim.point_env.set_state(start.copy(), np.abs(np.asarray(v0, dtype=np.float64)))
@@ -163,10 +186,10 @@ def max_step_displacement(env: gym.Env, v0: np.ndarray, steps: int) -> np.ndarra
     return out
 
 
-def return_upper_bound(env: gym.Env, obs: dict) -> tuple[float, int]:
+def return_upper_bound(env: gym.Env, obs: dict, room: OpenRoom | None = None) -> tuple[float, int]:
     """``(return_bound, min_steps)`` for the episode ``env`` has just reset to ``obs``: no policy
     earns more than ``return_bound`` in it, and none ends a step inside the goal disk before
-    step ``min_steps`` (0 when the ball starts inside)."""
+    step ``min_steps`` (0 when the ball starts inside). ``room``: see :class:`OpenRoom`."""
     horizon = int(env.spec.max_episode_steps) if env.spec and env.spec.max_episode_steps else None
     if horizon is None:
         raise ValueError("return_upper_bound needs an env with a step limit (max_episode_steps).")
@@ -178,7 +201,7 @@ def return_upper_bound(env: gym.Env, obs: dict) -> tuple[float, int]:
     need_path = geodesic_distance(env, pos, goal) - GOAL_RADIUS
     # inside the goal disk means each axis within 0.5 too
     need_axis = np.maximum(np.abs(goal - pos) - GOAL_RADIUS, 0.0)
-    disp = max_step_displacement(env, vel, horizon)
+    disp = max_step_displacement(env, vel, horizon, room)
     path = np.cumsum(np.hypot(disp[:, 0], disp[:, 1]))
     axis = np.cumsum(disp, axis=0)
     reached = (path >= need_path - _TOL) & (axis[:, 0] >= need_axis[0] - _TOL) & (axis[:, 1] >= need_axis[1] - _TOL)

@@ -46,6 +46,8 @@ from gymnasium_robotics.core import GoalEnv
 from gymnasium_robotics.envs.maze.point_maze import PointMazeEnv
 
 from adiff_env.assets import asset_path
+from adiff_env.maze.geometry import MazeGeometry
+from adiff_env.maze.task import MazePlanningTask
 from adiff_env.maze.layout import (
     Cell,
     MazeLayout,
@@ -82,7 +84,8 @@ class AdiffPointMazeEnv(PointMazeEnv):
             as registration reads it from ``references.json``; the scores apply only when this
             env's layout, goal and coins equal the ones they were computed on.
 
-    ``env.maze`` is the gymnasium-robotics ``Maze``; ``env.layout`` the validated grid.
+    ``env.maze`` is the gymnasium-robotics ``Maze``; ``env.layout`` the validated grid;
+    ``env.geometry`` its :class:`~adiff_env.maze.geometry.MazeGeometry`.
     """
 
     def __init__(
@@ -121,6 +124,8 @@ class AdiffPointMazeEnv(PointMazeEnv):
             os.remove(self.tmp_xml_file_path)
         except OSError:
             pass
+        self.geometry = MazeGeometry(layout_obj, self.maze.maze_size_scaling, self.maze.x_map_center,
+                                     self.maze.y_map_center)
         self._eval_goal_xy = self._cell_xy(self.eval_goal_cell)
         self.goal = self._eval_goal_xy.copy()
         self.coin_positions = np.array([self._cell_xy(c) for c in self.coin_cells], dtype=np.float64).reshape(-1, 2)
@@ -223,6 +228,10 @@ class AdiffPointMazeEnv(PointMazeEnv):
     def normalized_score_x100(self, episode_return: float) -> float:
         """The normalized score on the literature's x100 scale (Diffuser/D4RL tables)."""
         return 100.0 * self.get_normalized_score(episode_return)
+
+    def planning_task(self) -> MazePlanningTask:
+        """What the trajectory planner needs of this maze (:mod:`adiff_env.maze.task`)."""
+        return MazePlanningTask(self.geometry)
 
     @property
     def reference_scores(self) -> dict[str, Any] | None:

@@ -31,16 +31,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from adiff_env.maze.layout import Cell, MazeLayout, bfs_distances
+from adiff_env.maze.geometry import MazeGeometry
+from adiff_env.maze.layout import Cell, MazeLayout
 
 _VEL_THRESH = 0.1  # D4RL: the ball moved less than this in the last step before switching
-
-
-def layout_of(maze: Any) -> MazeLayout:
-    """A :class:`MazeLayout` over a gymnasium-robotics ``Maze`` (no validation: any grid works)."""
-    grid = tuple(tuple(row) for row in maze.maze_map)
-    free = tuple((r, c) for r, row in enumerate(grid) for c, v in enumerate(row) if v != 1)
-    return MazeLayout(maze_map=grid, free=free, goal_cells=(), reset_cells=())
 
 
 class WaypointExpert:
@@ -72,14 +66,13 @@ class WaypointExpert:
                 f"switch_radius must be > 0 and noise_std >= 0, got switch_radius={switch_radius}, noise_std={noise_std}."
             )
         self.maze = maze
-        self.layout = layout_of(maze)
+        self.geometry = MazeGeometry.from_maze(maze)
+        self.layout: MazeLayout = self.geometry.layout
         self.p_gain, self.d_gain = float(p_gain), float(d_gain)
         self.switch_radius = float(switch_radius)
         self.noise_std = float(noise_std)
         self.rng = np.random.default_rng(seed)
-        self._scale = float(maze.maze_size_scaling)
-        self._x0, self._y0 = float(maze.x_map_center), float(maze.y_map_center)
-        self._dist_cache: dict[Cell, dict[Cell, int]] = {}
+        self._scale = self.geometry.scale
         self.reset()
 
     # ------------------------------------------------------------------------ protocol
@@ -130,28 +123,14 @@ class WaypointExpert:
     # ------------------------------------------------------------------------ planning
     def cell_of(self, xy: np.ndarray) -> Cell:
         """Grid cell ``(row, col)`` containing the point ``xy``."""
-        return (
-            math.floor((self._y0 - xy[1]) / self._scale),
-            math.floor((xy[0] + self._x0) / self._scale),
-        )
+        return self.geometry.cell_of(xy)
 
     def cell_center(self, cell: Cell) -> np.ndarray:
-        return np.array([(cell[1] + 0.5) * self._scale - self._x0, self._y0 - (cell[0] + 0.5) * self._scale])
+        return self.geometry.cell_center(cell)
 
     def path_cells(self, start: Cell, goal_cell: Cell) -> list[Cell]:
         """Shortest path of cells from ``start`` to ``goal_cell`` (inclusive), BFS from the goal."""
-        dist = self._dist_cache.get(goal_cell)
-        if dist is None:
-            dist = self._dist_cache[goal_cell] = bfs_distances(self.layout, goal_cell)
-        if start not in dist:
-            start = self._nearest_reachable(start, dist)
-        path = [start]
-        while path[-1] != goal_cell:
-            r, c = path[-1]
-            path.append(
-                next((r + dr, c + dc) for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)) if dist.get((r + dr, c + dc), -1) == dist[(r, c)] - 1)
-            )
-        return path
+        return self.geometry.path_cells(start, goal_cell)
 
     def _plan(self, pos: np.ndarray, goal: np.ndarray) -> None:
         goal_cell = self.cell_of(goal)
@@ -168,9 +147,6 @@ class WaypointExpert:
         wc = self.waypoint_cells[self._idx]
         return abs(cell[0] - wc[0]) + abs(cell[1] - wc[1]) > 1
 
-    def _nearest_reachable(self, cell: Cell, dist: dict[Cell, int]) -> Cell:
-        """For a ball momentarily inside a wall cell (numerics at a corner): the nearest free cell."""
-        return min(dist, key=lambda c: (abs(c[0] - cell[0]) + abs(c[1] - cell[1]), dist[c]))
 
 
 class TunedWaypointExpert(WaypointExpert):

@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from adiff_env.datasets.segments import SegmentDataset
 from adiff_env.diffusion import EMA, DiffusionObjective, Inpainting, OptimConfig, TrainStep, build_model, count_parameters, make_schedule, model_spec
 from adiff_env.planners.preset import PlannerPreset
+from adiff_env.planners.task import goal_dim_of, planning_task_of
 from adiff_env.planners.trajectory import KIND, InverseDynamics, TrajectoryPlanner, global_condition
 from adiff_env.registry import Checkpoint, CheckpointMetadata, ModelRegistry, adiff_home, git_commit
 
@@ -258,14 +259,14 @@ def _inverse_dynamics_step(inv, opt, x0: torch.Tensor, j: torch.Tensor, a: int, 
 def _evaluate_in_memory(preset: PlannerPreset, model, schedule, data: SegmentDataset, inv, step: int) -> dict[str, Any]:
     import gymnasium as gym
 
-    import adiff_env.maze  # noqa: F401
     from adiff_env.evaluation import run_episodes
 
     env = gym.make(preset.env)
     try:
         act = preset.act if inv is not None or preset.act.action != "inverse-dynamics" else dataclasses.replace(preset.act, action="pd")
         planner = TrajectoryPlanner(model, schedule.to_dict(), preset.diffusion.prediction, data.normalizer, data.horizon,
-                                    data.action_dim, data.observation_dim, act, maze=getattr(env.unwrapped, "maze", None),
+                                    data.action_dim, data.observation_dim, act,
+                                    task=planning_task_of(env, data.observation_dim, goal_dim_of(env)),
                                     inverse_dynamics=inv, seed=preset.train.seed, name=f"{preset.name}@step{step}",
                                     global_cond=preset.diffusion.global_cond)
         returns, successes, _ = run_episodes(env, planner, preset.train.eval_episodes, seed=10_000)

@@ -7,8 +7,10 @@ Acting loop, per env step::
         -> action from the plan: PD on the waypoint `lookahead` steps ahead, a learned inverse
            dynamics model, or the planned action -> env.step(action)
 
-The goal index ``j`` is the *deadline*: with ``deadline="geodesic"`` it is set once per goal
-from the maze's shortest-path length and kept across replans, so each replan plans for the
+Which state dims the goal pins, how long the route is, subgoals and which plans are infeasible
+come from the env's :class:`~adiff_env.planners.task.PlanningTask` (``env.unwrapped.planning_task()``);
+the planner itself knows no domain. The goal index ``j`` is the *deadline*: with
+``deadline="geodesic"`` it is set once per goal from the task's route length and kept across replans, so each replan plans for the
 steps that remain (replanning with the goal always at the last index lets the model fill the
 spare time with detours, and each replan pushes the deadline back). Training windows reach
 their goal at a random index and rest there (``goal_mode="hindsight"``), so this
@@ -37,9 +39,9 @@ from torch import nn
 from adiff_env.datasets.normalizers import Normalizer, normalizer_from_dict
 from adiff_env.diffusion import Inpainting, build_model, make_scheduler, sample, schedule_from_dict
 from adiff_env.planners.preset import ActConfig
+from adiff_env.planners.task import PlanningTask, check_task, goal_dim_of, planning_task_of, point_mass_task
 
 KIND = "trajectory-planner"
-GOAL_SLACK = 0.5  # within this distance of the goal a passed deadline is not renewed
 
 
 class InverseDynamics(nn.Module):
@@ -86,7 +88,8 @@ class TrajectoryPlanner:
         normalizer: maps raw ``[.., A + O]`` rows to the model's scale and back.
         horizon, action_dim, obs_dim: the plan's shape.
         act: acting rules (sampler, replanning, action rule, deadline).
-        maze: ``env.unwrapped.maze`` for the geodesic deadline (None: deadline = horizon).
+        task: the domain's :class:`~adiff_env.planners.task.PlanningTask` (None:
+            :func:`~adiff_env.planners.task.point_mass_task`, no route and no feasibility test).
         inverse_dynamics: for ``act.action == "inverse-dynamics"``.
         device, seed: where to sample, and the seed of the sampling generator.
 
@@ -106,7 +109,7 @@ class TrajectoryPlanner:
         obs_dim: int,
         act: ActConfig,
         *,
-        maze: Any = None,
+        task: PlanningTask | None = None,
         inverse_dynamics: InverseDynamics | None = None,
         device: str | torch.device = "cpu",
         seed: int = 0,
@@ -122,12 +125,9 @@ class TrajectoryPlanner:
         self.normalizer = normalizer
         self.horizon, self.action_dim, self.obs_dim = horizon, action_dim, obs_dim
         self.inverse_dynamics = inverse_dynamics.to(device).eval() if inverse_dynamics is not None else None
-        self.maze = maze
-        self._paths = None
-        if maze is not None:
-            from adiff_env.maze.expert import WaypointExpert
-
-            self._paths = WaypointExpert(maze)  # grid geometry and BFS paths, for deadlines
+        self.task = task if task is not None else point_mass_task(obs_dim)
+        check_task(self.task, obs_dim, len(self.task.goal_dims))
+        self._goal_cols = [action_dim + d for d in self.task.goal_dims]  # columns of the goal in a plan row
         self.name = name
         self.global_cond = global_cond
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
@@ -159,10 +159,10 @@ class TrajectoryPlanner:
             normalizer = normalizer_from_dict(meta.normalizer)
         except (KeyError, TypeError) as exc:
             raise CheckpointError(f"{checkpoint.path}: config.json is missing or has a bad field ({exc}).") from exc
-        maze = getattr(getattr(env, "unwrapped", None), "maze", None)
+        task = planning_task_of(env, dims["obs_dim"], goal_dim_of(env)) if env is not None else None
         return cls(
             model, config["schedule"], config["prediction"], normalizer, dims["horizon"], dims["action_dim"],
-            dims["obs_dim"], act, maze=maze, inverse_dynamics=inv, device=device, seed=seed, name=checkpoint.spec,
+            dims["obs_dim"], act, task=task, inverse_dynamics=inv, device=device, seed=seed, name=checkpoint.spec,
             global_cond=bool(config.get("global_cond", False)),
         )
 
@@ -172,6 +172,9 @@ class TrajectoryPlanner:
         steps = act.sampler_steps or schedule.num_steps
         if steps > schedule.num_steps:
             raise ValueError(f"sampler_steps {steps} exceeds the model's {schedule.num_steps} training steps.")
+        if act.action == "pd" and not self.task.position_dims:
+            raise ValueError(f"act.action='pd' needs a task with position_dims; {type(self.task).__name__} has none. "
+                             "Use action='plan' or 'inverse-dynamics'.")
         self.act = act
         self.scheduler = make_scheduler(act.sampler, schedule, prediction=self.prediction, steps=steps, eta=act.eta)
         self.sampler_steps = steps
@@ -205,15 +208,15 @@ class TrajectoryPlanner:
 
     def _plan_goal(self, st: PlanState, s: np.ndarray, goal: np.ndarray) -> np.ndarray:
         """The point the next plan is conditioned on: ``goal``, or with ``act.subgoal_cells`` k the
-        centre of the cell k cells ahead on the shortest cell path, re-chosen only when a replan
-        is due or the goal changes (so a ball on a cell border does not flip it every step)."""
+        task's subgoal k steps of its route ahead (a maze: the centre of the cell k cells ahead),
+        re-chosen only when a replan is due or the goal changes (so a ball on a cell border does
+        not flip it every step)."""
         k = self.act.subgoal_cells
-        if k <= 0 or self._paths is None:
+        if k <= 0:
             return goal
         if self._replan_due(st) or st.final_goal is None or not np.allclose(st.final_goal, goal):
             st.final_goal = goal.copy()
-            cells = self._paths.path_cells(self._paths.cell_of(s[:2]), self._paths.cell_of(goal))
-            return goal if len(cells) - 1 <= k else self._paths.cell_center(cells[k])
+            return np.asarray(self.task.subgoal(s, goal, k), dtype=np.float64)
         return st.goal
 
     def _replan_due(self, st: PlanState) -> bool:
@@ -224,10 +227,11 @@ class TrajectoryPlanner:
         if st.goal is None or not np.allclose(st.goal, goal):
             st.goal, st.deadline_t, st.plan = goal.copy(), None, None
         due = self._replan_due(st)
-        if st.deadline_t is None or (due and st.t >= st.deadline_t and np.linalg.norm(s[:2] - goal) > GOAL_SLACK):
+        far = np.linalg.norm(s[list(self.task.goal_dims)] - goal) > self.task.goal_tolerance
+        if st.deadline_t is None or (due and st.t >= st.deadline_t and far):
             # a new goal, or the deadline passed short of the goal (e.g. stuck at a wall):
             # plan afresh from here instead of pinning every state to an unreachable goal
-            st.deadline_t = st.t + self.initial_deadline(s[:2], goal)
+            st.deadline_t = st.t + self.initial_deadline(s, goal)
         return due
 
     def act_on_batch(self, observation: dict[str, Any], episode_start: Any = None) -> np.ndarray:
@@ -256,9 +260,10 @@ class TrajectoryPlanner:
 
     @property
     def current_plan(self) -> np.ndarray | None:
-        """Planned positions ``[H, 2]`` of the current plan (None before the first plan)."""
+        """Planned goal-space points ``[H, G]`` of the current plan (a maze: positions), None
+        before the first plan."""
         plan = self.state.plan
-        return None if plan is None else plan[:, self.action_dim : self.action_dim + 2]
+        return None if plan is None else plan[:, self._goal_cols]
 
     def eval_stats(self) -> dict[str, Any]:
         """Planning figures added to ``adiff evaluate``'s JSON."""
@@ -272,24 +277,27 @@ class TrajectoryPlanner:
         }
 
     # ------------------------------------------------------------------ planning
-    def initial_deadline(self, pos: np.ndarray, goal: np.ndarray) -> int:
-        """Steps allowed to reach ``goal`` from ``pos`` (the goal index of the first plan)."""
-        if self.act.deadline == "horizon" or self.maze is None:
+    def initial_deadline(self, s: np.ndarray, goal: np.ndarray) -> int:
+        """Steps allowed to reach ``goal`` from state ``s [O]`` (the goal index of the first
+        plan): from the task's route length, or the last index without one."""
+        length = None if self.act.deadline == "horizon" else self.task.path_length(s, goal)
+        if length is None:
             return self.horizon - 1
-        length = geodesic_length(self._paths, pos, goal)
         return math.ceil(length / self.act.deadline_speed) + self.act.deadline_margin
 
     def conditioner(self, s: np.ndarray, goal: np.ndarray, goal_index: int) -> Inpainting:
-        """Start state at index 0; goal position, zero velocity and zero action from ``goal_index`` on."""
+        """Start state at index 0; from ``goal_index`` on, the goal in the task's ``goal_dims``
+        and zeros in its ``rest_dims`` (and actions, with ``rest_actions``)."""
         h, a, o = self.horizon, self.action_dim, self.obs_dim
         j = int(np.clip(goal_index, 1, h - 1))
         raw = np.zeros((h, a + o))
         raw[0, a:] = s
-        raw[j:, a : a + goal.shape[0]] = goal
+        raw[j:, self._goal_cols] = goal
         values = torch.as_tensor(self.normalizer.normalize(raw), dtype=torch.float32, device=self.device)
         mask = torch.zeros(h, a + o, dtype=torch.bool, device=self.device)
         mask[0, a:] = True
-        mask[j:] = True
+        pinned = self._goal_cols + [a + d for d in self.task.rest_dims] + (list(range(a)) if self.task.rest_actions else [])
+        mask[j:, pinned] = True
         return Inpainting(mask, values)
 
     def plan(self, s: np.ndarray, goal: np.ndarray, steps_left: int) -> np.ndarray:
@@ -312,7 +320,7 @@ class TrajectoryPlanner:
         vector = None
         if self.global_cond:
             a = self.action_dim
-            start, goal_pos = cond.values[0, a:], cond.values[j, a : a + goal.shape[0]]
+            start, goal_pos = cond.values[0, a:], cond.values[j, self._goal_cols]
             vector = global_condition(start.expand(n, -1), goal_pos.expand(n, -1), torch.full((n,), j), self.horizon)
         return sample(self.model, self.scheduler, shape, device=self.device, generator=self.generator,
                       conditioner=cond, cond=vector, **sample_kwargs)
@@ -332,10 +340,10 @@ class TrajectoryPlanner:
         shape = (n * k, self.horizon, self.action_dim + self.obs_dim)
         vector = None
         if self.global_cond:
-            a, g = self.action_dim, goals.shape[1]
+            a, cols = self.action_dim, self._goal_cols
             js = [int(np.clip(j, 1, self.horizon - 1)) for j in steps_left]
             vector = global_condition(
-                torch.stack([c.values[0, a:] for c in conds]), torch.stack([c.values[j, a : a + g] for c, j in zip(conds, js)]),
+                torch.stack([c.values[0, a:] for c in conds]), torch.stack([c.values[j, cols] for c, j in zip(conds, js)]),
                 torch.tensor(js), self.horizon,
             ).repeat_interleave(k, 0)
         out = sample(self.model, self.scheduler, shape, device=self.device, generator=self.generator,
@@ -349,21 +357,25 @@ class TrajectoryPlanner:
 
     def _rank_reward(self, x: torch.Tensor) -> torch.Tensor:
         """Ranking of ``n_samples`` candidate plans ``[N, H, D]`` (normalized), higher is better:
-        ``act.rank = "free-cells"`` counts planned positions inside wall cells (needs the maze;
-        ties broken by smoothness), ``"smoothness"`` only penalizes jumps."""
+        ``act.rank = "free-cells"`` counts the task's infeasible planned states (a maze: positions
+        inside walls; ties broken by smoothness), ``"smoothness"`` only penalizes jumps."""
         smooth = self._smoothness(x)
-        if self.act.rank != "free-cells" or self._paths is None:
+        if self.act.rank != "free-cells":
             return smooth
-        pos = self.normalizer.unnormalize(x.detach().cpu().numpy().astype(np.float64))[..., self.action_dim : self.action_dim + 2]
-        layout, cell_of = self._paths.layout, self._paths.cell_of
-        walls = np.array([sum(not layout.is_free(cell_of(p)) for p in plan) for plan in pos], dtype=np.float64)
-        return -torch.as_tensor(walls, dtype=smooth.dtype, device=smooth.device) * 1e3 + smooth
+        states = self.normalizer.unnormalize(x.detach().cpu().numpy().astype(np.float64))[..., self.action_dim :]
+        bad = self.task.violations(states)
+        if bad is None:
+            return smooth
+        return -torch.as_tensor(np.asarray(bad, dtype=np.float64), dtype=smooth.dtype, device=smooth.device) * 1e3 + smooth
 
     def _smoothness(self, x: torch.Tensor) -> torch.Tensor:
         """Ranking reward for candidate plans: minus the summed squared change of consecutive states."""
         return -(x[:, 1:, self.action_dim:] - x[:, :-1, self.action_dim:]).square().sum(dim=(1, 2))
 
     def action_from_plan(self, s: np.ndarray, plan: np.ndarray, i: int) -> np.ndarray:
+        """The action ``[A]`` at env step ``i`` of ``plan`` from state ``s``, by ``act.action``:
+        the planned action, inverse dynamics towards the next planned state, or PD on the task's
+        positions/velocities ``lookahead`` steps ahead: ``a = kp (p_plan - p) + kd (v_plan - v)``."""
         a = self.action_dim
         k = min(i + self.act.lookahead, self.horizon - 1)
         if self.act.action == "plan":
@@ -372,23 +384,15 @@ class TrajectoryPlanner:
             with torch.inference_mode():
                 now = self.normalizer.normalize(np.concatenate([np.zeros(a), s]))[a:]
                 nxt = self.normalizer.normalize(plan[min(i + 1, self.horizon - 1)])[a:]
-                out = self.inverse_dynamics(torch.as_tensor(now, dtype=torch.float32)[None], torch.as_tensor(nxt, dtype=torch.float32)[None])
-                row = np.concatenate([out[0].numpy().astype(np.float64), np.zeros(self.obs_dim)])
+                as_input = lambda v: torch.as_tensor(v, dtype=torch.float32, device=self.device)[None]  # noqa: E731
+                out = self.inverse_dynamics(as_input(now), as_input(nxt))
+                row = np.concatenate([out[0].cpu().numpy().astype(np.float64), np.zeros(self.obs_dim)])
                 action = self.normalizer.unnormalize(row)[:a]
         else:
-            p = self.obs_dim // 2
-            target_pos, target_vel = plan[k, a : a + p], plan[k, a + p : a + 2 * p]
-            action = self.act.kp * (target_pos - s[:p]) + self.act.kd * (target_vel - s[p : 2 * p])
+            pos, vel = list(self.task.position_dims), list(self.task.velocity_dims)
+            target_pos, target_vel = plan[k, [a + d for d in pos]], plan[k, [a + d for d in vel]]
+            action = self.act.kp * (target_pos - s[pos]) + self.act.kd * (target_vel - s[vel])
         return np.clip(action, -1.0, 1.0).astype(np.float32)
-
-
-def geodesic_length(paths: Any, pos: np.ndarray, goal: np.ndarray) -> float:
-    """Length of the shortest grid path from ``pos`` to ``goal``: pos -> centres of the path's
-    intermediate cells -> goal (straight segments). ``paths`` is a
-    :class:`~adiff_env.maze.expert.WaypointExpert` (it knows the grid and caches BFS)."""
-    cells = paths.path_cells(paths.cell_of(pos), paths.cell_of(goal))
-    points = [np.asarray(pos)] + [paths.cell_center(c) for c in cells[1:-1]] + [np.asarray(goal)]
-    return float(sum(np.linalg.norm(b - a) for a, b in zip(points[:-1], points[1:])))
 
 
 def _single(observation: Any) -> tuple[dict, bool]:

@@ -88,3 +88,20 @@ def test_real_agents_never_beat_the_bound(env_id, episodes):
         assert np.mean(returns) >= 0.85 * np.mean(bounds)
     finally:
         env.close()
+
+
+def test_one_open_room_serves_many_bounds_and_closes(umaze, monkeypatch):
+    from adiff_env.maze.bounds import OpenRoom
+
+    closed = []
+    real_close = OpenRoom.close
+    monkeypatch.setattr(OpenRoom, "close", lambda self: (closed.append(self.env_id), real_close(self)))
+    obs, _ = umaze.reset(seed=3)
+    alone = return_upper_bound(umaze, obs)  # builds and closes its own room
+    assert closed == ["adiff/PointMaze-UMaze-v0"]
+    with OpenRoom(umaze) as room:
+        shared = [return_upper_bound(umaze, obs, room) for _ in range(2)]
+        assert len(closed) == 1  # still open while in use
+    assert shared == [alone, alone] and len(closed) == 2
+    with pytest.raises(ValueError, match="room was built for"):
+        max_step_displacement(gym.make("adiff/PointMaze-Medium-v0"), np.zeros(2), 5, room)

@@ -17,7 +17,7 @@ from adiff_env.cli.main import main
 from adiff_env.errors import UnknownNameError
 from adiff_env.planners.preset import ActConfig, PlannerPreset, load_preset
 from adiff_env.planners.train import train_planner, training_conditioner
-from adiff_env.planners.trajectory import TrajectoryPlanner, geodesic_length
+from adiff_env.planners.trajectory import TrajectoryPlanner
 from adiff_env.registry import ModelRegistry
 
 ENV = "adiff/PointMaze-UMaze-v0"
@@ -76,14 +76,13 @@ def test_training_conditioner_pins_start_and_resting_goal():
     torch.testing.assert_close(cond.apply(torch.zeros_like(x))[m], x[m])
 
 
-def test_geodesic_length_follows_corridors():
-    from adiff_env.maze.expert import WaypointExpert
-
+def test_maze_task_deadline_follows_corridors():
     env = gym.make(ENV)
-    paths = WaypointExpert(env.unwrapped.maze)
-    a, b = paths.cell_center((1, 1)), paths.cell_center((3, 1))  # the U's two arms
+    task = env.unwrapped.planning_task()
+    g = task.geometry
+    a, b = g.cell_center((1, 1)), g.cell_center((3, 1))  # the U's two arms
     assert np.linalg.norm(a - b) == pytest.approx(2.0)
-    assert geodesic_length(paths, a, b) == pytest.approx(6.0)  # around the wall
+    assert task.path_length(np.r_[a, 0.0, 0.0], b) == pytest.approx(6.0)  # around the wall
 
 
 def test_tiny_training_run_registers_a_checkpoint(trained):
@@ -269,7 +268,7 @@ def test_shipped_maze_planners_load_verified_and_plan(name, env_id, subgoals, tm
             # cell 2 cells along the route, 2 cells nearer the goal
             from adiff_env.maze.layout import bfs_distances
 
-            paths, sub = planner._paths, planner.state.goal
+            paths, sub = planner.task.geometry, planner.state.goal
             to_goal = bfs_distances(env.unwrapped.layout, paths.cell_of(obs["desired_goal"]))
             start, cell = paths.cell_of(obs["achieved_goal"]), paths.cell_of(sub)
             assert to_goal[start] > 2
