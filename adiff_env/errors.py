@@ -25,3 +25,7 @@ class UnknownNameError(ValueError):
         hint = f" Did you mean {close[0]!r}?" if close else ""
         listing = ", ".join(self.options) if self.options else "(none registered)"
         super().__init__(f"Unknown {what} {name!r}.{hint} Known {plural or what + 's'}: {listing}.")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, corrupt, or not what the caller asked for."""

@@ -43,17 +43,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from adiff_env.errors import UnknownNameError
+from adiff_env.diffusion.models import load_weights  # noqa: F401  (re-exported: callers load checkpoints with it)
+from adiff_env.errors import CheckpointError, UnknownNameError
 
 WEIGHTS = "weights.safetensors"
 CONFIG = "config.json"
 METADATA = "metadata.json"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _VERSION_RE = re.compile(r"^v([1-9][0-9]*)$")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that is missing, corrupt, or not what the caller asked for."""
 
 
 @dataclass
@@ -334,27 +331,3 @@ class ModelRegistry:
 def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
-
-def load_weights(module: nn.Module, tensors: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:
-    """``module.load_state_dict(tensors)`` with an error naming missing, unexpected and
-    mis-shaped entries instead of PyTorch's generic one."""
-    own = module.state_dict()
-    missing = sorted(set(own) - set(tensors))
-    unexpected = sorted(set(tensors) - set(own))
-    shapes = [
-        f"{k}: checkpoint {tuple(tensors[k].shape)} vs model {tuple(v.shape)}"
-        for k, v in own.items() if k in tensors and tensors[k].shape != v.shape
-    ]
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}")
-        if unexpected:
-            parts.append(f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}")
-        if shapes:
-            parts.append("shape mismatch " + "; ".join(shapes[:5]))
-        raise CheckpointError(
-            f"{source} does not fit {type(module).__name__} ({', '.join(parts)}); the config "
-            "and weights come from different models."
-        )
-    module.load_state_dict(dict(tensors))

@@ -27,7 +27,8 @@ from adiff_env.baselines.data import GoalTransitions, load_goal_transitions
 from adiff_env.baselines.iql import IQLConfig, IQLLearner
 from adiff_env.baselines.nets import DeterministicPolicy, GaussianPolicy, InputNorm, TanhGaussianPolicy
 from adiff_env.errors import UnknownNameError
-from adiff_env.registry import Checkpoint, CheckpointError, CheckpointMetadata, ModelRegistry, load_weights
+from adiff_env.diffusion.models import load_prefixed
+from adiff_env.registry import Checkpoint, CheckpointError, CheckpointMetadata, ModelRegistry
 
 ALGOS: dict[str, tuple[type[OfflineConfig], type, type[torch.nn.Module]]] = {
     "bc": (BCConfig, BCLearner, DeterministicPolicy),
@@ -142,7 +143,7 @@ class OfflineAgent:
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"{checkpoint.path}: config.json is missing or has a bad field ({exc}).") from exc
         policy = ALGOS[algo][2](dims["obs_dim"] + dims["goal_dim"], dims["action_dim"], cfg.hidden, cfg.layers)
-        load_weights(policy, {k[7:]: v for k, v in checkpoint.tensors.items() if k.startswith("policy.")}, str(checkpoint.path))
+        load_prefixed(policy, checkpoint.tensors, "policy.", str(checkpoint.path))
         if env is not None:
             _check_env(env, keys, dims, checkpoint.spec)
         return cls(policy, keys, checkpoint.spec, seed)

@@ -35,8 +35,11 @@ from adiff_env.diffusion.models import (
     build_model,
     count_parameters,
     load_model,
+    load_prefixed,
+    load_weights,
     model_spec,
     prefixed_state,
+    tensors_under,
 )
 from adiff_env.diffusion.objectives import DiffusionObjective, LossOutput
 from adiff_env.diffusion.pipeline import SampleOutput, sample
@@ -67,7 +70,7 @@ __all__ = [
     "NoiseSchedule", "OptimConfig", "RewardGuide", "SampleOutput", "Scheduler", "SchedulerOutput",
     "SigmoidSchedule", "TemporalUNet", "TrainStep", "TransformerConfig", "TransformerDenoiser",
     "UNetConfig", "ValueGuide", "ValueNet", "ValueNetConfig", "build_model", "count_parameters",
-    "load_model", "make_schedule", "make_scheduler", "model_spec", "prefixed_state", "sample", "schedule_from_dict",
+    "load_model", "load_prefixed", "load_weights", "tensors_under", "make_schedule", "make_scheduler", "model_spec", "prefixed_state", "sample", "schedule_from_dict",
     "scheduler_from_dict", "value_loss",
     "MaskSchedule", "MaskedSampler", "MaskedState", "MaskedTransformer", "MaskedTransformerConfig",
     "UnmaskConfig", "effective_sample_size", "make_mask_schedule", "mask_tokens",

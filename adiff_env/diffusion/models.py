@@ -16,7 +16,7 @@ from adiff_env.diffusion._config import config_from_dict, config_to_dict
 from adiff_env.diffusion.transformer import TransformerConfig, TransformerDenoiser
 from adiff_env.diffusion.unet import TemporalUNet, UNetConfig
 from adiff_env.diffusion.value import ValueNet, ValueNetConfig
-from adiff_env.errors import UnknownNameError
+from adiff_env.errors import CheckpointError, UnknownNameError
 
 ARCHITECTURES: dict[str, tuple[type[nn.Module], type]] = {
     "temporal_unet": (TemporalUNet, UNetConfig),
@@ -59,12 +59,43 @@ def prefixed_state(model: nn.Module, prefix: str) -> dict[str, torch.Tensor]:
     return {prefix + k: v for k, v in model.state_dict().items()}
 
 
-def load_model(spec: dict[str, Any], tensors: Mapping[str, torch.Tensor], prefix: str = "") -> nn.Module:
-    """Rebuild a network from its spec and load the tensors stored under ``prefix``; errors
-    name missing, unexpected and mis-shaped entries (:func:`adiff_env.registry.load_weights`)."""
-    from adiff_env.registry import load_weights
+def tensors_under(tensors: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The entries of ``tensors`` stored under ``prefix`` (see :func:`prefixed_state`), prefix removed."""
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
 
-    model = build_model(spec)
-    own = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-    load_weights(model, own, source=f"weights under prefix {prefix!r}" if prefix else "checkpoint")
-    return model
+
+def load_weights(module: nn.Module, tensors: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:
+    """``module.load_state_dict(tensors)`` with an error naming missing, unexpected and
+    mis-shaped entries instead of PyTorch's generic one."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(tensors))
+    unexpected = sorted(set(tensors) - set(own))
+    shapes = [
+        f"{k}: checkpoint {tuple(tensors[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in own.items() if k in tensors and tensors[k].shape != v.shape
+    ]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}")
+        if unexpected:
+            parts.append(f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}")
+        if shapes:
+            parts.append("shape mismatch " + "; ".join(shapes[:5]))
+        raise CheckpointError(
+            f"{source} does not fit {type(module).__name__} ({', '.join(parts)}); the config "
+            "and weights come from different models."
+        )
+    module.load_state_dict(dict(tensors))
+
+
+def load_prefixed(module: nn.Module, tensors: Mapping[str, torch.Tensor], prefix: str, source: str = "checkpoint") -> nn.Module:
+    """Load the weights stored under ``prefix`` into ``module`` (:func:`load_weights`); returns it."""
+    load_weights(module, tensors_under(tensors, prefix), f"{source} (weights under prefix {prefix!r})" if prefix else source)
+    return module
+
+
+def load_model(spec: dict[str, Any], tensors: Mapping[str, torch.Tensor], prefix: str = "", source: str = "checkpoint") -> nn.Module:
+    """Rebuild a network from its spec and load the tensors stored under ``prefix``; errors
+    name missing, unexpected and mis-shaped entries (:func:`load_weights`)."""
+    return load_prefixed(build_model(spec), tensors, prefix, source)

@@ -28,7 +28,20 @@ import torch
 from tqdm.auto import tqdm
 
 from adiff_env.datasets.segments import SegmentDataset
-from adiff_env.diffusion import EMA, DiffusionObjective, Inpainting, OptimConfig, TrainStep, build_model, count_parameters, make_schedule, model_spec
+from adiff_env.diffusion import (
+    EMA,
+    DiffusionObjective,
+    Inpainting,
+    OptimConfig,
+    TrainStep,
+    build_model,
+    count_parameters,
+    load_prefixed,
+    make_schedule,
+    model_spec,
+    prefixed_state,
+    tensors_under,
+)
 from adiff_env.planners.preset import PlannerPreset
 from adiff_env.planners.task import goal_dim_of, planning_task_of
 from adiff_env.planners.trajectory import KIND, InverseDynamics, TrajectoryPlanner, global_condition
@@ -194,9 +207,9 @@ def train_planner(
         writer.close()
     wall = time.perf_counter() - start_wall
 
-    tensors = {f"model.{k}": v for k, v in ema.shadow.state_dict().items()}
+    tensors = prefixed_state(ema.shadow, "model.")
     if inv is not None:
-        tensors.update({f"inv.{k}": v for k, v in inv.state_dict().items()})
+        tensors.update(prefixed_state(inv, "inv."))
     config = {
         "model": model_spec(ema.shadow), "schedule": schedule.to_dict(), "prediction": dcfg.prediction,
         "dims": {"horizon": h, "action_dim": a, "obs_dim": o}, "act": dataclasses.asdict(preset.act),
@@ -232,15 +245,11 @@ def _mixed_loader(data: SegmentDataset, preset: PlannerPreset, extra_id: str, ra
 
 def _load_init(checkpoint: Checkpoint, model: torch.nn.Module, ema: EMA, inv: InverseDynamics | None) -> None:
     """Start from ``checkpoint``'s EMA weights (model and shadow) and inverse dynamics."""
-    from adiff_env.registry import load_weights
-
-    tensors = checkpoint.tensors
-    weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-    load_weights(model, weights, str(checkpoint.path))
-    load_weights(ema.shadow, weights, str(checkpoint.path))
-    inv_weights = {k[4:]: v for k, v in tensors.items() if k.startswith("inv.")}
-    if inv is not None and inv_weights:
-        load_weights(inv, inv_weights, str(checkpoint.path))
+    tensors, source = checkpoint.tensors, str(checkpoint.path)
+    load_prefixed(model, tensors, "model.", source)
+    load_prefixed(ema.shadow, tensors, "model.", source)
+    if inv is not None and tensors_under(tensors, "inv."):
+        load_prefixed(inv, tensors, "inv.", source)
 
 
 def _inverse_dynamics_step(inv, opt, x0: torch.Tensor, j: torch.Tensor, a: int, generator: torch.Generator) -> float:

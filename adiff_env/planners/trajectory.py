@@ -37,7 +37,8 @@ import torch
 from torch import nn
 
 from adiff_env.datasets.normalizers import Normalizer, normalizer_from_dict
-from adiff_env.diffusion import Inpainting, build_model, make_scheduler, sample, schedule_from_dict
+from adiff_env.diffusion import Inpainting, load_model, load_prefixed, make_scheduler, sample, schedule_from_dict
+from adiff_env.errors import CheckpointError
 from adiff_env.planners.preset import ActConfig
 from adiff_env.planners.task import PlanningTask, check_task, goal_dim_of, planning_task_of, point_mass_task
 
@@ -141,21 +142,17 @@ class TrajectoryPlanner:
     @classmethod
     def from_checkpoint(cls, checkpoint: Any, env: Any = None, *, device: str = "cpu", seed: int = 0, **act_overrides: Any) -> TrajectoryPlanner:
         """Build from a registry :class:`~adiff_env.registry.Checkpoint` of kind ``trajectory-planner``."""
-        from adiff_env.registry import CheckpointError, load_weights
-
         meta, config = checkpoint.metadata, checkpoint.config
         if meta.kind != KIND:
             raise CheckpointError(f"{checkpoint.path} holds a {meta.kind!r}, not a {KIND!r}.")
         try:
-            model = build_model(config["model"])
             act = dataclasses.replace(ActConfig(**config["act"]), **act_overrides)
             dims = config["dims"]
-            tensors = checkpoint.tensors
-            load_weights(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, str(checkpoint.path))
+            model = load_model(config["model"], checkpoint.tensors, "model.", str(checkpoint.path))
             inv = None
             if config.get("inverse_dynamics"):
-                inv = InverseDynamics(**config["inverse_dynamics"])
-                load_weights(inv, {k[4:]: v for k, v in tensors.items() if k.startswith("inv.")}, str(checkpoint.path))
+                inv = load_prefixed(InverseDynamics(**config["inverse_dynamics"]), checkpoint.tensors, "inv.",
+                                    str(checkpoint.path))
             normalizer = normalizer_from_dict(meta.normalizer)
         except (KeyError, TypeError) as exc:
             raise CheckpointError(f"{checkpoint.path}: config.json is missing or has a bad field ({exc}).") from exc
