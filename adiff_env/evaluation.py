@@ -174,8 +174,9 @@ def evaluate(
         extra.update(coin_stats(env, coins))
         return EvalResult.from_episodes(env_id, agent_spec, seed, returns, successes, lengths, wall, scorer, extra)
     finally:
-        if hasattr(agent, "close"):  # e.g. a code agent's own sandbox
-            agent.close()
+        close = getattr(agent, "close", None)  # e.g. a code agent's own sandbox
+        if callable(close):
+            close()
         env.close()
 
 
