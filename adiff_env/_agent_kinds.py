@@ -12,7 +12,7 @@ from adiff_env.agents import register_agent
 
 def _expert_factory(tuned: bool):
     def factory(arg: str, env):
-        from adiff_env.datasets.expert import make_expert
+        from adiff_env.manipulation import is_fetch_env
 
         try:
             noise = float(arg) if arg else 0.0
@@ -20,12 +20,19 @@ def _expert_factory(tuned: bool):
             raise ValueError(
                 f"expert agent spec takes an optional action-noise std, e.g. 'expert:0.5'; got {arg!r}."
             ) from None
+        if is_fetch_env(env):  # the scripted Fetch expert (one version: 'expert-tuned' is the same)
+            from adiff_env.manipulation.expert import make_fetch_expert
+
+            return make_fetch_expert(env, noise_std=noise, seed=0)
+        from adiff_env.datasets.expert import make_expert
+
         return make_expert(env, tuned=tuned, noise_std=noise, seed=0)
 
     return factory
 
 
-register_agent("expert", _expert_factory(False), "D4RL waypoint expert for PointMaze (EXPERT[:NOISE_STD])")
+register_agent("expert", _expert_factory(False),
+               "D4RL waypoint expert for PointMaze, scripted expert for Fetch (EXPERT[:NOISE_STD])")
 register_agent(
     "expert-tuned", _expert_factory(True), "faster tuned waypoint expert for PointMaze (EXPERT-TUNED[:NOISE_STD])"
 )

@@ -80,3 +80,4 @@ _register_mazes()
 
 if "adiff/CodeTests-v0" not in registry:
     register(id="adiff/CodeTests-v0", entry_point="adiff_env.envs.code:CodeTestsEnv")
+import adiff_env.manipulation  # noqa: F401  (Fetch ids; the layout refactor moves registration)
