@@ -116,3 +116,19 @@ class _ReferenceAgent:
 
 register_agent("reference", lambda arg, env: _ReferenceAgent(env),
                "oracle for code envs: submits each task's reference solution (checks env + sandbox)")
+
+
+def _chunk_factory(arg: str, env, device: str = "cpu", seed: int = 0, **overrides: object):
+    """``chunk:NAME[@vK]`` or ``chunk:PATH``: the action-chunk diffusion policy; options override
+    its acting config (``sampler``, ``sampler_steps``, ``action_horizon``)."""
+    from adiff_env.planners.chunk_policy import KIND, ChunkPolicy
+    from adiff_env.registry import ModelRegistry
+
+    if not arg:
+        raise ValueError("chunk agent spec needs a model: 'chunk:NAME', 'chunk:NAME@v2' or 'chunk:PATH'.")
+    checkpoint = ModelRegistry().load(arg, kind=KIND)
+    return ChunkPolicy.from_checkpoint(checkpoint, env, device=device, seed=int(seed), **overrides)
+
+
+register_agent("chunk", _chunk_factory, "Diffusion-Policy-style action-chunk agent from the registry "
+               "(CHUNK:NAME[@vN] | CHUNK:PATH)")

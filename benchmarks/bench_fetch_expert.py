@@ -5,7 +5,8 @@
 
 For each task: ``--episodes`` episodes with reset seeds ``seed .. seed + N - 1``; success = the
 env's ``info["is_success"]`` at the last step (the evaluation protocol), "ever" = at any step;
-steps/s = env steps per wall second of env + expert in this process (one thread).
+steps/s = env steps per wall second of env + expert in this process (one thread); cpu steps/s =
+per second of this process's CPU time (the one-core figure on a shared, loaded machine).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def run(task: str, episodes: int, noise: float, seed: int) -> dict:
     expert = make_fetch_expert(env, noise_std=noise, seed=seed)
     final, ever, returns, zone_steps, steps = [], [], [], [], 0
     failed_seeds = []
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for i in tqdm(range(episodes), desc=task, leave=False):
         obs, info = env.reset(seed=seed + i)
         done, total, hit, inside = False, 0.0, False, 0
@@ -54,13 +55,13 @@ def run(task: str, episodes: int, noise: float, seed: int) -> dict:
         zone_steps.append(inside)
         if not info["is_success"]:
             failed_seeds.append(seed + i)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     env.close()
     out = {
         "task": task, "env": env_id, "env_kwargs": kwargs, "episodes": episodes, "noise_std": noise,
         "seeds": [seed, seed + episodes - 1], "success_rate": float(np.mean(final)),
         "ever_success_rate": float(np.mean(ever)), "return_mean": float(np.mean(returns)),
-        "steps_per_s": steps / wall, "wall_s": wall, "failed_seeds": failed_seeds[:20],
+        "steps_per_s": steps / wall, "cpu_steps_per_s": steps / cpu, "wall_s": wall, "failed_seeds": failed_seeds[:20],
     }
     if task == "avoid":
         out["zone_steps_mean"] = float(np.mean(zone_steps))
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     for task in args.tasks:
         r = run(task, args.episodes, args.noise, args.seed)
         print(f"{task:<11} success {r['success_rate']:.1%} (ever {r['ever_success_rate']:.1%})  return "
-              f"{r['return_mean']:.2f}  {r['steps_per_s']:.0f} steps/s  failed seeds {r['failed_seeds'][:8]}"
+              f"{r['return_mean']:.2f}  {r['steps_per_s']:.0f} steps/s ({r['cpu_steps_per_s']:.0f} per CPU s)  failed seeds {r['failed_seeds'][:8]}"
               + (f"  zone: {r['episodes_entering_zone']:.1%} of episodes" if task == "avoid" else ""))
         if args.json_out:
             with open(args.json_out, "a", encoding="utf-8") as fh:
