@@ -44,25 +44,39 @@ that takes no options is called as ``factory(arg, env)``."""
 
 @dataclass(frozen=True)
 class AgentKind:
+    """One factory of a kind. ``applies_to(env) -> bool`` (None: every env) lets several
+    domains serve one kind name: ``expert`` is the waypoint expert on a maze and the scripted
+    expert on a Fetch env."""
+
     name: str
     factory: AgentFactory
     help: str
+    applies_to: Callable[[Any], bool] | None = None
 
 
-_KINDS: dict[str, AgentKind] = {}
+_KINDS: dict[str, list[AgentKind]] = {}
 
 
-def register_agent(name: str, factory: AgentFactory, help: str = "") -> None:
-    """Register an agent kind. Re-registering a name replaces it (useful in plugins/tests)."""
+def register_agent(name: str, factory: AgentFactory, help: str = "",
+                   applies_to: Callable[[Any], bool] | None = None) -> None:
+    """Register an agent kind. Re-registering a name replaces its factory for the same envs
+    (useful in plugins/tests); with ``applies_to``, the factory serves only the envs it
+    accepts, next to the kind's other factories."""
     if not name or ":" in name:
         raise ValueError(f"Agent kind name must be non-empty and contain no ':', got {name!r}.")
-    _KINDS[name] = AgentKind(name, factory, help)
+    kept = [] if applies_to is None else [k for k in _KINDS.get(name, []) if k.applies_to not in (None, applies_to)]
+    _KINDS[name] = [*kept, AgentKind(name, factory, help, applies_to)]
 
 
 def agent_kinds() -> dict[str, AgentKind]:
-    """All registered kinds (built-ins and entry-point plugins), by name."""
+    """All registered kinds (built-ins and entry-point plugins), by name (the first factory of
+    a kind served by several; its help names them all)."""
     _load_builtin_kinds()
-    return dict(_KINDS)
+    out = {}
+    for name, entries in _KINDS.items():
+        helps = "; ".join(dict.fromkeys(k.help for k in entries if k.help))
+        out[name] = AgentKind(name, entries[0].factory, helps, entries[0].applies_to)
+    return out
 
 
 def parse_agent_spec(spec: str) -> tuple[str, str]:
@@ -73,25 +87,37 @@ def parse_agent_spec(spec: str) -> tuple[str, str]:
     return kind, arg
 
 
+def kind_factory(kind: str, env: gym.Env) -> AgentFactory:
+    """The factory of ``kind`` that serves ``env``; errors name unknown kinds and kinds that
+    serve other envs only."""
+    _load_builtin_kinds()
+    if kind not in _KINDS:
+        raise UnknownNameError("agent kind", kind, _KINDS)
+    entries = [k for k in reversed(_KINDS[kind]) if k.applies_to is None or k.applies_to(env)]
+    if not entries:
+        spec = getattr(env, "spec", None)
+        raise ValueError(f"Agent kind {kind!r} has no factory for {spec.id if spec else type(env).__name__}; it serves: "
+                         f"{'; '.join(k.help for k in _KINDS[kind])}.")
+    return entries[0].factory
+
+
 def make_agent(spec: str, env: gym.Env, options: dict[str, Any] | None = None) -> Agent:
     """Build the agent named by ``spec`` for ``env`` (the env gives spaces and task geometry).
 
     ``options`` go to the kind's factory as keywords; a kind that takes none (or not those)
     raises ``ValueError`` naming them."""
     kind, arg = parse_agent_spec(spec)
-    kinds = agent_kinds()
-    if kind not in kinds:
-        raise UnknownNameError("agent kind", kind, kinds)
+    factory = kind_factory(kind, env)
     if not options:
-        return kinds[kind].factory(arg, env)
+        return factory(arg, env)
     import inspect
 
-    params = inspect.signature(kinds[kind].factory).parameters
+    params = inspect.signature(factory).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     unknown = sorted(k for k in options if not takes_any and k not in params)
     if unknown:
         raise ValueError(f"Agent kind {kind!r} does not take the option(s) {unknown}; drop them or use another kind.")
-    return kinds[kind].factory(arg, env, **options)
+    return factory(arg, env, **options)
 
 
 class RandomAgent:

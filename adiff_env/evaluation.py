@@ -114,32 +114,40 @@ def run_episodes(
     desc: str = "",
     episode_options: Callable[[int], dict[str, Any] | None] | None = None,
     coins: list[float] | None = None,
+    ever: list[bool] | None = None,
 ) -> tuple[list[float], list[bool], list[int]]:
     """Roll ``agent`` in ``env`` for ``episodes`` episodes (reset seeds ``seed + i``).
 
     ``episode_options(i)`` gives episode ``i``'s reset options (e.g. a start and goal cell for
     the multi-task maze protocol). Returns per-episode (returns, successes, lengths). Success
-    means the env's ``info["success"]`` (or ``info["is_success"]``) was true at any step.
+    means the env's ``info["success"]`` (or ``info["is_success"]``) was true at any step, or,
+    on envs whose unwrapped env sets ``success_at_last_step = True`` (Fetch), at the last step.
     ``coins``: if given, each episode's number of gold coins collected is appended to it (on
-    envs whose ``info`` has ``coins_collected``).
+    envs whose ``info`` has ``coins_collected``). ``ever``: if given, whether each episode
+    succeeded at any step is appended to it.
     """
+    last_step = bool(getattr(env.unwrapped, "success_at_last_step", False))
     returns, successes, lengths = [], [], []
     for i in tqdm(range(episodes), desc=desc or "episodes", disable=not progress, leave=False):
         options = episode_options(i) if episode_options is not None else None
         obs, info = env.reset(seed=seed + i, options=options)
         state, episode_start = None, True
-        total, steps, success = 0.0, 0, False
+        total, steps, success, hit = 0.0, 0, False, False
         while True:
             action, state = agent.predict(obs, state=state, episode_start=episode_start, deterministic=True)
             episode_start = False
             obs, reward, terminated, truncated, info = env.step(action)
             total += float(reward)
             steps += 1
-            success = success or bool(info.get("success", info.get("is_success", False)))
+            now = bool(info.get("success", info.get("is_success", False)))
+            hit = hit or now
+            success = now if last_step else hit
             if terminated or truncated:
                 break
         if coins is not None and "coins_collected" in info:
             coins.append(float(np.sum(info["coins_collected"])))
+        if ever is not None:
+            ever.append(hit)
         returns.append(total)
         successes.append(success)
         lengths.append(steps)
@@ -165,13 +173,16 @@ def evaluate(
         agent = make_agent(agent_spec, env, agent_options)
         start = time.perf_counter()
         coins: list[float] = []
+        ever: list[bool] = []
         returns, successes, lengths = run_episodes(env, agent, episodes, seed, progress, desc=f"{agent_spec} on {env_id}",
-                                                   coins=coins)
+                                                   coins=coins, ever=ever)
         wall = time.perf_counter() - start
         scorer = getattr(env.unwrapped, "get_normalized_score", None)
         extra = dict(agent.eval_stats()) if hasattr(agent, "eval_stats") else {}
         extra.update(attempt_stats(env, successes, lengths))
         extra.update(coin_stats(env, coins))
+        if getattr(env.unwrapped, "success_at_last_step", False):  # Fetch: success counts at the last step
+            extra["ever_success_rate"] = float(np.mean(ever))
         return EvalResult.from_episodes(env_id, agent_spec, seed, returns, successes, lengths, wall, scorer, extra)
     finally:
         close = getattr(agent, "close", None)  # e.g. a code agent's own sandbox

@@ -76,11 +76,13 @@ def run_vector_episodes(
     desc: str = "",
     bar: Any = None,
     coins: list[float] | None = None,
+    last_step: bool = False,
 ) -> tuple[list[float], list[bool], list[int]]:
     """Run ``episodes`` episodes (reset seeds ``seed + i``) on ``envs``; ``agents`` is one batched
     agent or one agent per sub-env. ``bar``: an outer tqdm bar to advance per finished episode
     (instead of one of its own). ``coins``: as in :func:`~adiff_env.evaluation.run_episodes`
-    (in episode order). Returns per-episode (returns, successes, lengths) in episode order."""
+    (in episode order). ``last_step``: success is the last step's (Fetch), not any step's.
+    Returns per-episode (returns, successes, lengths) in episode order."""
     n = envs.num_envs
     batched = len(agents) == 1 and getattr(agents[0], "batch_predict", False)
     if not batched and len(agents) != n:
@@ -119,7 +121,7 @@ def run_vector_episodes(
                 continue
             returns[ep] += float(rewards[i])
             lengths[ep] += 1
-            successes[ep] = successes[ep] or _success(infos, i)
+            successes[ep] = _success(infos, i) if last_step else successes[ep] or _success(infos, i)
             if done[i]:
                 if "coins_collected" in infos and infos.get("_coins_collected", np.ones(n, dtype=bool))[i]:
                     collected[ep] = float(np.sum(infos["coins_collected"][i]))
@@ -169,7 +171,9 @@ def evaluate_vector(
         try:
             start = time.perf_counter()
             coins: list[float] = []
-            returns, successes, lengths = run_vector_episodes(envs, agents, episodes, seed, progress, desc, bar, coins=coins)
+            last_step = bool(getattr(template.unwrapped, "success_at_last_step", False))
+            returns, successes, lengths = run_vector_episodes(envs, agents, episodes, seed, progress, desc, bar, coins=coins,
+                                                              last_step=last_step)
             wall = time.perf_counter() - start
         finally:
             envs.close()

@@ -107,6 +107,8 @@ def run_collect(args: argparse.Namespace) -> int:
         dataset_id=recipe.dataset_id, episode_steps=recipe.episode_steps,
         tuned_expert=recipe.expert == "tuned", workers=workers, backend=args.backend,
         overwrite=args.overwrite, description=recipe.description, progress=not args.no_progress,
+        continuing=recipe.continuing, env_kwargs=recipe.env_kwargs, noisy_fraction=recipe.noisy_fraction,
+        episodes_per_task=recipe.episodes_per_task,
     )
     if args.json:
         print(json.dumps(recipe_dict(result)))

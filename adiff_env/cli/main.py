@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from adiff_env import __version__
 from adiff_env.cli import baseline as _baseline
 from adiff_env.cli import bench as _bench
+from adiff_env.cli import chunk as _chunk
 from adiff_env.cli import code as _code
 from adiff_env.cli import evaluate as _evaluate
 from adiff_env.cli import datasets as _datasets
@@ -25,7 +26,7 @@ from adiff_env.cli import tasks as _tasks
 from adiff_env.cli import train as _train
 
 # Command modules in the order `adiff --help` lists them.
-COMMAND_MODULES = [_demo, _evaluate, _bench, _train, _evolve, _code, _baseline, _datasets, _envs, _sandbox, _tasks]
+COMMAND_MODULES = [_demo, _evaluate, _bench, _train, _evolve, _chunk, _code, _baseline, _datasets, _envs, _sandbox, _tasks]
 
 
 class CLIError(Exception):

@@ -117,7 +117,8 @@ def _swap_into_place(staged: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _validate(env_id: str, steps: int, noise_std: float, episode_steps: int, workers: int, backend: str) -> None:
+def _validate(env_id: str, steps: int, noise_std: float, episode_steps: int, workers: int, backend: str,
+              noisy_fraction: float = 1.0, episodes_per_task: int = 1) -> None:
     register_envs()
     if env_id not in gym.registry:
         options = [i for i in gym.registry if i.startswith(("adiff/", "PointMaze"))]
@@ -132,6 +133,12 @@ def _validate(env_id: str, steps: int, noise_std: float, episode_steps: int, wor
         raise ValueError(f"workers must be a positive integer, got {workers!r}.")
     if backend not in BACKENDS:
         raise UnknownNameError("collection backend", backend, BACKENDS)
+    if not (isinstance(noisy_fraction, (int, float)) and 0.0 <= noisy_fraction <= 1.0):
+        raise ValueError(f"noisy_fraction must be a number in [0, 1], got {noisy_fraction!r}.")
+    if isinstance(episodes_per_task, bool) or not isinstance(episodes_per_task, int) or episodes_per_task < 1:
+        raise ValueError(f"episodes_per_task must be a positive integer, got {episodes_per_task!r}.")
+    if backend == "collector" and noisy_fraction < 1.0:
+        raise ValueError("noisy_fraction < 1 labels episodes, which only backend='buffers' records; use it.")
     if backend == "collector" and workers != 1:
         raise ValueError(
             f"backend='collector' records in this process only; got workers={workers}. "
@@ -156,6 +163,8 @@ def collect_dataset(
     agent_factory: AgentFactory | None = None,
     description: str | None = None,
     progress: bool = True,
+    noisy_fraction: float = 1.0,
+    episodes_per_task: int = 1,
 ) -> CollectionResult:
     """Record ``steps`` env steps of the noisy expert into the Minari dataset ``dataset_id``.
 
@@ -177,6 +186,12 @@ def collect_dataset(
         agent_factory: ``factory(env, noise_std, seed, tuned) -> agent``; default the expert.
         description: dataset description stored in the metadata.
         progress: show a tqdm progress bar.
+        noisy_fraction: share of episodes recorded with ``noise_std`` (each episode draws it from
+            its seed); the others are noise-free. Below 1, every episode carries its label
+            ``infos["noise_std"]`` (default 1.0: all noisy, no labels, as the mazes).
+        episodes_per_task: episodes per unit of parallel work (default 1). Short time-limited
+            episodes (Fetch: 50 steps) run many to a task so a worker builds its env once; episode
+            ``j`` of task ``i`` then seeds from ``SeedSequence([seed, i, j])`` (``j > 0``).
 
     Returns:
         :class:`CollectionResult`; load the data with ``minari.load_dataset(result.dataset_id)``.
@@ -184,7 +199,7 @@ def collect_dataset(
     from minari.dataset.minari_dataset import parse_dataset_id
     from tqdm.auto import tqdm
 
-    _validate(env_id, steps, noise_std, episode_steps, workers, backend)
+    _validate(env_id, steps, noise_std, episode_steps, workers, backend, noisy_fraction, episodes_per_task)
     dataset_id = dataset_id or default_dataset_id(env_id)
     if not re.search(r"-v\d+$", dataset_id):
         raise ValueError(f"dataset_id must end in a version such as '-v0', got {dataset_id!r}.")
@@ -198,15 +213,17 @@ def collect_dataset(
         )
     make_kwargs = {"reset_target": True} if continuing else {}
     make_kwargs.update({"max_episode_steps": episode_steps, **(env_kwargs or {})})
+    task_steps = episode_steps * episodes_per_task
     tasks = [
-        EpisodeTask(env_id, make_kwargs, i, min(episode_steps, steps - i * episode_steps),
-                     seed, float(noise_std), tuned_expert, agent_factory)
-        for i in range(-(-steps // episode_steps))
+        EpisodeTask(env_id, make_kwargs, i, min(task_steps, steps - i * task_steps),
+                     seed, float(noise_std), tuned_expert, agent_factory, float(noisy_fraction))
+        for i in range(-(-steps // task_steps))
     ]
     recipe = {
         "env_id": env_id, "steps": steps, "noise_std": float(noise_std), "seed": seed,
         "episode_steps": episode_steps, "expert": "tuned" if tuned_expert else "reference",
-        "env_kwargs": make_kwargs, "backend": backend, "workers": workers,
+        "env_kwargs": make_kwargs, "backend": backend, "workers": workers, "continuing": bool(continuing),
+        "noisy_fraction": float(noisy_fraction), "episodes_per_task": episodes_per_task,
         "agent_factory": None if agent_factory is None else f"{agent_factory.__module__}.{agent_factory.__qualname__}",
     }
     create_kwargs, extra_metadata = _metadata(recipe, description)
@@ -236,6 +253,8 @@ def _metadata(recipe: dict, description: str | None) -> tuple[dict, dict]:
     commit = git_commit()
     if recipe["agent_factory"] is not None:
         agent = recipe["agent_factory"]
+    elif recipe["env_id"] in _fetch_ids():
+        agent = "scripted Fetch expert (adiff_env.manipulation.expert)"
     elif recipe["expert"] == "tuned":
         agent = "tuned waypoint expert"
     else:
@@ -247,12 +266,21 @@ def _metadata(recipe: dict, description: str | None) -> tuple[dict, dict]:
         author_email="adiff-env@users.noreply.github.com",
         code_permalink=f"adiff-env git {commit}" if commit else "adiff-env (no git checkout)",
         description=description or (
-            f"{recipe['steps']:,} steps of {agent} with action noise on {recipe['env_id']}, continuing "
-            f"task (a new goal each time one is reached), episodes of {recipe['episode_steps']:,} steps."
+            f"{recipe['steps']:,} steps of {agent} with action noise on {recipe['env_id']}, "
+            + ("continuing task (a new goal each time one is reached), " if recipe["continuing"] else "")
+            + f"episodes of {recipe['episode_steps']:,} steps."
         ),
         requirements=package_versions(),
     )
-    return create_kwargs, {"adiff_recipe": recipe, "adiff_git_commit": commit or "unknown"}
+    versions = dict(r.split("==", 1) for r in create_kwargs["requirements"])
+    return create_kwargs, {"adiff_recipe": recipe, "adiff_git_commit": commit or "unknown",
+                           "adiff_versions": versions}
+
+
+def _fetch_ids() -> tuple[str, ...]:
+    from adiff_env.manipulation import FETCH_PRESETS
+
+    return tuple(FETCH_PRESETS)
 
 
 def _ensure_namespace(namespace: str) -> None:

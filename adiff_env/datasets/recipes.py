@@ -11,6 +11,13 @@ a dataset bit for bit::
     episode_steps = 10_000      # optional, default 10,000
     expert = "reference"        # optional: "reference" (D4RL P=10, D=-1) or "tuned"
     description = "..."         # optional
+    continuing = true           # optional: the mazes' continuing task (reset_target=True)
+    noisy_fraction = 1.0        # optional: share of episodes with noise (< 1 labels episodes)
+    episodes_per_task = 1       # optional: episodes per unit of parallel work
+    [env_kwargs]                # optional: extra gym.make keywords (e.g. goal_region = "table")
+
+Fetch recipes (``datasets/fetch-*.toml``) set ``continuing = false``, ``episode_steps = 50`` and
+many ``episodes_per_task``; the expert is then the scripted Fetch expert.
 
 Unknown keys are an error (a typo such as ``step = ...`` must not fall back to a default).
 """
@@ -40,6 +47,10 @@ class DatasetRecipe:
     episode_steps: int = DEFAULT_EPISODE_STEPS
     expert: str = "reference"
     description: str | None = None
+    continuing: bool = True
+    noisy_fraction: float = 1.0
+    episodes_per_task: int = 1
+    env_kwargs: dict | None = None
 
     def __post_init__(self) -> None:
         checks = {
@@ -51,12 +62,19 @@ class DatasetRecipe:
             "episode_steps": isinstance(self.episode_steps, int) and self.episode_steps >= 2,
             "expert": self.expert in EXPERTS,
             "description": self.description is None or isinstance(self.description, str),
+            "continuing": isinstance(self.continuing, bool),
+            "noisy_fraction": isinstance(self.noisy_fraction, (int, float)) and not isinstance(self.noisy_fraction, bool)
+            and 0.0 <= self.noisy_fraction <= 1.0,
+            "episodes_per_task": isinstance(self.episodes_per_task, int) and not isinstance(self.episodes_per_task, bool)
+            and self.episodes_per_task >= 1,
+            "env_kwargs": self.env_kwargs is None or isinstance(self.env_kwargs, dict),
         }
         expected = {
             "env": "a registered env id string", "steps": "a positive integer",
             "noise": "a number >= 0", "seed": "an integer", "dataset_id": "a string",
             "episode_steps": "an integer >= 2", "expert": f"one of {EXPERTS}",
-            "description": "a string",
+            "description": "a string", "continuing": "true or false", "noisy_fraction": "a number in [0, 1]",
+            "episodes_per_task": "a positive integer", "env_kwargs": "a table of gym.make keywords",
         }
         for key, ok in checks.items():
             if not ok:

@@ -31,6 +31,9 @@ class EpisodeTask:
     noise_std: float
     tuned: bool
     agent_factory: AgentFactory | None = field(default=None)
+    noisy_fraction: float = 1.0
+    """Share of episodes driven with ``noise_std`` (the others without noise); < 1 labels every
+    episode with ``infos["noise_std"]`` (one value per observation)."""
 
 
 def expert_agent_factory(env: gym.Env, noise_std: float, seed: int, tuned: bool) -> Any:
@@ -41,10 +44,11 @@ def expert_agent_factory(env: gym.Env, noise_std: float, seed: int, tuned: bool)
     return make_agent("expert-tuned" if tuned else "expert", env, {"noise_std": noise_std, "seed": seed})
 
 
-def _episode_seeds(*keys: int) -> tuple[int, int]:
-    """(reset seed, agent seed) of one episode, from ``SeedSequence(keys)``."""
-    reset_seed, agent_seed = np.random.SeedSequence(list(keys)).generate_state(2, np.uint32)
-    return int(reset_seed), int(agent_seed)
+def _episode_seeds(*keys: int) -> tuple[int, int, float]:
+    """(reset seed, agent seed, noise draw in [0, 1)) of one episode, from ``SeedSequence(keys)``
+    (the first two words do not depend on how many are drawn)."""
+    reset_seed, agent_seed, draw = np.random.SeedSequence(list(keys)).generate_state(3, np.uint32)
+    return int(reset_seed), int(agent_seed), float(draw) / 2.0**32
 
 
 def register_envs() -> None:
@@ -69,11 +73,13 @@ def run_episodes(env: gym.Env, task: EpisodeTask, record: bool) -> list:
     buffers: list = []
     remaining, part = task.steps, 0
     while remaining > 0:
-        # Part > 0 only when the env terminates before the time limit (not in the mazes).
+        # Part > 0 when the env ends an episode before the task's budget: a termination (not in
+        # the mazes) or a time limit shorter than the task (Fetch: many 50-step episodes per task).
         keys = (task.seed, task.index) if part == 0 else (task.seed, task.index, part)
-        reset_seed, agent_seed = _episode_seeds(*keys)
+        reset_seed, agent_seed, draw = _episode_seeds(*keys)
+        noise = task.noise_std if draw < task.noisy_fraction else 0.0
         obs, _ = env.reset(seed=reset_seed)
-        agent = factory(env, task.noise_std, agent_seed, task.tuned)
+        agent = factory(env, noise, agent_seed, task.tuned)
         obs_rec = _ObsRecorder(obs, remaining + 1) if record else None
         actions = np.empty((remaining, *env.action_space.shape), dtype=act_dtype)
         rewards = np.empty(remaining, dtype=np.float64)
@@ -102,7 +108,7 @@ def run_episodes(env: gym.Env, task: EpisodeTask, record: bool) -> list:
                     rewards=rewards[:n],
                     terminations=terms[:n],
                     truncations=truncs[:n],
-                    infos={},
+                    infos={} if task.noisy_fraction >= 1.0 else {"noise_std": np.full(n + 1, noise)},
                 )
             )
         remaining -= n

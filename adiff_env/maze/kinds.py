@@ -24,7 +24,14 @@ def _expert_factory(tuned: bool):
     return factory
 
 
+def is_maze_env(env: Any) -> bool:
+    """Whether ``env`` (wrapped or not) is one of our PointMaze envs."""
+    unwrapped = getattr(env, "unwrapped", env)
+    return hasattr(unwrapped, "geometry") and hasattr(unwrapped, "maze")
+
+
 def register_kinds() -> None:
-    register_agent("expert", _expert_factory(False), "D4RL waypoint expert for PointMaze (EXPERT[:NOISE_STD])")
+    register_agent("expert", _expert_factory(False), "D4RL waypoint expert for PointMaze (EXPERT[:NOISE_STD])",
+                   applies_to=is_maze_env)
     register_agent("expert-tuned", _expert_factory(True),
-                   "faster tuned waypoint expert for PointMaze (EXPERT-TUNED[:NOISE_STD])")
+                   "faster tuned waypoint expert for PointMaze (EXPERT-TUNED[:NOISE_STD])", applies_to=is_maze_env)

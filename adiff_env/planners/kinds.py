@@ -26,6 +26,20 @@ def _planner_factory(arg: str, env: Any, sampler: str | None = None, steps: int 
     return TrajectoryPlanner.from_checkpoint(checkpoint, env, device=device, **overrides)
 
 
+def _chunk_factory(arg: str, env: Any, device: str = "cpu", seed: int = 0, **overrides: Any) -> Any:
+    """``chunk:NAME[@vK]`` or ``chunk:PATH``: the action-chunk diffusion policy; options override
+    its acting config (``sampler``, ``sampler_steps``, ``action_horizon``)."""
+    from adiff_env.planners.chunk_policy import KIND, ChunkPolicy
+    from adiff_env.registry import ModelRegistry
+
+    if not arg:
+        raise ValueError("chunk agent spec needs a model: 'chunk:NAME', 'chunk:NAME@v2' or 'chunk:PATH'.")
+    checkpoint = ModelRegistry().load(arg, kind=KIND)
+    return ChunkPolicy.from_checkpoint(checkpoint, env, device=device, seed=int(seed), **overrides)
+
+
 def register_kinds() -> None:
     register_agent("planner", _planner_factory,
                    "diffusion trajectory planner from the registry (PLANNER:NAME[@vN] | PLANNER:PATH)")
+    register_agent("chunk", _chunk_factory, "Diffusion-Policy-style action-chunk agent from the registry "
+                   "(CHUNK:NAME[@vN] | CHUNK:PATH)")

@@ -49,7 +49,7 @@ def test_collect_from_recipe_with_overrides(tmp_path, capsys):
 def test_shipped_recipes_parse():
     from adiff_env.datasets.recipes import load_recipe, shipped_recipes
 
-    recipes = shipped_recipes()
+    recipes = {k: v for k, v in shipped_recipes().items() if k.startswith("pointmaze-")}  # Fetch: tests/manipulation
     assert set(recipes) == {"pointmaze-umaze", "pointmaze-medium", "pointmaze-large"}
     assert [recipes[n].steps for n in ("pointmaze-umaze", "pointmaze-medium", "pointmaze-large")] == [
         1_000_000, 2_000_000, 4_000_000]
@@ -76,7 +76,7 @@ def _err(capsys, argv, code=2):
         (["datasets", "collect", "adiff/PointMaze-UMaz-v0", "--steps", "10"],
          "Did you mean 'adiff/PointMaze-UMaze-v0'"),
         (["datasets", "collect", "adiff/PointMaze-UMaze-v0", "--recipe", "pointmaze-umaze"], "not both"),
-        (["datasets", "collect", "--recipe", "no-such-recipe"], "Shipped recipes: pointmaze-large"),
+        (["datasets", "collect", "--recipe", "no-such-recipe"], "pointmaze-large, pointmaze-medium"),
         (["datasets", "collect", "adiff/PointMaze-UMaze-v0", "--steps", "10", "--dataset-id", "x y-v0"],
          "Malformed dataset ID"),
         (["datasets", "show", "adiff/nothing-v0"], "Unknown dataset id 'adiff/nothing-v0'"),
