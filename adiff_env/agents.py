@@ -101,6 +101,14 @@ def kind_factory(kind: str, env: gym.Env) -> AgentFactory:
     return entries[0].factory
 
 
+def describe_kind(kind: str, env: gym.Env) -> str:
+    """The help of the factory of ``kind`` that serves ``env``, without its usage part
+    (e.g. ``"D4RL waypoint expert for PointMaze"``): for dataset cards and run records."""
+    factory = kind_factory(kind, env)
+    text = next(k.help for k in _KINDS[kind] if k.factory is factory)
+    return text.split(" (")[0] if text.endswith(")") else text
+
+
 def make_agent(spec: str, env: gym.Env, options: dict[str, Any] | None = None) -> Agent:
     """Build the agent named by ``spec`` for ``env`` (the env gives spaces and task geometry).
 

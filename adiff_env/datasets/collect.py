@@ -253,12 +253,8 @@ def _metadata(recipe: dict, description: str | None) -> tuple[dict, dict]:
     commit = git_commit()
     if recipe["agent_factory"] is not None:
         agent = recipe["agent_factory"]
-    elif recipe["env_id"] in _fetch_ids():
-        agent = "scripted Fetch expert (adiff_env.manipulation.expert)"
-    elif recipe["expert"] == "tuned":
-        agent = "tuned waypoint expert"
     else:
-        agent = "waypoint expert, D4RL reference PD (P=10, D=-1, switch 0.1)"
+        agent = _expert_description(recipe["env_id"], recipe.get("env_kwargs") or {}, recipe["expert"] == "tuned")
     create_kwargs = dict(
         eval_env=recipe["env_id"],
         algorithm_name=f"{agent} + Gaussian action noise std={recipe['noise_std']:g}",
@@ -277,10 +273,15 @@ def _metadata(recipe: dict, description: str | None) -> tuple[dict, dict]:
                            "adiff_versions": versions}
 
 
-def _fetch_ids() -> tuple[str, ...]:
-    from adiff_env.manipulation import FETCH_PRESETS
+def _expert_description(env_id: str, env_kwargs: dict, tuned: bool) -> str:
+    """What the env domain's expert kind says it is (e.g. "D4RL waypoint expert for PointMaze")."""
+    from adiff_env.agents import describe_kind
 
-    return tuple(FETCH_PRESETS)
+    env = gym.make(env_id, **env_kwargs)
+    try:
+        return describe_kind("expert-tuned" if tuned else "expert", env)
+    finally:
+        env.close()
 
 
 def _ensure_namespace(namespace: str) -> None:

@@ -22,5 +22,5 @@ def _fetch_expert_factory(arg: str, env: Any, noise_std: float | None = None, se
 
 def register_kinds() -> None:
     for name in ("expert", "expert-tuned"):
-        register_agent(name, _fetch_expert_factory, "scripted push / pick-and-place expert for Fetch (EXPERT[:NOISE_STD])",
+        register_agent(name, _fetch_expert_factory, "scripted Fetch expert: push / pick-and-place (EXPERT[:NOISE_STD])",
                        applies_to=is_fetch_env)
