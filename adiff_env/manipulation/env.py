@@ -44,6 +44,7 @@ from gymnasium_robotics.envs.fetch.pick_and_place import MujocoFetchPickAndPlace
 from gymnasium_robotics.envs.fetch.push import MujocoFetchPushEnv
 
 from adiff_env.errors import UnknownNameError
+from adiff_env.manipulation.task import FetchPlanningTask
 
 DISTANCE_THRESHOLD = 0.05
 """Fetch's success distance (m) between the block and the goal."""
@@ -67,6 +68,10 @@ class _FetchMixin:
 
     def _reference_config(self) -> dict[str, Any]:
         return {}
+
+    def planning_task(self) -> FetchPlanningTask:
+        """What the trajectory planner needs of this task (:mod:`adiff_env.manipulation.task`)."""
+        return FetchPlanningTask()
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """Fetch's reset; ``options={"goal": [x, y, z]}`` pins this episode's goal."""
