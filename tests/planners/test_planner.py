@@ -203,8 +203,9 @@ def test_sb3_evaluate_policy_runs_the_planner(trained):
 
     planner, _ = _planner(trained)
     env = gym.make(ENV, max_episode_steps=12)
-    mean, std = evaluate_policy(planner, env, n_eval_episodes=2, deterministic=True)
-    assert np.isfinite(mean) and std >= 0
+    rewards, lengths = evaluate_policy(planner, env, n_eval_episodes=2, deterministic=True, return_episode_rewards=True)
+    assert lengths == [12, 12]  # both episodes ran to the time limit with the planner acting every step
+    assert all(float(r).is_integer() and 0 <= r <= 12 for r in rewards)  # 1 per step inside the goal disk
 
 
 def test_cli_evaluate_planner_json_and_sampler_override(trained, capsys):
