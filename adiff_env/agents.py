@@ -5,8 +5,9 @@ Every agent follows Stable-Baselines3's ``predict`` signature, so our planners d
 
     predict(observation, state=None, episode_start=None, deterministic=True) -> (action, state)
 
-Agents are named on the command line by a *spec*, ``KIND`` or ``KIND:ARG`` (``random``,
-``expert``, ``planner:pointmaze-umaze@v2``, ``sb3:runs/sac.zip``). Each module that provides a
+Agents are named on the command line by a *spec*, ``KIND[:ARG][?KEY=VALUE&KEY2=VALUE2]``
+(``random``, ``expert:0.3``, ``planner:pointmaze-umaze@v2?sampler=ddim&steps=5``,
+``sb3:runs/sac.zip``); :func:`parse_agent` is the one parser of that syntax. Each module that provides a
 kind registers a factory with :func:`register_agent` (our domains and plugins alike, through the
 entry-point group ``adiff_env.agents``); :func:`make_agent` parses the spec and calls it. There is no if-chain over kinds anywhere else.
 """
@@ -14,13 +15,13 @@ entry-point group ``adiff_env.agents``); :func:`make_agent` parses the spec and 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
 
-from adiff_env.errors import UnknownNameError
+from adiff_env.errors import ConfigError, UnknownNameError
 
 
 @runtime_checkable
@@ -41,22 +42,48 @@ AgentFactory = Callable[..., Agent]
 ``options`` are keyword overrides (e.g. ``sampler="ddim", steps=10`` for planners). A factory
 that takes no options is called as ``factory(arg, env)``."""
 
+OptionCheck = Callable[[dict[str, Any]], dict[str, Any]]
+"""``check(options) -> options``: names and values of a kind's options checked (text parsed by
+type), raising :class:`~adiff_env.errors.UnknownNameError` / ``ConfigError``; loads nothing."""
+
 
 @dataclass(frozen=True)
 class AgentKind:
     name: str
     factory: AgentFactory
     help: str
+    check_options: OptionCheck | None = None
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """A parsed agent spec ``KIND[:ARG][?KEY=VALUE&KEY2=VALUE2]``.
+
+    ``label``: the whole text (the agent's name in tables); ``kind``, ``arg``; ``options``:
+    the factory's keywords (text values until :func:`check_agent` parses them by type)."""
+
+    label: str
+    kind: str
+    arg: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def base(self) -> str:
+        """``KIND[:ARG]`` without the options."""
+        return f"{self.kind}:{self.arg}" if self.arg else self.kind
 
 
 _KINDS: dict[str, AgentKind] = {}
 
 
-def register_agent(name: str, factory: AgentFactory, help: str = "") -> None:
-    """Register an agent kind. Re-registering a name replaces it (useful in plugins/tests)."""
-    if not name or ":" in name:
-        raise ValueError(f"Agent kind name must be non-empty and contain no ':', got {name!r}.")
-    _KINDS[name] = AgentKind(name, factory, help)
+def register_agent(name: str, factory: AgentFactory, help: str = "", check_options: OptionCheck | None = None) -> None:
+    """Register an agent kind. Re-registering a name replaces it (useful in plugins/tests).
+
+    ``check_options`` validates the kind's options before anything is loaded (see
+    :data:`OptionCheck`); without it the factory's keyword names are the valid options."""
+    if not name or ":" in name or "?" in name:
+        raise ValueError(f"Agent kind name must be non-empty and contain no ':' or '?', got {name!r}.")
+    _KINDS[name] = AgentKind(name, factory, help, check_options)
 
 
 def agent_kinds() -> dict[str, AgentKind]:
@@ -66,32 +93,138 @@ def agent_kinds() -> dict[str, AgentKind]:
 
 
 def parse_agent_spec(spec: str) -> tuple[str, str]:
-    """Split ``KIND:ARG`` into ``(kind, arg)``; ``arg`` is ``''`` when absent."""
-    if not isinstance(spec, str) or not spec.strip():
-        raise ValueError(f"Agent spec must be a non-empty string like 'random' or 'planner:NAME', got {spec!r}.")
-    kind, _, arg = spec.strip().partition(":")
-    return kind, arg
+    """Split ``KIND:ARG`` (options after ``?`` dropped) into ``(kind, arg)``; ``arg`` is ``''`` when absent."""
+    parsed = parse_agent(spec)
+    return parsed.kind, parsed.arg
 
 
-def make_agent(spec: str, env: gym.Env, options: dict[str, Any] | None = None) -> Agent:
-    """Build the agent named by ``spec`` for ``env`` (the env gives spaces and task geometry).
+def parse_agent(text: str, options: dict[str, Any] | None = None) -> AgentSpec:
+    """Parse ``KIND[:ARG][?KEY=VALUE&...]`` -- the one agent-option syntax of every command
+    (``adiff evaluate --agent``, ``adiff bench --agents``, ``adiff demo --agent``, evolution's
+    ``--from``). ``options`` (e.g. from ``--agent-option KEY=VALUE``) join the query's; a key
+    given twice is an error. Values stay text here; :func:`check_agent` types them."""
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigError(f"Agent spec must be a non-empty string like 'random', 'planner:NAME' or "
+                          f"'planner:NAME?steps=5', got {text!r}.")
+    label = text.strip()
+    base, _, query = label.partition("?")
+    kind, _, arg = base.partition(":")
+    if not kind:
+        raise ConfigError(f"Agent spec {label!r} has no kind before ':' (e.g. 'planner:NAME').")
+    out: dict[str, Any] = {}
+    for pair in filter(None, query.split("&")):
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"agent option {pair!r} in {label!r} must be KEY=VALUE, e.g. '{base}?steps=5'.")
+        if key in out:
+            raise ConfigError(f"agent option {key!r} is given twice in {label!r}.")
+        out[key] = value
+    for key, value in (options or {}).items():
+        if key in out:
+            raise ConfigError(f"agent option {key!r} is given both in {label!r} and as an option.")
+        out[key] = value
+    return AgentSpec(label, kind, arg, out)
 
-    ``options`` go to the kind's factory as keywords; a kind that takes none (or not those)
-    raises ``ValueError`` naming them."""
-    kind, arg = parse_agent_spec(spec)
+
+def parse_option_pairs(pairs: list[str], flag: str = "--agent-option") -> dict[str, str]:
+    """``["k=v", ...]`` (repeated ``--agent-option k=v``) as a dict of text values."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{flag} expects KEY=VALUE, got {pair!r}.")
+        if key in out:
+            raise ConfigError(f"{flag} {key!r} is given twice.")
+        out[key] = value
+    return out
+
+
+def check_agent(spec: str | AgentSpec, options: dict[str, Any] | None = None) -> AgentSpec:
+    """The spec parsed, its kind known and its options checked and typed -- before any
+    checkpoint is read, so a typo in an option fails at once with the valid names."""
+    if isinstance(spec, AgentSpec):
+        clash = sorted(set(spec.options) & set(options or {}))
+        if clash:
+            raise ConfigError(f"agent option(s) {clash} given both in {spec.label!r} and as options.")
+        parsed = AgentSpec(spec.label, spec.kind, spec.arg, {**spec.options, **(options or {})})
+    else:
+        parsed = parse_agent(spec, options)
+    kinds = agent_kinds()
+    if parsed.kind not in kinds:
+        raise UnknownNameError("agent kind", parsed.kind, kinds)
+    kind = kinds[parsed.kind]
+    if kind.check_options is not None:
+        typed = kind.check_options(dict(parsed.options))
+    else:
+        typed = _check_by_signature(kind, parsed.options)
+    return AgentSpec(parsed.label, parsed.kind, parsed.arg, typed)
+
+
+def check_acting_options(act_cls: type, options: dict[str, Any], own: dict[str, Any], what: str,
+                         aliases: dict[str, str] | None = None) -> dict[str, Any]:
+    """Options = fields of the acting config ``act_cls`` + the factory's ``own`` keywords
+    (name -> type). Unknown names raise UnknownNameError listing all; values are typed and
+    the acting ones checked by building ``act_cls`` (defaults for the rest)."""
+    from adiff_env import config
+
+    act_types = config.field_types(act_cls)
+    valid = sorted(set(act_types) | set(own))
+    for key in sorted(options):
+        if key not in act_types and key not in own:
+            raise UnknownNameError(what, key, valid)
+    typed = {k: config.coerce(v, own[k] if k in own else act_types[k], f"{what} {k!r}") for k, v in options.items()}
+    act = {(aliases or {}).get(k, k): v for k, v in typed.items() if k in act_types or (aliases or {}).get(k) in act_types}
+    act = {k: v for k, v in act.items() if k in act_types and v is not None}
+    config.from_dict(act_cls, act, what + "s")
+    return typed
+
+
+def option_names(kind: str) -> list[str]:
+    """The option names kind ``kind`` takes (for ``adiff agents list --options``)."""
+    import inspect
+
     kinds = agent_kinds()
     if kind not in kinds:
         raise UnknownNameError("agent kind", kind, kinds)
-    if not options:
-        return kinds[kind].factory(arg, env)
+    entry = kinds[kind]
+    if entry.check_options is not None:
+        try:
+            entry.check_options({"?": ""})  # no option is named "?": the error lists the valid ones
+        except UnknownNameError as exc:
+            return list(exc.options)
+        return []  # pragma: no cover - a check that accepts anything
+    params = inspect.signature(entry.factory).parameters
+    return [n for n in list(params)[2:] if params[n].kind not in (inspect.Parameter.VAR_POSITIONAL,
+                                                                 inspect.Parameter.VAR_KEYWORD)]
+
+
+def _check_by_signature(kind: AgentKind, options: dict[str, Any]) -> dict[str, Any]:
     import inspect
 
-    params = inspect.signature(kinds[kind].factory).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    unknown = sorted(k for k in options if not takes_any and k not in params)
-    if unknown:
-        raise ValueError(f"Agent kind {kind!r} does not take the option(s) {unknown}; drop them or use another kind.")
-    return kinds[kind].factory(arg, env, **options)
+    from adiff_env.config import parse_value
+
+    if not options:
+        return {}
+    params = inspect.signature(kind.factory).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        valid = [n for n in list(params)[2:] if params[n].kind is not inspect.Parameter.VAR_POSITIONAL]
+        for key in sorted(options):
+            if key not in valid:
+                if not valid:
+                    raise ConfigError(f"Agent kind {kind.name!r} takes no options; drop {sorted(options)}.")
+                raise UnknownNameError(f"{kind.name} option", key, valid)
+    return {k: parse_value(v) if isinstance(v, str) else v for k, v in options.items()}
+
+
+def make_agent(spec: str | AgentSpec, env: gym.Env, options: dict[str, Any] | None = None) -> Agent:
+    """Build the agent named by ``spec`` (``KIND[:ARG][?KEY=VALUE&...]``) for ``env`` (the env
+    gives spaces and task geometry). ``options`` join the spec's; both are checked by the
+    kind (:func:`check_agent`) before the factory loads anything."""
+    parsed = check_agent(spec, options)
+    factory = agent_kinds()[parsed.kind].factory
+    if not parsed.options:
+        return factory(parsed.arg, env)
+    return factory(parsed.arg, env, **parsed.options)
 
 
 class RandomAgent:

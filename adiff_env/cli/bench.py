@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from adiff_env.cli.evaluate import positive_int
+from adiff_env.cli._common import positive_int, split_csv
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,11 +38,15 @@ def run(args: argparse.Namespace) -> int:
 
     from adiff_env.bench.report import markdown_table, summarize
     from adiff_env.bench.runner import BenchConfig, run_bench
+    from adiff_env.agents import check_agent
     from adiff_env.bench.specs import split_agents
 
-    envs = tuple(e.strip() for e in args.envs.split(",") if e.strip()) if args.envs else None
+    envs = split_csv(args.envs)
+    agents = tuple(split_agents(args.agents))
+    for spec in agents:
+        check_agent(spec)  # every agent's kind and options before the first episode
     config = BenchConfig(
-        suite=args.suite, agents=tuple(split_agents(args.agents)), episodes=args.episodes, seeds=args.seeds,
+        suite=args.suite, agents=agents, episodes=args.episodes, seeds=args.seeds,
         out=Path(args.out), envs=envs, vector=args.vector, vector_mode=args.vector_mode, force=args.force,
         progress=not args.quiet,
     )
