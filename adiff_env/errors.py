@@ -3,9 +3,12 @@
 The rule (the CLI relies on it): an error the *user* can fix -- a bad name, a bad config
 value, a missing dataset, checkpoint, engine or image -- is a :class:`UserError`, and its
 message says what was expected, what was given and the fix. ``adiff`` prints a
-``UserError`` as one line (exit 2); any other exception is a bug and keeps its traceback.
-The concrete classes also derive from the builtin type callers already catch
-(``ValueError``, ``FileNotFoundError``), so ``except ValueError`` keeps working.
+``UserError`` as one line (exit 2), and so a ``ValueError`` raised by a ``raise`` statement in
+adiff-env's own code (validation, style rule 4); any other exception (``TypeError``,
+``KeyError``, a ``ValueError`` from inside numpy or torch...) is a bug and keeps its traceback
+(:func:`adiff_env.cli.main.is_user_error`). The concrete classes also derive from the builtin
+type callers already catch (``ValueError``, ``FileNotFoundError``), so ``except ValueError``
+keeps working.
 
 Unknown names (env ids, agent kinds, presets, task suites, config keys) raise
 :class:`UnknownNameError`, which lists the valid options and suggests the nearest one, as
@@ -50,3 +53,8 @@ class ConfigError(UserError, ValueError):
 class MissingResourceError(UserError, FileNotFoundError):
     """Something a command needs is not there (a dataset, a corpus file, the Docker engine or
     the sandbox image); the message ends with the exact command that makes it."""
+
+
+class AlreadyExistsError(UserError, FileExistsError):
+    """The command would replace something that exists (a dataset, a run); the message names
+    the flag that allows it (``--overwrite``) or another name to use."""

@@ -11,9 +11,12 @@ function; this file only wires them together. Heavy imports (torch, MuJoCo, dock
 inside the command functions, so ``adiff --help`` answers at once (a test checks that building
 the parser imports no torch).
 
-Errors: a :class:`~adiff_env.errors.UserError` (bad name, bad config value, missing dataset,
-checkpoint, engine or image; :class:`~adiff_env.cli._common.CLIError`) is printed as one line,
-exit 2. Anything else is a bug and propagates with its traceback.
+Errors (the rule of :mod:`adiff_env.errors`): a :class:`~adiff_env.errors.UserError` (bad
+name, bad config value, missing dataset, checkpoint, engine or image;
+:class:`~adiff_env.cli._common.CLIError`), or a ``ValueError`` that a ``raise`` statement in
+adiff-env's own code threw (its validation, style rule 4), is printed as one line, exit 2.
+Anything else -- a ``TypeError``, ``KeyError``, ``AttributeError``, or a ``ValueError`` from
+inside numpy, torch or the standard library -- is a bug and propagates with its traceback.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from adiff_env import __version__
 from adiff_env.cli import agents as _agents
@@ -99,10 +103,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except UserError as exc:
+    except Exception as exc:
+        if not is_user_error(exc):
+            raise
         print(f"adiff {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return int(result or 0)
+
+
+_PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def is_user_error(exc: BaseException) -> bool:
+    """The one-line rule of the module doc: a UserError, or a ValueError raised by our own code."""
+    if isinstance(exc, UserError):
+        return True
+    if not isinstance(exc, ValueError):
+        return False
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return _PACKAGE in Path(tb.tb_frame.f_code.co_filename).resolve().parents
 
 
 if __name__ == "__main__":  # pragma: no cover
