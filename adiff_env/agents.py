@@ -53,6 +53,7 @@ class AgentKind:
     factory: AgentFactory
     help: str
     check_options: OptionCheck | None = None
+    check_arg: Callable[[str], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -76,14 +77,17 @@ class AgentSpec:
 _KINDS: dict[str, AgentKind] = {}
 
 
-def register_agent(name: str, factory: AgentFactory, help: str = "", check_options: OptionCheck | None = None) -> None:
+def register_agent(name: str, factory: AgentFactory, help: str = "", check_options: OptionCheck | None = None,
+                   check_arg: Callable[[str], Any] | None = None) -> None:
     """Register an agent kind. Re-registering a name replaces it (useful in plugins/tests).
 
     ``check_options`` validates the kind's options before anything is loaded (see
-    :data:`OptionCheck`); without it the factory's keyword names are the valid options."""
+    :data:`OptionCheck`); without it the factory's keyword names are the valid options.
+    ``check_arg(arg)`` checks the text after ``KIND:`` cheaply (e.g. that the registry has
+    that model, reading no weights); :func:`check_agent` calls it with ``resolve=True``."""
     if not name or ":" in name or "?" in name:
         raise ValueError(f"Agent kind name must be non-empty and contain no ':' or '?', got {name!r}.")
-    _KINDS[name] = AgentKind(name, factory, help, check_options)
+    _KINDS[name] = AgentKind(name, factory, help, check_options, check_arg)
 
 
 def agent_kinds() -> dict[str, AgentKind]:
@@ -139,9 +143,10 @@ def parse_option_pairs(pairs: list[str], flag: str = "--agent-option") -> dict[s
     return out
 
 
-def check_agent(spec: str | AgentSpec, options: dict[str, Any] | None = None) -> AgentSpec:
+def check_agent(spec: str | AgentSpec, options: dict[str, Any] | None = None, resolve: bool = False) -> AgentSpec:
     """The spec parsed, its kind known and its options checked and typed -- before any
-    checkpoint is read, so a typo in an option fails at once with the valid names."""
+    checkpoint is read, so a typo in an option fails at once with the valid names. With
+    ``resolve`` the kind's ``check_arg`` then checks ARG (e.g. the model exists; no weights)."""
     if isinstance(spec, AgentSpec):
         clash = sorted(set(spec.options) & set(options or {}))
         if clash:
@@ -157,6 +162,8 @@ def check_agent(spec: str | AgentSpec, options: dict[str, Any] | None = None) ->
         typed = kind.check_options(dict(parsed.options))
     else:
         typed = _check_by_signature(kind, parsed.options)
+    if resolve and kind.check_arg is not None:
+        kind.check_arg(parsed.arg)
     return AgentSpec(parsed.label, parsed.kind, parsed.arg, typed)
 
 

@@ -3,8 +3,9 @@
 The rule (the CLI relies on it): an error the *user* can fix -- a bad name, a bad config
 value, a missing dataset, checkpoint, engine or image -- is a :class:`UserError`, and its
 message says what was expected, what was given and the fix. ``adiff`` prints a
-``UserError`` as one line (exit 2), and so a ``ValueError`` raised by a ``raise`` statement in
-adiff-env's own code (validation, style rule 4); any other exception (``TypeError``,
+``UserError`` as one line (exit 2), and so a ``ValueError`` / ``FileNotFoundError`` /
+``FileExistsError`` raised by adiff-env's own code (its input checks, style rule 4); any
+other exception (``TypeError``,
 ``KeyError``, a ``ValueError`` from inside numpy or torch...) is a bug and keeps its traceback
 (:func:`adiff_env.cli.main.is_user_error`). The concrete classes also derive from the builtin
 type callers already catch (``ValueError``, ``FileNotFoundError``), so ``except ValueError``

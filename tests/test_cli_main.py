@@ -257,3 +257,35 @@ def test_error_rule_one_line_only_for_our_validation():
     assert not is_user_error(raised(lambda: json.loads("{")))  # ValueError inside json
     assert not is_user_error(raised(lambda: {}["k"]))
     assert not is_user_error(TypeError("x"))
+
+
+def test_maze_evolve_checks_from_options_checkpoint_and_dataset_first(capsys, monkeypatch):
+    import adiff_env.evolve.loop as loop
+
+    monkeypatch.setattr(loop, "SelfEvolver", lambda *a, **k: pytest.fail("evolution started"))
+    env = "adiff/PointMaze-UMaze-v0"
+    assert main(["maze", "evolve", env, "--from", "planner:pointmaze-umaze?replan_evry=2"]) == 2
+    assert "Did you mean 'replan_every'?" in capsys.readouterr().err
+    assert main(["maze", "evolve", env, "--from", "planner:pointmaze-umze"]) == 2
+    assert "Unknown model 'pointmaze-umze'. Did you mean 'pointmaze-umaze'?" in capsys.readouterr().err
+    assert main(["maze", "evolve", env, "--from", "planner:pointmaze-umaze?kp=8", "--no-collect"]) == 2
+    assert "`uv run adiff datasets collect --recipe pointmaze-umaze`" in capsys.readouterr().err
+
+
+def test_maze_evolve_passes_from_options_as_act(monkeypatch):
+    import adiff_env.cli.maze as maze
+    from adiff_env.datasets import recipes
+
+    monkeypatch.setattr(recipes, "local_dataset_ids", lambda: {"adiff/pointmaze-umaze-v0"})
+    argv = maze.preflight_evolve(["adiff/PointMaze-UMaze-v0", "--from", "planner:pointmaze-umaze@v2?kp=8&action=pd",
+                                  "--no-collect", "--rounds", "1"])
+    assert argv == ["adiff/PointMaze-UMaze-v0", "--from", "planner:pointmaze-umaze@v2", "--rounds", "1",
+                    "--act", "kp=8.0", "--act", 'action="pd"']
+
+
+def test_a_missing_model_fails_before_any_env_or_episode(capsys, monkeypatch):
+    import gymnasium as gym
+
+    monkeypatch.setattr(gym, "make", lambda *a, **k: pytest.fail("env built before the model was checked"))
+    assert main(["evaluate", "adiff/PointMaze-UMaze-v0", "--agent", "planner:pointmaze-umze?steps=5"]) == 2
+    assert "Did you mean 'pointmaze-umaze'?" in capsys.readouterr().err

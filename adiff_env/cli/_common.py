@@ -79,20 +79,23 @@ def require_sandbox(kind: str, tag: str | None = None) -> None:
 
 
 def mount_lazily(sub: argparse._SubParsersAction, name: str, module: str, help: str,
-                 prog: str) -> None:
+                 prog: str, preflight: Callable[[list[str]], list[str]] | None = None) -> None:
     """Add command ``name`` whose parser lives in ``module`` (a ``register(subparsers)``
     function) without importing that module until the command runs: ``--help`` of the
-    parent stays light even if ``module`` imports torch at the top."""
+    parent stays light even if ``module`` imports torch at the top. ``preflight(argv) ->
+    argv`` checks the inputs (and may rewrite argv) before the module is imported."""
     p = sub.add_parser(name, help=help, add_help=False, description=help)
-    p.set_defaults(func=_run_lazily(name, module, prog), lazy_argv=True)  # main() hands it the rest of argv
+    p.set_defaults(func=_run_lazily(name, module, prog, preflight), lazy_argv=True)  # main() hands it the rest of argv
 
 
-def _run_lazily(name: str, module: str, prog: str) -> Callable[[argparse.Namespace], int]:
+def _run_lazily(name: str, module: str, prog: str, preflight: Callable[[list[str]], list[str]] | None
+                ) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
+        rest = preflight(list(args.rest)) if preflight is not None else list(args.rest)
         real = argparse.ArgumentParser(prog=prog)
         inner = real.add_subparsers(dest="lazy_command", required=True)
         importlib.import_module(module).register(inner)
-        parsed = real.parse_args([name, *args.rest])
+        parsed = real.parse_args([name, *rest])
         for key in ("threads",):  # global options
             setattr(parsed, key, getattr(args, key, None))
         return parsed.func(parsed)

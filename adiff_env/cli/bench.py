@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     envs = split_csv(args.envs)
     agents = tuple(split_agents(args.agents))
     for spec in agents:
-        check_agent(spec)  # every agent's kind and options before the first episode
+        check_agent(spec, resolve=True)  # every agent's kind, options and model before the first episode
     config = BenchConfig(
         suite=args.suite, agents=agents, episodes=args.episodes, seeds=args.seeds,
         out=Path(args.out), envs=envs, vector=args.vector, vector_mode=args.vector_mode, force=args.force,

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.out.suffix.lower() != ".png":
         raise CLIError(f"--out must name a .png file, got {str(args.out)!r}.")
-    spec = check_agent(args.agent)  # names and option values before any checkpoint is read
+    spec = check_agent(args.agent, resolve=True)  # names and option values, then the model exists
     env = gym.make(check_env_id(args.env))
     try:
         if getattr(env.unwrapped, "maze", None) is None:

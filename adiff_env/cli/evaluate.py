@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from adiff_env.evaluation import evaluate
 
     options = agent_options(args)
-    check_agent(args.agent, options)  # names and values before any checkpoint or env is touched
+    check_agent(args.agent, options, resolve=True)  # names and values, then the model exists; no weights yet
     check_env_id(args.env_id)
     result = evaluate(
         args.env_id,

@@ -13,8 +13,9 @@ the parser imports no torch).
 
 Errors (the rule of :mod:`adiff_env.errors`): a :class:`~adiff_env.errors.UserError` (bad
 name, bad config value, missing dataset, checkpoint, engine or image;
-:class:`~adiff_env.cli._common.CLIError`), or a ``ValueError`` that a ``raise`` statement in
-adiff-env's own code threw (its validation, style rule 4), is printed as one line, exit 2.
+:class:`~adiff_env.cli._common.CLIError`), or a ``ValueError`` / ``FileNotFoundError`` /
+``FileExistsError`` that adiff-env's own code raised (its input checks, style rule 4), is
+printed as one line, exit 2.
 Anything else -- a ``TypeError``, ``KeyError``, ``AttributeError``, or a ``ValueError`` from
 inside numpy, torch or the standard library -- is a bug and propagates with its traceback.
 """
@@ -115,10 +116,11 @@ _PACKAGE = Path(__file__).resolve().parents[1]
 
 
 def is_user_error(exc: BaseException) -> bool:
-    """The one-line rule of the module doc: a UserError, or a ValueError raised by our own code."""
+    """The one-line rule of the module doc: a UserError, or a ValueError / FileNotFoundError /
+    FileExistsError (the builtin types of input checks) raised by adiff-env's own code."""
     if isinstance(exc, UserError):
         return True
-    if not isinstance(exc, ValueError):
+    if not isinstance(exc, (ValueError, FileNotFoundError, FileExistsError)):
         return False
     tb = exc.__traceback__
     if tb is None:

@@ -12,6 +12,7 @@ mounted from :mod:`adiff_env.cli.evolve` without importing it until it runs.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from adiff_env import config
@@ -48,8 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=run_train, train_fields=config.add_arguments(
         t, TrainConfig, title="training (the preset's [train] table)", default_note="default: the preset's"))
-    mount_lazily(cmds, "evolve", "adiff_env.cli.evolve", prog="adiff maze",
-                 help="self-evolve a planner (AdaptDiffuser): guided generation, filter, buffer, fine-tune, evaluate")
+    mount_lazily(cmds, "evolve", "adiff_env.cli.evolve", prog="adiff maze", preflight=preflight_evolve,
+                 help="self-evolve a planner (AdaptDiffuser): guided generation, filter, buffer, fine-tune, evaluate; "
+                      "--from takes planner:NAME[@vK][?KEY=VALUE&...] (acting options), --no-collect as in train")
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -76,3 +78,46 @@ def run_train(args: argparse.Namespace) -> int:
     if result.scores:
         print(f"last evaluation: {result.scores}")
     return 0
+
+
+def preflight_evolve(argv: list[str]) -> list[str]:
+    """Checks ``adiff maze evolve`` runs before its command module loads (torch, MuJoCo):
+    the env id; ``--from`` (``planner:NAME[@vK][?KEY=VALUE&...]``): its options against the
+    acting config, then the checkpoint (registry lookup, metadata only); its training dataset
+    (collected now if a recipe makes it, unless ``--no-collect``). Returns ``argv`` for the
+    command: ``--no-collect`` dropped, ``?KEY=VALUE`` options turned into ``--act KEY=VALUE``."""
+    from adiff_env.agents import check_agent
+    from adiff_env.datasets.recipes import ensure_dataset
+    from adiff_env.registry import METADATA, ModelRegistry, _read_json
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("env_id", nargs="?")
+    pre.add_argument("--from", dest="base")
+    pre.add_argument("--no-collect", action="store_true")
+    pre.add_argument("--quiet", action="store_true")
+    pre.add_argument("--resume", action="store_true")
+    known, _ = pre.parse_known_args(argv)
+    if "-h" in argv or "--help" in argv or known.base is None:
+        return argv  # the command's own parser prints help or the usage error
+    out = [a for a in argv if a != "--no-collect"]
+    if known.env_id:
+        check_env_id(known.env_id)
+    spec = check_agent(known.base if ":" in known.base or "/" in known.base else f"planner:{known.base}")
+    if spec.kind != "planner":
+        raise CLIError(f"--from takes a planner (planner:NAME[@vK][?KEY=VALUE&...] or a checkpoint path), got {known.base!r}.")
+    extra = {k: v for k, v in spec.options.items() if k not in ("sampler", "steps", "device")}
+    if len(extra) != len(spec.options):
+        raise CLIError("--from takes acting options (ActConfig fields such as replan_every); sampler/steps/device "
+                       "are fixed by the checkpoint and --device.")
+    meta = _read_json(ModelRegistry().resolve(spec.arg) / METADATA)
+    if meta.get("dataset"):
+        ensure_dataset(meta["dataset"], collect=not known.no_collect, progress=not known.quiet)
+    if spec.options:
+        index = out.index(known.base) if known.base in out else None
+        if index is not None:
+            out[index] = spec.base
+        else:  # --from=SPEC
+            out = [f"--from={spec.base}" if a == f"--from={known.base}" else a for a in out]
+        for key, value in spec.options.items():
+            out += ["--act", f"{key}={json.dumps(value)}"]
+    return out

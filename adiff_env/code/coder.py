@@ -24,9 +24,7 @@ from typing import Any
 import torch
 
 from adiff_env.code import select as sel
-from adiff_env.code.config import STRATEGIES, CoderActConfig  # noqa: F401  (re-exported)
-
-DEFAULT_MODEL = "coder-default"  # the shipped checkpoint, planners/pretrained/coder-default/
+from adiff_env.code.config import DEFAULT_MODEL, STRATEGIES, CoderActConfig  # noqa: F401  (re-exported)
 
 
 def _mean_logp(confidence: torch.Tensor, pad: torch.Tensor) -> list[float]:

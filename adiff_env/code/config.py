@@ -20,6 +20,7 @@ from adiff_env.errors import ConfigError, MissingResourceError, UnknownNameError
 
 STRATEGIES = ("confidence", "random")
 ARCHS = ("diffusion", "ar")
+DEFAULT_MODEL = "coder-default"  # the shipped checkpoint, planners/pretrained/coder-default/
 
 
 @dataclass(frozen=True)

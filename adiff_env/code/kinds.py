@@ -43,8 +43,19 @@ def check_coder_options(options: dict[str, Any]) -> dict[str, Any]:
     return check_acting_options(CoderActConfig, options, {"device": str, "seed": int}, "coder option")
 
 
+def check_coder_arg(arg: str) -> None:
+    """``coder:ARG`` names a model the registry has (``default``: the shipped one); no weights read."""
+    from adiff_env.code.config import DEFAULT_MODEL
+    from adiff_env.registry import ModelRegistry
+
+    if not arg:
+        raise ValueError("coder agent spec needs a model: 'coder:default', 'coder:NAME[@vK]' or 'coder:PATH'.")
+    ModelRegistry().resolve(DEFAULT_MODEL if arg == "default" else arg)
+
+
 def register_kinds() -> None:
     register_agent("coder", _coder_factory, "code planner: masked-diffusion or autoregressive coder "
-                   "(CODER:default | CODER:NAME[@vN] | CODER:PATH)", check_options=check_coder_options)
+                   "(CODER:default | CODER:NAME[@vN] | CODER:PATH)", check_options=check_coder_options,
+                   check_arg=check_coder_arg)
     register_agent("reference", lambda arg, env: ReferenceAgent(env),
                    "oracle for code envs: submits each task's reference solution (checks env + sandbox)")

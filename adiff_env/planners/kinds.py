@@ -37,7 +37,16 @@ def check_planner_options(options: dict[str, Any]) -> dict[str, Any]:
     return check_acting_options(ActConfig, options, _OWN_OPTIONS, "planner option", {"steps": "sampler_steps"})
 
 
+def check_planner_arg(arg: str) -> None:
+    """``planner:ARG`` names a model the registry has (metadata only, no weights, no torch)."""
+    from adiff_env.registry import ModelRegistry
+
+    if not arg:
+        raise ValueError("planner agent spec needs a model: 'planner:NAME', 'planner:NAME@v2' or 'planner:PATH'.")
+    ModelRegistry().resolve(arg)
+
+
 def register_kinds() -> None:
     register_agent("planner", _planner_factory,
                    "diffusion trajectory planner from the registry (PLANNER:NAME[@vN] | PLANNER:PATH)",
-                   check_options=check_planner_options)
+                   check_options=check_planner_options, check_arg=check_planner_arg)
