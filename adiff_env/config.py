@@ -32,6 +32,7 @@ import re
 import types
 import typing
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 from adiff_env.errors import ConfigError, UnknownNameError, UserError
@@ -132,6 +133,8 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, Mapping):
         return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, Path):
+        return str(value)
     return value
 
 
@@ -238,6 +241,10 @@ def coerce(value: Any, tp: Any, where: str = "value") -> Any:
         if not isinstance(value, str):
             raise _bad(where, tp, value)
         return value
+    if tp is Path:
+        if not isinstance(value, (str, Path)):
+            raise _bad(where, tp, value)
+        return Path(value)
     container = origin or tp
     if container in (tuple, list):
         if isinstance(value, str):
@@ -359,7 +366,7 @@ def _metavar(tp: Any) -> str:
         return _metavar(members[0]) if len(members) == 1 else "VALUE"
     if origin is typing.Literal:
         return "{" + ",".join(map(str, args)) + "}"
-    return {int: "N", float: "X", str: "TEXT"}.get(tp, "JSON")
+    return {int: "N", float: "X", str: "TEXT", Path: "PATH"}.get(tp, "JSON")
 
 
 def add_arguments(parser: argparse.ArgumentParser | Any, cls: type, *, only: Iterable[str] | None = None,

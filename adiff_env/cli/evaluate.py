@@ -22,8 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("env_id", help="environment id, e.g. adiff/PointMaze-UMaze-v0")
     p.add_argument("--agent", required=True, help="agent spec KIND[:ARG][?KEY=VALUE&...]; 'adiff agents list' lists kinds")
-    p.add_argument("--episodes", type=positive_int, default=10, help="number of episodes (default 10)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the first episode (default 0)")
+    defaults = _defaults()
+    p.add_argument("--episodes", type=positive_int, default=defaults["episodes"],
+                   help=f"number of episodes (default {defaults['episodes']})")
+    p.add_argument("--seed", type=int, default=defaults["seed"], help=f"seed of the first episode (default {defaults['seed']})")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument(
         "--env-kwarg",
@@ -46,6 +48,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="agent option (repeatable), the same as KEY=VALUE after '?' in --agent, e.g. --agent-option replan_every=4",
     )
     p.set_defaults(func=run)
+
+
+def _defaults() -> dict:
+    """The defaults of :func:`adiff_env.evaluation.evaluate` (one source for the CLI and the API)."""
+    import inspect
+
+    from adiff_env.evaluation import evaluate
+
+    return {k: p.default for k, p in inspect.signature(evaluate).parameters.items()}
 
 
 def agent_options(args: argparse.Namespace) -> dict:
