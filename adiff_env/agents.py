@@ -218,7 +218,7 @@ def _check_by_signature(kind: AgentKind, options: dict[str, Any]) -> dict[str, A
         for key in sorted(options):
             if key not in valid:
                 if not valid:
-                    raise ConfigError(f"Agent kind {kind.name!r} takes no options; drop {sorted(options)}.")
+                    raise ConfigError(f"Agent kind {kind.name!r} does not take options; drop {sorted(options)}.")
                 raise UnknownNameError(f"{kind.name} option", key, valid)
     return {k: parse_value(v) if isinstance(v, str) else v for k, v in options.items()}
 

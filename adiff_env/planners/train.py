@@ -1,6 +1,6 @@
 """Training a trajectory planner: Minari dataset -> goal-reaching windows -> denoiser.
 
-``train_planner(preset)`` runs the loop behind ``adiff train``::
+``train_planner(preset)`` runs the loop behind ``adiff maze train``::
 
     windows (SegmentDataset, normalized [B, H, A + O])
       -> inpaint start state (index 0) and the resting goal rows (index >= j)
