@@ -275,9 +275,8 @@ def coerce(value: Any, tp: Any, where: str = "value") -> Any:
 
 def _coerce_union(value: Any, tp: Any, args: tuple, where: str) -> Any:
     members = [a for a in args if a is not type(None)]
-    if type(None) in args:
-        if value is None or (isinstance(value, str) and value.strip().lower() in _NONE_TEXT):
-            return None
+    if type(None) in args and (value is None or (isinstance(value, str) and value.strip().lower() in _NONE_TEXT)):
+        return None
     tag = _tag_field(tp)
     if tag is not None:
         if isinstance(value, tuple(members)):
@@ -292,13 +291,12 @@ def _coerce_union(value: Any, tp: Any, args: tuple, where: str) -> Any:
         if value[tag] not in by_tag:
             raise UnknownNameError(tag, str(value[tag]), by_tag, where=where)
         return from_dict(by_tag[value[tag]], value, where)
-    errors = []
     # text goes to str last, so "5" for ``int | str`` is 5
     for member in sorted(members, key=lambda m: m is str):
         try:
             return coerce(value, member, where)
-        except (ConfigError, UnknownNameError) as exc:
-            errors.append(exc)
+        except (ConfigError, UnknownNameError):
+            continue
     if value is None:
         raise ConfigError(f"{where} must not be null (expected {_type_name(tp)}).")
     raise _bad(where, tp, value)

@@ -66,7 +66,7 @@ def test_a_programming_error_keeps_its_traceback(monkeypatch):
     def broken(*args, **kwargs):
         raise TypeError("unsupported operand type(s) for +: 'int' and 'str'")
 
-    monkeypatch.setattr(adiff_env.evaluation, "evaluate", broken)
+    monkeypatch.setattr(adiff_env.evaluation, "run_episodes", broken)
     with pytest.raises(TypeError, match="unsupported operand"):
         main(["evaluate", "Pendulum-v1", "--agent", "random", "--episodes", "1"])
 
@@ -74,10 +74,10 @@ def test_a_programming_error_keeps_its_traceback(monkeypatch):
 def test_a_programming_error_prints_a_traceback_from_the_console_script(tmp_path):
     code = ("import adiff_env.evaluation as e\n"
             "def broken(*a, **k):\n    raise KeyError('internal')\n"
-            "e.evaluate = broken\n"
+            "e.run_episodes = broken\n"
             "from adiff_env.cli.main import main\n"
             "main(['evaluate', 'Pendulum-v1', '--agent', 'random', '--episodes', '1'])\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
     assert out.returncode == 1 and "Traceback (most recent call last)" in out.stderr and "KeyError: 'internal'" in out.stderr
 
 
@@ -193,7 +193,7 @@ def test_ensure_dataset_present_is_a_no_op(monkeypatch):
 
 
 def test_docker_commands_check_engine_and_image_first(capsys, monkeypatch, tmp_path):
-    import adiff_env.sandbox.image as image
+    from adiff_env.sandbox import image
 
     class FakeClient:
         def close(self):
@@ -260,7 +260,7 @@ def test_error_rule_one_line_only_for_our_validation():
 
 
 def test_maze_evolve_checks_from_options_checkpoint_and_dataset_first(capsys, monkeypatch):
-    import adiff_env.evolve.loop as loop
+    from adiff_env.evolve import loop
 
     monkeypatch.setattr(loop, "SelfEvolver", lambda *a, **k: pytest.fail("evolution started"))
     env = "adiff/PointMaze-UMaze-v0"
@@ -273,7 +273,7 @@ def test_maze_evolve_checks_from_options_checkpoint_and_dataset_first(capsys, mo
 
 
 def test_maze_evolve_passes_from_options_as_act(monkeypatch):
-    import adiff_env.cli.maze as maze
+    from adiff_env.cli import maze
     from adiff_env.datasets import recipes
 
     monkeypatch.setattr(recipes, "local_dataset_ids", lambda: {"adiff/pointmaze-umaze-v0"})
@@ -289,3 +289,8 @@ def test_a_missing_model_fails_before_any_env_or_episode(capsys, monkeypatch):
     monkeypatch.setattr(gym, "make", lambda *a, **k: pytest.fail("env built before the model was checked"))
     assert main(["evaluate", "adiff/PointMaze-UMaze-v0", "--agent", "planner:pointmaze-umze?steps=5"]) == 2
     assert "Did you mean 'pointmaze-umaze'?" in capsys.readouterr().err
+
+
+def test_code_evolve_checks_its_base_first(capsys):
+    assert main(["code", "evolve", "--from", "coder:no-such-coder", "--sandbox", "process"]) == 2
+    assert "Unknown model 'no-such-coder'" in capsys.readouterr().err

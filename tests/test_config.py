@@ -110,8 +110,13 @@ def test_add_arguments_help_and_defaults_come_from_the_dataclass():
 def test_preset_model_tables_are_typed_and_match_the_denoiser_defaults():
     from adiff_env.diffusion.transformer import TransformerConfig
     from adiff_env.diffusion.unet import UNetConfig
-    from adiff_env.planners.preset import (PlannerPreset, TransformerModelConfig, UNetModelConfig, load_preset,
-                                           preset_names)
+    from adiff_env.planners.preset import (
+        PlannerPreset,
+        TransformerModelConfig,
+        UNetModelConfig,
+        load_preset,
+        preset_names,
+    )
 
     for name in preset_names():
         assert isinstance(load_preset(name).model, UNetModelConfig)
@@ -130,7 +135,12 @@ def test_preset_model_tables_are_typed_and_match_the_denoiser_defaults():
 
 
 def test_coder_presets_and_configs_go_through_the_validator():
-    from adiff_env.code.config import CoderActConfig, CoderTrainConfig, coder_preset_names, load_coder_preset
+    from adiff_env.code.config import (
+        CoderActConfig,
+        CoderTrainConfig,
+        coder_preset_names,
+        load_coder_preset,
+    )
 
     assert {"coder-default", "coder-ar"} <= set(coder_preset_names())
     preset = load_coder_preset("coder-default")

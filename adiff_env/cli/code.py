@@ -187,6 +187,11 @@ def run_passk(args: argparse.Namespace) -> int:
 
 
 def run_evolve(args: argparse.Namespace) -> int:
+    from adiff_env.agents import check_agent
+
+    base = check_agent(args.base if args.base.startswith("coder:") else f"coder:{args.base}", resolve=True)
+    if base.options:
+        raise CLIError(f"--from takes coder:NAME[@vK] or a checkpoint path without options, got {args.base!r}.")
     _check_corpus(args.corpus)
     require_sandbox(args.sandbox)
     from adiff_env.code.evolve import CodeEvolveConfig, CodeEvolver

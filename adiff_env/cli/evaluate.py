@@ -6,7 +6,7 @@ import argparse
 
 from adiff_env.cli._common import check_env_id, parse_env_kwargs, positive_int
 
-__all__ = ["register", "run", "positive_int", "parse_env_kwargs", "agent_options"]  # the last three: older imports
+__all__ = ["agent_options", "parse_env_kwargs", "positive_int", "register", "run"]  # the last three: older imports
 
 
 def register(sub: argparse._SubParsersAction) -> None:
