@@ -36,21 +36,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
-from torch import nn
+from adiff_env.errors import CheckpointError, ConfigError, MissingResourceError, UnknownNameError, UserError
 
-from adiff_env.diffusion.models import load_weights  # noqa: F401  (re-exported: callers load checkpoints with it)
-from adiff_env.errors import CheckpointError, UnknownNameError
+if TYPE_CHECKING:  # torch loads with the first checkpoint, so listing models stays light
+    import torch
+    from torch import nn
 
 WEIGHTS = "weights.safetensors"
 CONFIG = "config.json"
 METADATA = "metadata.json"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _VERSION_RE = re.compile(r"^v([1-9][0-9]*)$")
+
+
 
 
 @dataclass
@@ -81,13 +81,14 @@ class CheckpointMetadata:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], path: Path) -> CheckpointMetadata:
-        known = {f.name for f in dataclasses.fields(cls)}
+        from adiff_env import config
+
         if not isinstance(data, Mapping) or "kind" not in data:
             raise CheckpointError(f"{path} is not a checkpoint metadata object with a 'kind'.")
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise CheckpointError(f"{path} has unknown metadata keys {unknown}.")
-        return cls(**data)
+        try:
+            return config.from_dict(cls, data, str(path))
+        except ValueError as exc:
+            raise CheckpointError(str(exc)) from exc
 
 
 @dataclass
@@ -154,7 +155,7 @@ def _read_json(path: Path) -> Any:
 def check_name(name: str) -> str:
     """Validate a model name: letters, digits, ``.``, ``_``, ``-``; starts alphanumeric."""
     if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise ValueError(
+        raise ConfigError(
             f"model name {name!r} is invalid; use letters, digits, '.', '_' or '-' (starting "
             "with a letter or digit), e.g. 'pointmaze-umaze'."
         )
@@ -209,11 +210,11 @@ class ModelRegistry:
         """The version directory a spec names (``NAME``, ``NAME@vK`` or a path)."""
         spec = str(spec).strip()
         if not spec:
-            raise ValueError("empty model spec; use NAME, NAME@vK or a checkpoint directory.")
+            raise ConfigError("empty model spec; use NAME, NAME@vK or a checkpoint directory.")
         if "/" in spec or os.sep in spec or spec.startswith((".", "~")):
             path = Path(spec).expanduser()
             if not path.is_dir():
-                raise FileNotFoundError(f"checkpoint directory {path} does not exist.")
+                raise MissingResourceError(f"checkpoint directory {path} does not exist.")
             return path
         name, _, pin = spec.partition("@")
         check_name(name)
@@ -222,7 +223,7 @@ class ModelRegistry:
         if pin:
             m = _VERSION_RE.match(pin)
             if not m:
-                raise ValueError(f"bad version {pin!r} in {spec!r}; write NAME@v2.")
+                raise ConfigError(f"bad version {pin!r} in {spec!r}; write NAME@v2.")
             wanted = int(m.group(1))
             for root in self.roots:
                 for v, path in self._versions_in(root, name):
@@ -285,6 +286,8 @@ class ModelRegistry:
     def _write_files(tmp: Path, tensors, config, extra_files) -> None:
         if tensors:
             plain = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+            from safetensors.torch import save_file
+
             save_file(plain, str(tmp / WEIGHTS))
         _write_json(tmp / CONFIG, dict(config or {}))
         for fname, src in (extra_files or {}).items():
@@ -322,6 +325,9 @@ class ModelRegistry:
         tensors: dict[str, torch.Tensor] = {}
         if (path / WEIGHTS).exists():
             try:
+                from safetensors import SafetensorError
+                from safetensors.torch import load_file
+
                 tensors = load_file(str(path / WEIGHTS))
             except (SafetensorError, OSError, ValueError) as exc:
                 raise CheckpointError(f"cannot read weights {path / WEIGHTS}: {exc}") from exc
@@ -331,3 +337,10 @@ class ModelRegistry:
 def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
+
+
+def load_weights(module: nn.Module, tensors: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:
+    """:func:`adiff_env.diffusion.models.load_weights` (imported on first use: torch)."""
+    from adiff_env.diffusion.models import load_weights as load
+
+    load(module, tensors, source)

@@ -85,13 +85,13 @@ def test_cli_threads_option_sets_torch_threads(capsys):
 
     before = torch.get_num_threads()
     try:
-        assert main(["--threads", "2", "envs", "agents"]) == 0
+        assert main(["--threads", "2", "agents", "list"]) == 0
         assert torch.get_num_threads() == 2
         assert "random" in capsys.readouterr().out
     finally:
         torch.set_num_threads(before)
     with pytest.raises(SystemExit):
-        main(["--threads", "0", "envs"])
+        main(["--threads", "0", "envs", "list"])
 
 
 def test_run_episodes_passes_episode_options():

@@ -42,12 +42,9 @@ def make_config(algo: str, **overrides: Any) -> OfflineConfig:
     """The algorithm's config with ``overrides``; unknown fields raise ``ValueError`` naming them."""
     if algo not in ALGOS:
         raise UnknownNameError("offline algorithm", algo, ALGOS)
-    cls = ALGOS[algo][0]
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise ValueError(f"{cls.__name__} has no field(s) {unknown}; known: {sorted(known)}.")
-    return cls(**overrides)
+    from adiff_env import config
+
+    return config.from_dict(ALGOS[algo][0], overrides, f"{algo} config")
 
 
 @dataclasses.dataclass

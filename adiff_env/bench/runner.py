@@ -56,16 +56,16 @@ def suite_envs(suite: str, envs: list[str] | None = None) -> list[str]:
 class BenchConfig:
     """What ``adiff bench`` runs; ``seeds`` is the number of seed indices ``0 .. seeds - 1``."""
 
-    suite: str
-    agents: tuple[str, ...]
-    episodes: int = 100
-    seeds: int = 3
-    out: Path = Path("bench-out")
-    envs: tuple[str, ...] | None = None
-    vector: int = 8
-    vector_mode: str = "async"
-    force: bool = False
-    progress: bool = True
+    suite: str  # benchmark suite: maze (U-Maze, Medium, Large) or goldcoin
+    agents: tuple[str, ...]  # agent specs KIND[:ARG][?KEY=VALUE&...]
+    episodes: int = 100  # episodes per agent x env x seed
+    seeds: int = 3  # number of seed indices 0..S-1
+    out: Path = Path("bench-out")  # output folder
+    envs: tuple[str, ...] | None = None  # subset of the suite's envs (ids or names)
+    vector: int = 8  # sub-envs per evaluation
+    vector_mode: str = "async"  # gymnasium vector env: async or sync
+    force: bool = False  # re-run cells already in results.csv
+    progress: bool = True  # progress bars
 
     def __post_init__(self) -> None:
         for name in ("episodes", "seeds", "vector"):

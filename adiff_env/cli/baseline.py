@@ -1,4 +1,4 @@
-"""``adiff baseline train ALGO ENV_ID``: train a baseline agent and register it.
+"""``adiff baselines train ALGO ENV_ID``: train a baseline agent and register it.
 
 ALGO is ``sb3-sac-her`` or ``sb3-ppo`` (online, Stable-Baselines3) or ``bc``, ``iql``, ``cql``
 (offline, on a Minari dataset: ``--dataset ID``). The checkpoint lands in the model registry;
@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import argparse
 
-from adiff_env.cli.evaluate import positive_int, parse_env_kwargs
+from adiff_env.cli._common import CLIError, check_env_id, parse_env_kwargs, positive_int
 
 ONLINE = {"sb3-sac-her": "sac-her", "sb3-ppo": "ppo"}
 OFFLINE = ("bc", "iql", "cql")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("baseline", help="train baseline agents (SB3 SAC+HER / PPO, offline BC / IQL / CQL)")
+    p = sub.add_parser("baselines", help="train baseline agents (SB3 SAC+HER / PPO, offline BC / IQL / CQL)")
     group = p.add_subparsers(dest="baseline_command", metavar="SUBCOMMAND", required=True)
     t = group.add_parser(
         "train",
@@ -40,15 +40,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         "or an SB3 constructor keyword (batch_size, learning_rate...)",
     )
     t.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=JSON", help="online: extra gym.make keyword")
+    t.add_argument("--no-collect", action="store_true",
+                   help="offline: fail instead of collecting a missing dataset that a shipped recipe makes")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=run_train)
 
 
 def run_train(args: argparse.Namespace) -> int:
     overrides = parse_env_kwargs(args.set, "--set")
+    check_env_id(args.env_id)
     if args.algo in ONLINE:
         if args.dataset:
-            raise ValueError(f"{args.algo} trains online; drop --dataset (offline algorithms: {', '.join(OFFLINE)}).")
+            raise CLIError(f"{args.algo} trains online; drop --dataset (offline algorithms: {', '.join(OFFLINE)}).")
         from adiff_env.baselines.sb3 import train_sb3
 
         ckpt = train_sb3(ONLINE[args.algo], args.env_id, args.steps, seed=args.seed, name=args.name,
@@ -57,13 +60,16 @@ def run_train(args: argparse.Namespace) -> int:
         kind = "sb3"
     else:
         if not args.dataset:
-            raise ValueError(f"{args.algo} trains offline; give --dataset ID (see 'adiff datasets list').")
+            raise CLIError(f"{args.algo} trains offline; give --dataset ID (see 'adiff datasets list').")
         from adiff_env.baselines.offline import make_config, train_offline
 
+        from adiff_env.datasets.recipes import ensure_dataset
+
         cfg = make_config(args.algo, steps=args.steps, seed=args.seed, **overrides)
+        ensure_dataset(args.dataset, collect=not args.no_collect, progress=not args.quiet)
         ckpt = train_offline(args.algo, args.env_id, args.dataset, cfg, name=args.name, run_dir=args.run_dir,
                              progress=not args.quiet).checkpoint
         kind = args.algo
     print(f"saved {ckpt.spec} at {ckpt.path}")
-    print(f"evaluate: adiff evaluate {args.env_id} --agent {kind}:{ckpt.spec}")
+    print(f"evaluate: uv run adiff evaluate {args.env_id} --agent {kind}:{ckpt.spec}")
     return 0

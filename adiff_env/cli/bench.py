@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from adiff_env.cli.evaluate import positive_int
+from adiff_env import config
+from adiff_env.bench.runner import BenchConfig
+from adiff_env.cli._common import positive_int, split_csv
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,31 +24,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("suite", help="benchmark suite: maze (U-Maze, Medium, Large) or goldcoin (Medium and Large gold-coin mazes)")
     p.add_argument("--agents", required=True, help="comma-separated agent specs, e.g. random,expert,planner:pointmaze-umaze?steps=5")
-    p.add_argument("--episodes", type=positive_int, default=100, help="episodes per agent x env x seed (default 100)")
-    p.add_argument("--seeds", type=positive_int, default=3, help="number of seeds 0..S-1 (default 3)")
-    p.add_argument("--out", default="bench-out", help="output folder (default bench-out)")
+    fields = config.add_arguments(p, BenchConfig, only=["episodes", "seeds", "out", "vector", "vector_mode"],
+                                  types={"episodes": positive_int, "seeds": positive_int, "vector": positive_int})
     p.add_argument("--envs", help="comma-separated subset of the suite's envs (ids or names, e.g. UMaze,Medium)")
-    p.add_argument("--vector", type=positive_int, default=8, help="sub-envs per evaluation (default 8)")
-    p.add_argument("--vector-mode", choices=["async", "sync"], default="async", help="gymnasium vector env (default async)")
     p.add_argument("--force", action="store_true", help="re-run cells already in results.csv")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, bench_fields=fields)
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from adiff_env.bench.report import markdown_table, summarize
-    from adiff_env.bench.runner import BenchConfig, run_bench
+    from adiff_env.bench.runner import run_bench
+    from adiff_env.agents import check_agent
     from adiff_env.bench.specs import split_agents
 
-    envs = tuple(e.strip() for e in args.envs.split(",") if e.strip()) if args.envs else None
-    config = BenchConfig(
-        suite=args.suite, agents=tuple(split_agents(args.agents)), episodes=args.episodes, seeds=args.seeds,
-        out=Path(args.out), envs=envs, vector=args.vector, vector_mode=args.vector_mode, force=args.force,
-        progress=not args.quiet,
-    )
-    rows = run_bench(config)
-    print(markdown_table(summarize(rows, list(config.agents))), end="")
-    print(f"written: {Path(args.out) / 'results.csv'}, table.md, scores.png")
+    envs = split_csv(args.envs)
+    agents = tuple(split_agents(args.agents))
+    for spec in agents:
+        check_agent(spec, resolve=True)  # every agent's kind, options and model before the first episode
+    cfg = config.from_dict(BenchConfig, {"suite": args.suite, "agents": agents, "envs": envs, "force": args.force,
+                                         "progress": not args.quiet, **config.given_arguments(args, args.bench_fields)},
+                           "the command's options")
+    rows = run_bench(cfg)
+    print(markdown_table(summarize(rows, list(cfg.agents))), end="")
+    print(f"written: {cfg.out / 'results.csv'}, table.md, scores.png")
     return 0

@@ -1,4 +1,9 @@
-"""``adiff code corpus|train|passk|evolve``: the code planner's data, training, pass@k and self-evolution."""
+"""``adiff code corpus|train|passk|evolve|tasks``: the code planner's data, training, pass@k,
+self-evolution and task suites.
+
+Commands that run programs in Docker check the engine and the sandbox image first and name the
+command that fixes what is missing (``uv run adiff sandbox build --offline``).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,17 @@ import argparse
 import json
 from pathlib import Path
 
-from adiff_env.cli.evaluate import positive_int
+from adiff_env import config
+from adiff_env.cli import tasks as _tasks
+from adiff_env.cli._common import CLIError, positive_int, require_sandbox
+from adiff_env.code.config import CoderTrainConfig
+from adiff_env.errors import ConfigError, MissingResourceError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("code", help="code planner: build the corpus, train, measure pass@k, self-evolve",
+    p = sub.add_parser("code", help="code planner: corpus, training, pass@k, self-evolution, task suites",
                        description="The masked-diffusion code planner (and its autoregressive baseline): "
-                                   "training corpus, training, pass@k of raw samples, self-evolution.")
+                                   "training corpus, training, pass@k of raw samples, self-evolution, task suites.")
     cmds = p.add_subparsers(dest="code_command", metavar="SUBCOMMAND", required=True)
 
     c = cmds.add_parser("corpus", help="build the training corpus (verified reference programs) as JSONL")
@@ -24,24 +33,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--no-rename", action="store_true", help="no renamed copies of the programs")
     c.set_defaults(func=run_corpus)
 
-    t = cmds.add_parser("train", help="train a coder (masked diffusion, or the autoregressive baseline) and register it")
+    t = cmds.add_parser("train", help="train a coder (masked diffusion, or the autoregressive baseline) and register it",
+                        description="Train a coder and register it. Defaults: the --preset's [train] table "
+                                    "(planners/code/*.toml), else CoderTrainConfig's; options given here override them.")
+    t.add_argument("--preset", help="coder preset TOML path or name in planners/code/, e.g. coder-default "
+                   "(default: CoderTrainConfig's defaults and the stock acting rules)")
     t.add_argument("--corpus", help="corpus .jsonl (default: build the default corpus first)")
-    t.add_argument("--arch", choices=["diffusion", "ar"], default="diffusion", help="model family (default diffusion)")
-    t.add_argument("--name", help="registry name (default coder / coder-ar)")
-    t.add_argument("--steps", type=positive_int, help="training steps (default 4000)")
-    t.add_argument("--batch-size", type=positive_int, help="batch size (default 64)")
-    t.add_argument("--d-model", type=positive_int, help="width (default 128)")
-    t.add_argument("--layers", type=positive_int, help="transformer layers (default 3)")
-    t.add_argument("--lr", type=float, help="peak learning rate (default 1e-3)")
-    t.add_argument("--eval-every", type=int, help="pass@1 on unseen instances every N steps (0: only at the end)")
-    t.add_argument("--eval-tasks", type=int, default=4, help="evaluation tasks per train family (default 4)")
+    t.add_argument("--name", help="registry name (default: the preset's, else coder / coder-ar)")
     t.add_argument("--sandbox", choices=["docker", "process"], default="docker",
                    help="where the periodic evaluation runs programs (default docker)")
-    t.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     t.add_argument("--run-dir", help="run directory (TensorBoard, resume.pt); default $ADIFF_HOME/runs/NAME-TIME")
     t.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last resume.pt")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
-    t.set_defaults(func=run_train)
+    t.set_defaults(func=run_train, train_fields=config.add_arguments(
+        t, CoderTrainConfig, title="training (CoderTrainConfig; the preset's [train] table)",
+        flags={"n_layers": ["--layers"]}))
 
     k = cmds.add_parser("passk", help="pass@k of a coder's raw samples on unseen tasks (JSON)")
     k.add_argument("--agent", required=True, help="coder:NAME[@vK] | coder:PATH | coder:default")
@@ -79,56 +85,71 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--json", action="store_true", help="print the final state as JSON")
     e.set_defaults(func=run_evolve)
 
+    _tasks.register(cmds)
+
 
 def _seeds(text: str) -> range:
     start, sep, stop = text.partition(":")
     try:
         out = range(int(start), int(stop))
     except ValueError:
-        raise ValueError(f"--seeds expects START:STOP, e.g. 1000:1300; got {text!r}.") from None
+        raise ConfigError(f"--seeds expects START:STOP, e.g. 1000:1300; got {text!r}.") from None
     if not sep or len(out) == 0:
-        raise ValueError(f"--seeds expects START:STOP with START < STOP, got {text!r}.")
+        raise ConfigError(f"--seeds expects START:STOP with START < STOP, got {text!r}.")
     return out
 
 
 def run_corpus(args: argparse.Namespace) -> int:
     from adiff_env.code.corpus import build_corpus, save_corpus
 
-    examples = build_corpus(seeds=_seeds(args.seeds), sandbox=args.sandbox, rename=not args.no_rename)
+    seeds = _seeds(args.seeds)
+    require_sandbox(args.sandbox)
+    examples = build_corpus(seeds=seeds, sandbox=args.sandbox, rename=not args.no_rename)
     save_corpus(examples, args.out)
     print(f"wrote {len(examples)} verified programs to {args.out}")
     return 0
 
 
+def _check_corpus(path: str | None) -> None:
+    if path and not Path(path).is_file():
+        raise MissingResourceError(f"corpus {path} does not exist; build it with `uv run adiff code corpus --out {path}`.")
+
+
 def _corpus(path: str | None) -> list:
     from adiff_env.code.corpus import build_corpus, load_corpus
 
-    if path:
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"corpus {path} does not exist; build it with `adiff code corpus --out {path}`.")
-        return load_corpus(path)
-    return build_corpus()
+    return load_corpus(path) if path else build_corpus()
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from adiff_env.code.evaluate import eval_tasks, evaluate_pass_at_k
-    from adiff_env.code.train import CoderTrainConfig, train_coder
+    from adiff_env.code.config import CoderActConfig, load_coder_preset
 
-    overrides = {"arch": args.arch, "steps": args.steps, "batch_size": args.batch_size, "d_model": args.d_model,
-                 "n_layers": args.layers, "lr": args.lr, "eval_every": args.eval_every, "seed": args.seed}
-    config = CoderTrainConfig.from_dict({k: v for k, v in overrides.items() if v is not None})
-    name = args.name or ("coder" if args.arch == "diffusion" else "coder-ar")
-    act = _default_act(args.arch)
-    tasks = eval_tasks("train", args.eval_tasks) if args.eval_tasks > 0 else []
+    given = config.given_arguments(args, args.train_fields)
+    if args.preset:
+        preset = load_coder_preset(args.preset)
+        cfg = config.replace(preset.train, given, f"{args.preset} [train] with the command's options")
+        act, name = config.to_dict(preset.act), args.name or preset.name
+    else:
+        cfg = CoderTrainConfig.from_dict(given, "the command's options")
+        act, name = _default_act(cfg.arch), args.name or ("coder" if cfg.arch == "diffusion" else "coder-ar")
+    CoderActConfig.from_dict(act, "acting rules")  # checked before any work
+    if args.resume and args.run_dir is None:
+        raise CLIError("--resume needs --run-dir naming the run to continue.")
+    _check_corpus(args.corpus)
+    if cfg.eval_tasks > 0:
+        require_sandbox(args.sandbox)
+
+    from adiff_env.code.evaluate import eval_tasks, evaluate_pass_at_k
+    from adiff_env.code.train import train_coder
+
+    tasks = eval_tasks("train", cfg.eval_tasks) if cfg.eval_tasks > 0 else []
 
     def evaluate_fn(coder) -> dict:
-        from adiff_env.code.coder import CoderActConfig
-
         out = evaluate_pass_at_k(coder, tasks, CoderActConfig.from_dict({**act, "sandbox": None}), n=4, ks=(1, 4),
                                  sandbox=args.sandbox, progress=False)
         return {k: v for k, v in out.items() if k in ("pass@1", "pass@4", "parse_rate", "programs_per_s")}
 
-    result = train_coder(_corpus(args.corpus), config, name=name, run_dir=args.run_dir, resume=args.resume,
+    result = train_coder(_corpus(args.corpus), cfg, name=name, run_dir=args.run_dir, resume=args.resume,
                          progress=not args.quiet, evaluate_fn=evaluate_fn if tasks else None, act=act)
     print(json.dumps({"checkpoint": result.checkpoint.spec, "path": str(result.checkpoint.path), "steps": result.steps,
                       "final_loss": result.final_loss, "wall_s": round(result.wall_s, 1), "scores": result.scores}))
@@ -144,13 +165,19 @@ def run_passk(args: argparse.Namespace) -> int:
     from adiff_env.code.coder import DEFAULT_MODEL, CoderActConfig, load_coder
     from adiff_env.code.evaluate import eval_tasks, evaluate_pass_at_k
 
-    spec = args.agent.removeprefix("coder:")
-    coder, checkpoint = load_coder(DEFAULT_MODEL if spec == "default" else spec)
-    act = {**checkpoint.config.get("act", {}), "sandbox": None}
+    from adiff_env.agents import check_agent
+
+    agent = check_agent(args.agent)
+    if agent.kind != "coder":
+        raise ConfigError(f"--agent must be a coder spec (coder:default, coder:NAME[@vK], coder:PATH), got {args.agent!r}.")
+    overrides = {k: v for k, v in agent.options.items() if k not in ("device", "seed")}
     if args.steps is not None:
-        act["steps"] = args.steps
+        overrides["steps"] = args.steps
     if args.temperature is not None:
-        act["temperature"] = args.temperature
+        overrides["temperature"] = args.temperature
+    require_sandbox(args.sandbox)
+    coder, checkpoint = load_coder(DEFAULT_MODEL if agent.arg == "default" else agent.arg)
+    act = {**checkpoint.config.get("act", {}), **overrides, "sandbox": None}
     out = evaluate_pass_at_k(coder, eval_tasks(args.split, args.per_family), CoderActConfig.from_dict(act),
                              n=args.samples, ks=sorted({1, args.samples}), seed=args.seed, sandbox=args.sandbox)
     if not args.per_task:
@@ -160,6 +187,13 @@ def run_passk(args: argparse.Namespace) -> int:
 
 
 def run_evolve(args: argparse.Namespace) -> int:
+    from adiff_env.agents import check_agent
+
+    base = check_agent(args.base if args.base.startswith("coder:") else f"coder:{args.base}", resolve=True)
+    if base.options:
+        raise CLIError(f"--from takes coder:NAME[@vK] or a checkpoint path without options, got {args.base!r}.")
+    _check_corpus(args.corpus)
+    require_sandbox(args.sandbox)
     from adiff_env.code.evolve import CodeEvolveConfig, CodeEvolver
 
     config = CodeEvolveConfig(

@@ -12,7 +12,9 @@ import argparse
 import json
 import os
 
-from adiff_env.cli.evaluate import positive_int
+from adiff_env import config
+from adiff_env.cli._common import CLIError, non_negative_float, positive_int
+from adiff_env.datasets.recipes import DatasetRecipe
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,13 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     c.add_argument("env_id", nargs="?", help="environment id, e.g. adiff/PointMaze-UMaze-v0")
     c.add_argument("--recipe", help="recipe TOML path or shipped name (e.g. pointmaze-umaze)")
-    c.add_argument("--steps", type=positive_int, help="number of steps to record")
-    c.add_argument("--noise", type=_non_negative_float, default=None, help="action noise std (default 0.5)")
-    c.add_argument("--seed", type=int, default=None, help="master seed (default 0)")
-    c.add_argument("--dataset-id", help="Minari id NAMESPACE/NAME-vN (default from the env id)")
-    c.add_argument("--episode-steps", type=positive_int, default=None,
-                   help="time limit per episode (default 10000)")
-    c.add_argument("--tuned-expert", action="store_true", help="use the tuned expert, not D4RL's")
+    fields = config.add_arguments(c, DatasetRecipe, only=["steps", "noise", "seed", "dataset_id", "episode_steps", "expert"],
+                                  title="recipe (DatasetRecipe; with --recipe: overrides of its keys)",
+                                  types={"steps": positive_int, "episode_steps": positive_int, "noise": non_negative_float})
+    c.add_argument("--tuned-expert", action="store_true", help="same as --expert tuned")
     c.add_argument("--workers", type=positive_int, default=None,
                    help="worker processes (default: all CPUs, at most 4)")
     c.add_argument("--backend", choices=["buffers", "collector"], default="buffers",
@@ -49,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--overwrite", action="store_true", help="replace an existing dataset of that id")
     c.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     c.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    c.set_defaults(func=run_collect)
+    c.set_defaults(func=run_collect, recipe_fields=fields)
 
     ls = dsub.add_parser("list", help="list local datasets")
     ls.set_defaults(func=run_list)
@@ -60,44 +59,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     sh.set_defaults(func=run_show)
 
 
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
-
-
 def run_collect(args: argparse.Namespace) -> int:
     from adiff_env.datasets.collect import collect_dataset, recipe_dict
-    from adiff_env.datasets.recipes import DatasetRecipe, load_recipe
+    from adiff_env.datasets.recipes import load_recipe
 
+    given = config.given_arguments(args, args.recipe_fields)
+    if args.tuned_expert:
+        given["expert"] = "tuned"
     if args.recipe and args.env_id:
-        raise ValueError("give either ENV_ID or --recipe, not both (the recipe names its env).")
+        raise CLIError("give either ENV_ID or --recipe, not both (the recipe names its env).")
     if args.recipe:
         recipe = load_recipe(args.recipe)
-        overrides = {"steps": args.steps, "noise": args.noise, "seed": args.seed,
-                     "dataset_id": args.dataset_id, "episode_steps": args.episode_steps}
-        fields = {k: v for k, v in vars(recipe).items()}
-        fields.update({k: v for k, v in overrides.items() if v is not None})
-        if args.tuned_expert:
-            fields["expert"] = "tuned"
-        recipe = DatasetRecipe(**fields)
+        recipe = config.replace(recipe, given, f"recipe {args.recipe} with the command's options")
     elif args.env_id:
-        if args.steps is None:
-            raise ValueError("--steps N is required with ENV_ID (or use --recipe FILE).")
-        recipe = DatasetRecipe(
-            env=args.env_id, steps=args.steps,
-            noise=0.5 if args.noise is None else args.noise,
-            seed=0 if args.seed is None else args.seed,
-            dataset_id=args.dataset_id,
-            episode_steps=args.episode_steps or DatasetRecipe.__dataclass_fields__["episode_steps"].default,
-            expert="tuned" if args.tuned_expert else "reference",
-        )
+        if "steps" not in given:
+            raise CLIError("--steps N is required with ENV_ID (or use --recipe FILE).")
+        recipe = config.from_dict(DatasetRecipe, {"env": args.env_id, **given}, "the command's options")
     else:
-        raise ValueError("give ENV_ID with --steps N, or --recipe FILE.")
+        raise CLIError("give ENV_ID with --steps N, or --recipe FILE.")
+    _check_dataset_id(recipe.resolved_dataset_id)
     if args.backend == "collector":
         workers = 1
     else:
@@ -119,6 +99,17 @@ def run_collect(args: argparse.Namespace) -> int:
             f"{result.workers} worker(s), backend {result.backend}) -> {result.path}"
         )
     return 0
+
+
+def _check_dataset_id(dataset_id: str) -> None:
+    """Minari's own id check, as a one-line user error before any work (an unknown env id is
+    checked by the collector's gym.make)."""
+    from minari.dataset.minari_dataset import parse_dataset_id
+
+    try:
+        parse_dataset_id(dataset_id)
+    except ValueError as exc:
+        raise CLIError(f"dataset id {dataset_id!r}: {exc}") from None
 
 
 def run_list(args: argparse.Namespace) -> int:

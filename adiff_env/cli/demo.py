@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from adiff_env.cli._common import CLIError, check_env_id
+
 DEFAULT_ENV = "adiff/PointMaze-UMaze-v0"
 DEFAULT_OUT = Path("out") / "demo-pointmaze.png"
 DEFAULT_AGENT = "planner:pointmaze-umaze"
@@ -25,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--env", default=DEFAULT_ENV, help=f"maze env id (default {DEFAULT_ENV})")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"PNG file to write (default {DEFAULT_OUT})")
     p.add_argument("--seed", type=int, default=0, help="reset seed of the episode (default 0)")
-    p.add_argument("--agent", default=DEFAULT_AGENT, help=f"agent spec (default {DEFAULT_AGENT}; e.g. expert, expert-tuned)")
+    p.add_argument("--agent", default=DEFAULT_AGENT, help=f"agent spec KIND[:ARG][?KEY=VALUE&...] (default {DEFAULT_AGENT}; e.g. expert, "
+                   "planner:pointmaze-umaze?replan_every=4)")
     p.set_defaults(func=run)
 
 
@@ -34,16 +37,17 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     import adiff_env.maze  # noqa: F401  (registers the adiff/ ids)
-    from adiff_env.agents import make_agent
+    from adiff_env.agents import check_agent, make_agent
     from adiff_env.maze.plotting import plot_maze, save_figure
 
     if args.out.suffix.lower() != ".png":
-        raise ValueError(f"--out must name a .png file, got {str(args.out)!r}.")
-    env = gym.make(args.env)
+        raise CLIError(f"--out must name a .png file, got {str(args.out)!r}.")
+    spec = check_agent(args.agent, resolve=True)  # names and option values, then the model exists
+    env = gym.make(check_env_id(args.env))
     try:
         if getattr(env.unwrapped, "maze", None) is None:
-            raise ValueError(f"adiff demo draws mazes; {args.env!r} is not a PointMaze env (try {DEFAULT_ENV}).")
-        agent = make_agent(args.agent, env)
+            raise CLIError(f"adiff demo draws mazes; {args.env!r} is not a PointMaze env (try {DEFAULT_ENV}).")
+        agent = make_agent(spec, env)
         obs, info = env.reset(seed=args.seed)
         xy, total, success, episode_start = [obs["achieved_goal"].copy()], 0.0, bool(info["success"]), True
         first_plan = None

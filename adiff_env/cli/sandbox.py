@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from adiff_env.cli._common import SANDBOX_BUILD, CLIError
+
 
 _CHECK_PROGRAM = "def add(a, b):\n    return a + b\n"
 _CHECK_TESTS = ["assert add(1, 2) == 3", "assert add(1, 2) == 4"]  # the second must fail
@@ -32,7 +34,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from adiff_env.cli.main import CLIError
     from adiff_env.sandbox.image import DEFAULT_IMAGE, build_image
 
     try:
@@ -44,7 +45,6 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from adiff_env.cli.main import CLIError
     from adiff_env.sandbox.docker import DockerSandbox
     from adiff_env.sandbox.image import DEFAULT_IMAGE, docker_client, image_exists
 
@@ -56,7 +56,7 @@ def run_check(args: argparse.Namespace) -> int:
     version = client.version()
     print(f"engine:   Docker {version.get('Version')} (API {version.get('ApiVersion')}, {version.get('Os')}/{version.get('Arch')})")
     if not image_exists(client, tag):
-        print(f"image:    {tag} MISSING; build it with `adiff sandbox build` (or --offline)")
+        print(f"image:    {tag} MISSING; build it with `{SANDBOX_BUILD}` (or without --offline where a registry is reachable)")
         return 1
     image = client.images.get(tag)
     print(f"image:    {tag} {image.short_id} ({image.attrs.get('Size', 0) / 2**20:.0f} MiB)")

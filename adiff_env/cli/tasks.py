@@ -1,9 +1,11 @@
-"""``adiff tasks list|show|export|check``: browse, export and verify code task suites.
+"""``adiff code tasks list|show|export|check``: browse, export and verify code task suites.
 
-    adiff tasks list                                   # suites and procedural families
-    adiff tasks show procedural:test --id procedural/rotate_left/0
-    adiff tasks export procedural:train:20:1000 out.jsonl
-    adiff tasks check humaneval --sandbox docker       # reference solutions through the sandbox
+    adiff code tasks list                                   # suites and procedural families
+    adiff code tasks show procedural:test --id procedural/rotate_left/0
+    adiff code tasks export procedural:train:20:1000 out.jsonl
+    adiff code tasks check humaneval --sandbox docker       # reference solutions through the sandbox
+
+``register`` adds the ``tasks`` group to the ``adiff code`` subcommands.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import warnings
+
+from adiff_env.cli._common import CLIError, require_sandbox
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -86,7 +90,8 @@ def run_check(args: argparse.Namespace) -> int:
 
     tasks = [t for t in load_tasks(args.suite) if t.solution]
     if not tasks:
-        raise ValueError(f"Suite {args.suite!r} has no reference solutions to check.")
+        raise CLIError(f"Suite {args.suite!r} has no reference solutions to check.")
+    require_sandbox(args.sandbox)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore") if args.sandbox == "process" else None
         sandbox = make_sandbox(args.sandbox, pool_size=args.pool_size)

@@ -19,63 +19,12 @@ autoregressive baseline, :mod:`adiff_env.baselines.ar_coder`) behind it.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from adiff_env.errors import UnknownNameError
 from adiff_env.code import select as sel
-
-STRATEGIES = ("confidence", "random")
-DEFAULT_MODEL = "coder-default"  # the shipped checkpoint, planners/pretrained/coder-default/
-
-
-@dataclass(frozen=True)
-class CoderActConfig:
-    """How the agent samples and chooses. ``samples``: candidates per sampling round;
-    ``steps``: denoising steps; ``strategy``: which masked positions to reveal first;
-    ``temperature``: token sampling (0 = argmax); ``remask``: ReMDM re-masking share;
-    ``smc_every``/``smc_penalty``: SMC resampling period (0: off) and log-weight penalty per
-    failed potential; ``length_temperature``: sampling of program lengths from the length
-    head; ``max_rounds``: sampling rounds per attempt when every candidate was tried already;
-    ``sandbox``: where the planner runs probes and revealed tests: ``"env"`` (the sandbox of
-    the env it acts in -- the same isolation as the env's own tests -- or a process sandbox
-    when it acts without an env), ``"process"``, ``"docker"``, or ``None`` (static checks only)."""
-
-    samples: int = 16
-    steps: int = 16
-    strategy: str = "confidence"
-    temperature: float = 0.7
-    remask: float = 0.0
-    smc_every: int = 4
-    smc_penalty: float = 3.0
-    length_temperature: float = 1.0
-    max_rounds: int = 3
-    sandbox: str | None = "env"
-
-    def __post_init__(self) -> None:
-        for key in ("samples", "steps", "max_rounds"):
-            value = getattr(self, key)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"CoderActConfig.{key} must be an int >= 1, got {value!r}.")
-        if self.strategy not in STRATEGIES:
-            raise UnknownNameError("unmasking strategy", self.strategy, STRATEGIES)
-        if self.temperature < 0 or self.length_temperature <= 0 or not 0 <= self.remask < 1:
-            raise ValueError(f"need temperature >= 0, length_temperature > 0 and 0 <= remask < 1; got "
-                             f"{self.temperature}, {self.length_temperature}, {self.remask}.")
-        if self.smc_every < 0 or self.smc_penalty < 0:
-            raise ValueError(f"smc_every and smc_penalty must be >= 0, got {self.smc_every}, {self.smc_penalty}.")
-        if self.sandbox not in (None, "env", "process", "docker"):
-            raise ValueError(f"sandbox must be 'env', 'process', 'docker' or None, got {self.sandbox!r}.")
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CoderActConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown coder acting options {unknown}; known: {sorted(known)}.")
-        return cls(**data)
+from adiff_env.code.config import DEFAULT_MODEL, STRATEGIES, CoderActConfig  # noqa: F401  (re-exported)
 
 
 def _mean_logp(confidence: torch.Tensor, pad: torch.Tensor) -> list[float]:

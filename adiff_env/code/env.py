@@ -112,10 +112,9 @@ class CodeTestsEnv(gym.Env):
         if render_mode not in (None, "ansi"):
             raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}.")
         if isinstance(limits, dict):  # e.g. from `adiff evaluate --env-kwarg 'limits={"wall_s": 5}'`
-            known = set(Limits.__dataclass_fields__)
-            if set(limits) - known:
-                raise ValueError(f"Unknown limits {sorted(set(limits) - known)}; Limits fields are {sorted(known)}.")
-            limits = Limits(**limits)
+            from adiff_env import config
+
+            limits = config.from_dict(Limits, limits, "limits")
         if limits is not None and not isinstance(limits, Limits):
             raise TypeError(f"limits must be an adiff_env.sandbox.Limits or a dict of its fields, got {type(limits).__name__}.")
         self.tasks: list[Task] = list(tasks) if isinstance(tasks, list) else load_tasks(tasks)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adiff_env.agents import register_agent
+from adiff_env.agents import check_acting_options, register_agent
 
 
 def _coder_factory(arg: str, env: Any, device: str = "cpu", seed: int = 0, **act: Any) -> Any:
@@ -35,8 +35,27 @@ class ReferenceAgent:
         return task.solution, state
 
 
+def check_coder_options(options: dict[str, Any]) -> dict[str, Any]:
+    """``coder:`` options checked against :class:`~adiff_env.code.config.CoderActConfig` (plus
+    ``device`` and ``seed``) before any checkpoint is read; no torch import."""
+    from adiff_env.code.config import CoderActConfig
+
+    return check_acting_options(CoderActConfig, options, {"device": str, "seed": int}, "coder option")
+
+
+def check_coder_arg(arg: str) -> None:
+    """``coder:ARG`` names a model the registry has (``default``: the shipped one); no weights read."""
+    from adiff_env.code.config import DEFAULT_MODEL
+    from adiff_env.registry import ModelRegistry
+
+    if not arg:
+        raise ValueError("coder agent spec needs a model: 'coder:default', 'coder:NAME[@vK]' or 'coder:PATH'.")
+    ModelRegistry().resolve(DEFAULT_MODEL if arg == "default" else arg)
+
+
 def register_kinds() -> None:
     register_agent("coder", _coder_factory, "code planner: masked-diffusion or autoregressive coder "
-                   "(CODER:default | CODER:NAME[@vN] | CODER:PATH)")
+                   "(CODER:default | CODER:NAME[@vN] | CODER:PATH)", check_options=check_coder_options,
+                   check_arg=check_coder_arg)
     register_agent("reference", lambda arg, env: ReferenceAgent(env),
                    "oracle for code envs: submits each task's reference solution (checks env + sandbox)")

@@ -29,57 +29,10 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from adiff_env.code.config import ARCHS, CoderTrainConfig  # noqa: F401  (re-exported)
 from adiff_env.diffusion.training import EMA
 from adiff_env.registry import Checkpoint, CheckpointMetadata, ModelRegistry, adiff_home
 
-ARCHS = ("diffusion", "ar")
-
-
-@dataclass(frozen=True)
-class CoderTrainConfig:
-    """Model size and training budget, shared by both architectures."""
-
-    arch: str = "diffusion"
-    d_model: int = 128
-    n_layers: int = 3
-    n_heads: int = 4
-    max_prompt_len: int = 128
-    max_len: int = 96
-    schedule: str = "linear"
-    steps: int = 4000
-    batch_size: int = 64
-    lr: float = 1e-3
-    warmup_steps: int = 200
-    weight_decay: float = 0.01
-    ema_decay: float = 0.999
-    grad_clip: float = 1.0
-    length_loss_weight: float = 0.1
-    eval_every: int = 1000
-    eval_tasks: int = 24
-    checkpoint_every: int = 500
-    min_count: int = 2
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.arch not in ARCHS:
-            raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}.")
-        for key in ("d_model", "n_layers", "n_heads", "steps", "batch_size", "max_len", "max_prompt_len"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"CoderTrainConfig.{key} must be >= 1, got {getattr(self, key)}.")
-        if self.lr <= 0 or not 0 <= self.ema_decay < 1:
-            raise ValueError(f"need lr > 0 and 0 <= ema_decay < 1, got {self.lr}, {self.ema_decay}.")
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CoderTrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown coder training options {unknown}; known: {sorted(known)}.")
-        return cls(**data)
-
-    def model_config(self, vocab_size: int) -> dict[str, Any]:
-        return {"vocab_size": vocab_size, "d_model": self.d_model, "n_layers": self.n_layers, "n_heads": self.n_heads,
-                "max_prompt_len": self.max_prompt_len, "max_len": self.max_len}
 
 
 @dataclass

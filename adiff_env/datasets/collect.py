@@ -49,7 +49,7 @@ import numpy as np
 
 from adiff_env.datasets._provenance import git_commit, package_versions
 from adiff_env.datasets.rollout import AgentFactory, EpisodeTask, make_env, register_envs, rollout_task, run_episodes
-from adiff_env.errors import UnknownNameError
+from adiff_env.errors import AlreadyExistsError, ConfigError, UnknownNameError
 
 DEFAULT_EPISODE_STEPS = 10_000
 BACKENDS = ("buffers", "collector")
@@ -124,13 +124,13 @@ def _validate(env_id: str, steps: int, noise_std: float, episode_steps: int, wor
         options = [i for i in gym.registry if i.startswith(("adiff/", "PointMaze"))]
         raise UnknownNameError("env id", env_id, options)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}; e.g. steps=1_000_000.")
+        raise ConfigError(f"steps must be a positive integer, got {steps!r}; e.g. steps=1_000_000.")
     if not np.isfinite(noise_std) or noise_std < 0:
-        raise ValueError(f"noise_std must be a finite number >= 0, got {noise_std!r}; D4RL used 0.5.")
+        raise ConfigError(f"noise_std must be a finite number >= 0, got {noise_std!r}; D4RL used 0.5.")
     if isinstance(episode_steps, bool) or not isinstance(episode_steps, int) or episode_steps < 2:
-        raise ValueError(f"episode_steps must be an integer >= 2, got {episode_steps!r}.")
+        raise ConfigError(f"episode_steps must be an integer >= 2, got {episode_steps!r}.")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a positive integer, got {workers!r}.")
+        raise ConfigError(f"workers must be a positive integer, got {workers!r}.")
     if backend not in BACKENDS:
         raise UnknownNameError("collection backend", backend, BACKENDS)
     if not (isinstance(noisy_fraction, (int, float)) and 0.0 <= noisy_fraction <= 1.0):
@@ -140,7 +140,7 @@ def _validate(env_id: str, steps: int, noise_std: float, episode_steps: int, wor
     if backend == "collector" and noisy_fraction < 1.0:
         raise ValueError("noisy_fraction < 1 labels episodes, which only backend='buffers' records; use it.")
     if backend == "collector" and workers != 1:
-        raise ValueError(
+        raise ConfigError(
             f"backend='collector' records in this process only; got workers={workers}. "
             "Use backend='buffers' for parallel collection or set workers=1."
         )
@@ -202,12 +202,12 @@ def collect_dataset(
     _validate(env_id, steps, noise_std, episode_steps, workers, backend, noisy_fraction, episodes_per_task)
     dataset_id = dataset_id or default_dataset_id(env_id)
     if not re.search(r"-v\d+$", dataset_id):
-        raise ValueError(f"dataset_id must end in a version such as '-v0', got {dataset_id!r}.")
+        raise ConfigError(f"dataset_id must end in a version such as '-v0', got {dataset_id!r}.")
     namespace, _, _ = parse_dataset_id(dataset_id)  # ValueError names the bad id
     root = datasets_root()
     final = root / dataset_id
     if final.exists() and not overwrite:
-        raise FileExistsError(
+        raise AlreadyExistsError(
             f"Dataset {dataset_id!r} already exists at {final}; pass overwrite=True "
             "(CLI: --overwrite) to replace it, or choose another --dataset-id."
         )

@@ -24,13 +24,15 @@ Unknown keys are an error (a typo such as ``step = ...`` must not fall back to a
 
 from __future__ import annotations
 
-import dataclasses
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from adiff_env import config
 from adiff_env.assets import asset_path
 from adiff_env.datasets.collect import DEFAULT_EPISODE_STEPS, default_dataset_id
+from adiff_env.errors import ConfigError, MissingResourceError
 
 EXPERTS = ("reference", "tuned")
 
@@ -39,18 +41,18 @@ EXPERTS = ("reference", "tuned")
 class DatasetRecipe:
     """How one dataset is made; field names are the TOML keys."""
 
-    env: str
-    steps: int
-    noise: float = 0.5
-    seed: int = 0
-    dataset_id: str | None = None
-    episode_steps: int = DEFAULT_EPISODE_STEPS
-    expert: str = "reference"
-    description: str | None = None
-    continuing: bool = True
-    noisy_fraction: float = 1.0
-    episodes_per_task: int = 1
-    env_kwargs: dict | None = None
+    env: str  # environment id, e.g. adiff/PointMaze-UMaze-v0
+    steps: int  # number of steps to record
+    noise: float = 0.5  # Gaussian action noise std (D4RL: 0.5)
+    seed: int = 0  # master seed; episode i uses SeedSequence([seed, i])
+    dataset_id: str | None = None  # Minari id NAMESPACE/NAME-vN (default from the env id)
+    episode_steps: int = DEFAULT_EPISODE_STEPS  # time limit per episode
+    expert: str = "reference"  # reference (D4RL's waypoint controller) or tuned
+    description: str | None = None  # dataset description stored in its metadata
+    continuing: bool = True  # a continuing task (a new goal each time one is reached; the mazes)
+    noisy_fraction: float = 1.0  # share of episodes driven with the noise (the rest noise-free)
+    episodes_per_task: int = 1  # episodes per collection task (Fetch: many 50-step episodes)
+    env_kwargs: dict | None = None  # extra gym.make keywords (e.g. goal_region = "table")
 
     def __post_init__(self) -> None:
         checks = {
@@ -86,17 +88,7 @@ class DatasetRecipe:
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "recipe") -> DatasetRecipe:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"{source}: unknown key(s) {unknown}; allowed keys are {sorted(names)}.")
-        missing = sorted(n for n in ("env", "steps") if n not in data)
-        if missing:
-            raise ValueError(f"{source}: missing required key(s) {missing}.")
-        try:
-            return cls(**data)
-        except ValueError as exc:
-            raise ValueError(f"{source}: {exc}") from None
+        return config.from_dict(cls, data, source)
 
 
 def resolve_recipe_path(name_or_path: str) -> Path:
@@ -109,7 +101,7 @@ def resolve_recipe_path(name_or_path: str) -> Path:
         if candidate.is_file():
             return candidate
     shipped = sorted(p.stem for p in asset_path("datasets").glob("*.toml"))
-    raise FileNotFoundError(
+    raise MissingResourceError(
         f"No recipe file {name_or_path!r} (looked in the current folder and in the shipped "
         f"recipes). Shipped recipes: {', '.join(shipped) or '(none)'}."
     )
@@ -121,10 +113,65 @@ def load_recipe(name_or_path: str) -> DatasetRecipe:
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"Recipe {path} is not valid TOML: {exc}.") from None
+        raise ConfigError(f"Recipe {path} is not valid TOML: {exc}.") from None
     return DatasetRecipe.from_dict(data, source=f"recipe {path}")
 
 
 def shipped_recipes() -> dict[str, DatasetRecipe]:
     """All recipes in the top-level ``datasets/`` folder, by file stem."""
     return {p.stem: load_recipe(str(p)) for p in sorted(asset_path("datasets").glob("*.toml"))}
+
+
+def local_dataset_ids() -> set[str]:
+    """Ids of the Minari datasets in ``$MINARI_DATASETS_PATH`` (default ``~/.minari/datasets``)."""
+    import minari
+
+    return set(minari.list_local_datasets())
+
+
+def recipe_for(dataset_id: str) -> tuple[str, DatasetRecipe] | None:
+    """``(shipped name, recipe)`` of the shipped recipe that makes ``dataset_id``, or None."""
+    for name, recipe in shipped_recipes().items():
+        if recipe.resolved_dataset_id == dataset_id:
+            return name, recipe
+    return None
+
+
+def ensure_dataset(dataset_id: str, collect: bool = True, progress: bool = True, *, recipe: str | None = None,
+                   workers: int | None = None, log: Callable[[str], None] = print) -> str:
+    """Make sure the Minari dataset ``dataset_id`` is on disk before a long command starts.
+
+    Present: returns at once. Missing and a recipe makes it (``recipe``: a path or shipped
+    name; default: the shipped recipe whose ``dataset_id`` matches): with ``collect`` it is
+    collected now (a message, then a progress bar), else
+    :class:`~adiff_env.errors.MissingResourceError` names the exact command that collects it.
+    Missing and no recipe: the error says how to collect one by hand. Returns ``dataset_id``."""
+    import os
+
+    if dataset_id in local_dataset_ids():
+        return dataset_id
+    where = os.environ.get("MINARI_DATASETS_PATH") or "~/.minari/datasets"
+    if recipe is not None:
+        found: tuple[str, DatasetRecipe] | None = (recipe, load_recipe(recipe))
+        if found[1].resolved_dataset_id != dataset_id:
+            raise ConfigError(f"recipe {recipe} makes {found[1].resolved_dataset_id!r}, not {dataset_id!r}.")
+    else:
+        found = recipe_for(dataset_id)
+    if found is None:
+        raise MissingResourceError(
+            f"Dataset {dataset_id!r} is not in {where} and no shipped recipe (datasets/*.toml) makes it. "
+            f"Collect it with `uv run adiff datasets collect ENV_ID --steps N --dataset-id {dataset_id}` "
+            f"(local datasets: `uv run adiff datasets list`).")
+    name, rec = found
+    command = f"uv run adiff datasets collect --recipe {name}"
+    if not collect:
+        raise MissingResourceError(f"Dataset {dataset_id!r} is not in {where}. Collect it with `{command}` "
+                                   f"({rec.steps:,} steps of {rec.env}), or drop --no-collect to collect it now.")
+    from adiff_env.datasets.collect import collect_dataset
+
+    log(f"Dataset {dataset_id!r} is not in {where}; collecting it now from recipe {name} "
+        f"({rec.steps:,} steps of {rec.env}; same as `{command}`).")
+    collect_dataset(rec.env, rec.steps, noise_std=rec.noise, seed=rec.seed, dataset_id=dataset_id,
+                    episode_steps=rec.episode_steps, tuned_expert=rec.expert == "tuned",
+                    workers=workers or min(4, os.cpu_count() or 1), description=rec.description, progress=progress)
+    return dataset_id

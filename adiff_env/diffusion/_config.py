@@ -13,19 +13,11 @@ def config_from_dict(cls: type[T], data: dict[str, Any]) -> T:
 
     Lists become tuples for tuple-typed fields (JSON has no tuples).
     """
+    from adiff_env import config
+
     if not isinstance(data, dict):
         raise ValueError(f"{cls.__name__} config must be a JSON object, got {type(data).__name__}.")
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ValueError(
-            f"{cls.__name__} config has unknown keys {unknown}; known keys: {sorted(names)}."
-        )
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise ValueError(f"bad {cls.__name__} config {data!r}: {exc}") from exc
+    return config.from_dict(cls, data, f"{cls.__name__} config")
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

@@ -8,14 +8,14 @@ The acting section is saved with the checkpoint and can be overridden at evaluat
 
 from __future__ import annotations
 
-import dataclasses
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adiff_env import config
 from adiff_env.assets import asset_root
-from adiff_env.errors import UnknownNameError
+from adiff_env.errors import ConfigError, MissingResourceError, UnknownNameError
 
 ACTION_RULES = ("pd", "inverse-dynamics", "plan")
 DEADLINE_RULES = ("geodesic", "horizon")
@@ -52,16 +52,28 @@ class DiffusionConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 4000
-    batch_size: int = 32
-    lr: float = 2e-4
-    warmup_steps: int = 200
-    ema_decay: float = 0.995
-    eval_every: int = 1000  # 0 = no periodic evaluation
-    eval_episodes: int = 5
-    checkpoint_every: int = 500
-    inverse_dynamics_hidden: int = 256  # width of the inverse-dynamics MLP (0 = none)
-    seed: int = 0
+    """Training budget and schedule of a planner (the preset's ``[train]`` table)."""
+
+    steps: int = 4000  # training steps
+    batch_size: int = 32  # windows per batch
+    lr: float = 2e-4  # peak learning rate (AdamW, linear warmup then cosine)
+    warmup_steps: int = 200  # linear warmup steps
+    ema_decay: float = 0.995  # EMA decay of the registered weights
+    eval_every: int = 1000  # evaluate every N steps and at the end (0: never)
+    eval_episodes: int = 5  # episodes per periodic evaluation
+    checkpoint_every: int = 500  # write resume.pt every N steps
+    inverse_dynamics_hidden: int = 256  # width of the inverse-dynamics MLP (0: none)
+    seed: int = 0  # seed of data order, initialisation and evaluation
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "eval_episodes", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}.")
+        for name in ("warmup_steps", "eval_every", "inverse_dynamics_hidden"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"train.{name} must be >= 0, got {getattr(self, name)}.")
+        if not self.lr > 0 or not 0 <= self.ema_decay < 1:
+            raise ValueError(f"train.lr must be > 0 and 0 <= train.ema_decay < 1, got {self.lr} and {self.ema_decay}.")
 
 
 @dataclass(frozen=True)
@@ -119,57 +131,84 @@ class ActConfig:
 
 
 @dataclass(frozen=True)
+class UNetModelConfig:
+    """``arch = "temporal_unet"``: :class:`~adiff_env.diffusion.unet.TemporalUNet` (about 1M
+    parameters at the defaults). ``dim``: channels at the first level; level i has ``dim *
+    dim_mults[i]``. ``kernel_size``: temporal convolution width. ``transition_dim``,
+    ``horizon`` and ``cond_dim`` are filled from the data; the defaults are
+    :class:`~adiff_env.diffusion.unet.UNetConfig`'s (a test keeps them equal)."""
+
+    arch: str = "temporal_unet"
+    dim: int = 32
+    dim_mults: tuple[int, ...] = (1, 2, 4)
+    kernel_size: int = 5
+
+    def __post_init__(self) -> None:
+        if self.arch != "temporal_unet":
+            raise ValueError(f"UNetModelConfig.arch must be 'temporal_unet', got {self.arch!r}.")
+
+    def denoiser_config(self, transition_dim: int, horizon: int, cond_dim: int) -> dict[str, Any]:
+        """The ``config`` of :func:`adiff_env.diffusion.build_model`'s spec."""
+        return {"transition_dim": transition_dim, "horizon": horizon, "cond_dim": cond_dim, "dim": self.dim,
+                "dim_mults": list(self.dim_mults), "kernel_size": self.kernel_size}
+
+
+@dataclass(frozen=True)
+class TransformerModelConfig:
+    """``arch = "transformer"``: :class:`~adiff_env.diffusion.transformer.TransformerDenoiser`
+    (DiT blocks). ``d_model`` token width (divisible by ``n_heads``), ``n_layers`` blocks,
+    ``mlp_ratio`` MLP width over ``d_model``, ``dropout``. ``transition_dim`` and ``cond_dim``
+    are filled from the data; defaults are
+    :class:`~adiff_env.diffusion.transformer.TransformerConfig`'s (a test keeps them equal)."""
+
+    arch: str = "transformer"
+    d_model: int = 128
+    n_layers: int = 4
+    n_heads: int = 4
+    mlp_ratio: float = 4.0
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.arch != "transformer":
+            raise ValueError(f"TransformerModelConfig.arch must be 'transformer', got {self.arch!r}.")
+
+    def denoiser_config(self, transition_dim: int, horizon: int, cond_dim: int) -> dict[str, Any]:
+        """The ``config`` of :func:`adiff_env.diffusion.build_model`'s spec (no horizon: any length)."""
+        return {"transition_dim": transition_dim, "cond_dim": cond_dim, "d_model": self.d_model,
+                "n_layers": self.n_layers, "n_heads": self.n_heads, "mlp_ratio": self.mlp_ratio, "dropout": self.dropout}
+
+
+ModelConfig = UNetModelConfig | TransformerModelConfig
+"""The ``[model]`` table of a preset; its ``arch`` key picks the class."""
+MODEL_CONFIGS: dict[str, type] = {"temporal_unet": UNetModelConfig, "transformer": TransformerModelConfig}
+
+
+@dataclass(frozen=True)
 class PlannerPreset:
-    """A whole planner config. ``model`` is the denoiser's architecture name and keyword
-    config (``transition_dim`` and ``horizon`` are filled from the data)."""
+    """A whole planner config. ``model``: the denoiser (``arch`` picks :class:`UNetModelConfig`
+    or :class:`TransformerModelConfig`; ``transition_dim`` and ``horizon`` come from the data)."""
 
     name: str
     env: str
     dataset: str
     data: DataConfig = field(default_factory=DataConfig)
-    model: dict[str, Any] = field(default_factory=lambda: {"arch": "temporal_unet", "dim": 32, "dim_mults": [1, 2, 4]})
+    model: ModelConfig = field(default_factory=UNetModelConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     act: ActConfig = field(default_factory=ActConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return config.to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "preset") -> PlannerPreset:
-        sections = {"data": DataConfig, "diffusion": DiffusionConfig, "train": TrainConfig, "act": ActConfig}
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"{source}: unknown keys {unknown}; known: {sorted(known)}.")
-        missing = [k for k in ("name", "env", "dataset") if k not in data]
-        if missing:
-            raise ValueError(f"{source}: missing required keys {missing}.")
-        kwargs: dict[str, Any] = {k: v for k, v in data.items() if k not in sections}
-        for key, section in sections.items():
-            if key in data:
-                kwargs[key] = _section(section, data[key], f"{source} [{key}]")
-        if "arch" not in kwargs.get("model", {"arch": 1}):
-            raise ValueError(f"{source} [model]: needs 'arch' (e.g. 'temporal_unet' or 'transformer').")
-        return cls(**kwargs)
+        """Checked by :func:`adiff_env.config.from_dict` (unknown keys, types, required keys)."""
+        return config.from_dict(cls, data, source)
 
-    def replace(self, **sections: dict[str, Any]) -> PlannerPreset:
-        """A copy with some fields of some sections replaced, e.g. ``replace(train={"steps": 10})``."""
-        out = {}
-        for key, values in sections.items():
-            current = getattr(self, key)
-            out[key] = {**current, **values} if isinstance(current, dict) else dataclasses.replace(current, **values)
-        return dataclasses.replace(self, **out)
-
-
-def _section(cls: type, values: Any, source: str) -> Any:
-    if not isinstance(values, dict):
-        raise ValueError(f"{source} must be a table, got {values!r}.")
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ValueError(f"{source}: unknown keys {unknown}; known: {sorted(names)}.")
-    return cls(**values)
+    def replace(self, **sections: Any) -> PlannerPreset:
+        """A copy with some fields of some sections replaced, e.g. ``replace(train={"steps": 10})``
+        (checked like the TOML file)."""
+        return config.replace(self, sections, f"preset {self.name}")
 
 
 def preset_names() -> list[str]:
@@ -182,7 +221,7 @@ def load_preset(spec: str | Path) -> PlannerPreset:
     if not path.suffix == ".toml" or not path.exists():
         candidate = asset_root("planners") / f"{Path(spec).stem}.toml"
         if path.suffix == ".toml" and not candidate.exists():
-            raise FileNotFoundError(f"Preset file {str(spec)!r} does not exist.")
+            raise MissingResourceError(f"Preset file {str(spec)!r} does not exist; shipped presets: {', '.join(preset_names())}.")
         if not candidate.exists():
             raise UnknownNameError("planner preset", str(spec), preset_names())
         path = candidate
@@ -190,5 +229,5 @@ def load_preset(spec: str | Path) -> PlannerPreset:
         try:
             data = tomllib.load(fh)
         except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{path}: not valid TOML: {exc}") from exc
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     return PlannerPreset.from_dict(data, source=str(path))

@@ -1,6 +1,6 @@
 """Training a trajectory planner: Minari dataset -> goal-reaching windows -> denoiser.
 
-``train_planner(preset)`` runs the loop behind ``adiff train``::
+``train_planner(preset)`` runs the loop behind ``adiff maze train``::
 
     windows (SegmentDataset, normalized [B, H, A + O])
       -> inpaint start state (index 0) and the resting goal rows (index >= j)
@@ -129,9 +129,8 @@ def train_planner(
     loader = _mixed_loader(data, preset, extra_dataset, extra_ratio) if extra_dataset else torch.utils.data.DataLoader(
         data, batch_size=cfg.batch_size, shuffle=True, drop_last=len(data) >= cfg.batch_size,
         generator=torch.Generator().manual_seed(cfg.seed))
-    arch = dict(preset.model)
     cond_dim = o + 3 if dcfg.global_cond else 0
-    model = build_model({"arch": arch.pop("arch"), "config": {"transition_dim": a + o, "horizon": h, "cond_dim": cond_dim, **arch}}).to(device)
+    model = build_model({"arch": preset.model.arch, "config": preset.model.denoiser_config(a + o, h, cond_dim)}).to(device)
     schedule = make_schedule(dcfg.schedule, dcfg.n_timesteps)
     weights = torch.ones(a + o)
     weights[:a] = dcfg.action_weight

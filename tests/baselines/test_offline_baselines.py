@@ -149,7 +149,7 @@ def test_checkpoint_and_config_errors(offline):
         make_agent(f"iql:{ckpts['bc'].path}", env)
     with pytest.raises(ValueError, match="needs a model"):
         make_agent("cql", env)
-    with pytest.raises(ValueError, match="no field"):
+    with pytest.raises(ValueError, match="Unknown IQLConfig key 'expectle'. Did you mean 'expectile'"):
         make_config("iql", expectle=0.9)
     with pytest.raises(UnknownNameError, match="Known offline algorithms: bc, cql, iql"):
         make_config("td3bc")
@@ -166,13 +166,13 @@ def test_checkpoint_and_config_errors(offline):
 def test_cli_trains_offline_baselines(offline, capsys, monkeypatch):
     _, _, root = offline
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(root / "minari"))
-    code = main(["baseline", "train", "iql", ENV, "--dataset", DATASET, "--steps", "5", "--name", "iql-cli",
+    code = main(["baselines", "train", "iql", ENV, "--dataset", DATASET, "--steps", "5", "--name", "iql-cli",
                  "--set", "batch_size=16", "--set", "hidden=16", "--quiet"])
     out = capsys.readouterr().out
     assert code == 0 and "saved iql-cli@v1" in out and "--agent iql:iql-cli@v1" in out
     ckpt = ModelRegistry().load("iql-cli", kind="iql")
     assert ckpt.config["config"]["batch_size"] == 16 and ckpt.metadata.steps == 5
-    assert main(["baseline", "train", "bc", ENV, "--steps", "5"]) == 2
+    assert main(["baselines", "train", "bc", ENV, "--steps", "5"]) == 2
     assert "give --dataset" in capsys.readouterr().err
-    assert main(["baseline", "train", "cql", ENV, "--dataset", DATASET, "--steps", "5", "--set", "nope=1"]) == 2
-    assert "no field(s) ['nope']" in capsys.readouterr().err
+    assert main(["baselines", "train", "cql", ENV, "--dataset", DATASET, "--steps", "5", "--set", "nope=1"]) == 2
+    assert "Unknown CQLConfig key 'nope'" in capsys.readouterr().err

@@ -80,9 +80,9 @@ def test_sb3_spec_and_training_errors(tmp_path):
 
 
 def test_cli_trains_sb3_ppo(capsys):
-    code = main(["baseline", "train", "sb3-ppo", ENV, "--steps", "32", "--name", "ppo-cli",
+    code = main(["baselines", "train", "sb3-ppo", ENV, "--steps", "32", "--name", "ppo-cli",
                  "--set", "n_steps=32", "--set", "batch_size=16", "--quiet"])
     assert code == 0 and "--agent sb3:ppo-cli@v1" in capsys.readouterr().out
     assert ModelRegistry().load("ppo-cli", kind="sb3").config["algo"] == "ppo"
-    assert main(["baseline", "train", "sb3-sac-her", ENV, "--steps", "5", "--dataset", "x"]) == 2
+    assert main(["baselines", "train", "sb3-sac-her", ENV, "--steps", "5", "--dataset", "x"]) == 2
     assert "drop --dataset" in capsys.readouterr().err

@@ -77,9 +77,11 @@ def test_bench_argument_errors(tmp_path, capsys):
 
 
 def test_agent_spec_options():
-    a = parse_bench_agent("planner:pointmaze-umaze@v1?sampler=ddim&steps=5&eta=0.5&fast=true")
-    assert a.spec == "planner:pointmaze-umaze@v1" and a.label.endswith("fast=true")
-    assert a.options == {"sampler": "ddim", "steps": 5, "eta": 0.5, "fast": True}
+    a = parse_bench_agent("planner:pointmaze-umaze@v1?sampler=ddim&steps=5&eta=0.5&n_samples=2")
+    assert a.spec == "planner:pointmaze-umaze@v1" and a.label.endswith("n_samples=2")
+    assert a.options == {"sampler": "ddim", "steps": 5, "eta": 0.5, "n_samples": 2}  # typed by ActConfig's fields
+    with pytest.raises(UnknownNameError, match="Unknown planner option 'fast'"):  # checked, loads nothing
+        parse_bench_agent("planner:pointmaze-umaze@v1?fast=true")
     assert parse_bench_agent(" expert:0.3 ").options == {}
     with pytest.raises(ValueError, match="KEY=VALUE"):
         parse_bench_agent("planner:x?steps")

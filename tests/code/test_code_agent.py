@@ -47,7 +47,7 @@ def test_config_errors():
         CoderTrainConfig(arch="gpt")
     with pytest.raises(ValueError, match="samples"):
         CoderActConfig(samples=0)
-    with pytest.raises(ValueError, match="unknown coder acting options"):
+    with pytest.raises(ValueError, match="Unknown CoderActConfig key 'temprature'"):
         CoderActConfig.from_dict({"temprature": 1.0})
     with pytest.raises(ValueError, match="empty"):
         train_coder([], CoderTrainConfig(**TINY, steps=1), progress=False)

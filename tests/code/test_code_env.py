@@ -172,7 +172,7 @@ def test_constructor_validation():
         CodeTestsEnv(tasks=SUITE, sandbox="process", render_mode="human")
     with pytest.raises(TypeError, match="limits"):
         CodeTestsEnv(tasks=SUITE, sandbox="process", limits="fast")
-    with pytest.raises(ValueError, match=r"Unknown limits \['wall'\]"):
+    with pytest.raises(ValueError, match=r"Unknown Limits key 'wall'. Did you mean 'wall_s'\?"):
         CodeTestsEnv(tasks=SUITE, sandbox="process", limits={"wall": 1})
     assert CodeTestsEnv(tasks=SUITE, sandbox="process", limits={"wall_s": 3}).limits.wall_s == 3
     with pytest.raises(TypeError, match="Sandbox instance"):

@@ -107,7 +107,7 @@ def test_argparse_errors_exit_2(capsys, argv, message):
 def test_bad_recipe_files(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text('env = "adiff/PointMaze-UMaze-v0"\nstep = 10\n')
-    assert "unknown key(s) ['step']" in _err(capsys, ["datasets", "collect", "--recipe", str(bad)])
+    assert "Unknown DatasetRecipe key 'step'. Did you mean 'steps'?" in _err(capsys, ["datasets", "collect", "--recipe", str(bad)])
     bad.write_text('env = "adiff/PointMaze-UMaze-v0"\nsteps = -5\n')
     assert "'steps' must be a positive integer" in _err(capsys, ["datasets", "collect", "--recipe", str(bad)])
     bad.write_text('env = "adiff/PointMaze-UMaze-v0"\n')

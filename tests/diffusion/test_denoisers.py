@@ -82,7 +82,7 @@ def test_model_spec_json_round_trip():
         rebuilt.load_state_dict(m.state_dict())
     with pytest.raises(UnknownNameError, match="temporal_unet"):
         build_model({"arch": "unet", "config": {}})
-    with pytest.raises(ValueError, match="unknown keys"):
+    with pytest.raises(ValueError, match="Unknown UNetConfig key"):
         build_model({"arch": "temporal_unet", "config": {**config_to_dict(m.config), "x": 1}})
     with pytest.raises(ValueError, match="arch"):
         build_model({"config": {}})

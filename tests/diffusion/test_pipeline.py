@@ -38,6 +38,6 @@ def test_pipeline_restores_training_mode_and_validates_shape():
 def test_config_from_dict_errors():
     with pytest.raises(ValueError, match="JSON object"):
         config_from_dict(UNetConfig, [1, 2])
-    with pytest.raises(ValueError, match="bad UNetConfig"):
+    with pytest.raises(ValueError, match=r"missing required key\(s\) \[.transition_dim.\]"):
         config_from_dict(UNetConfig, {"horizon": 8})
     assert config_from_dict(UNetConfig, {"transition_dim": 2, "horizon": 8, "dim_mults": [1, 2]}).dim_mults == (1, 2)

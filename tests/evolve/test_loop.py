@@ -119,7 +119,7 @@ def test_resume_adopts_a_version_registered_before_an_interruption(registry, tmp
 @pytest.mark.slow
 def test_cli_runs_a_round_on_a_gold_coin_maze(registry, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("ADIFF_HOME", str(tmp_path / "home"))
-    code = main(["evolve", "adiff/PointMaze-Medium-GoldCoin-v0", "--from", "planner:tiny", "--rounds", "1", "--samples", "2",
+    code = main(["maze", "evolve", "adiff/PointMaze-Medium-GoldCoin-v0", "--from", "planner:tiny", "--rounds", "1", "--samples", "2",
                  "--finetune-steps", "3", "--eval-episodes", "1", "--quiet", "--json", "--workdir", str(tmp_path / "w"),
                  "--generation", "closed-loop", "--min-improvement", "2.5", "--act", "deadline_speed=0.03",
                  "--min-reward", "5", "--top-quantile", "0.25"])
@@ -132,8 +132,8 @@ def test_cli_runs_a_round_on_a_gold_coin_maze(registry, tmp_path, capsys, monkey
     # the score on a gold-coin maze counts coins and success, and the summary keeps the coin figures
     assert state["baseline"] == pytest.approx(50 * (state["baseline_eval"]["coins_mean"] / 2 + state["baseline_eval"]["success_rate"]))
     assert len(state["rounds"]) == 1 and state["rounds"][0]["generated"] == 2
-    assert main(["evolve", ENV, "--from", "planner:tiny", "--reward", "golde=1"]) == 2
-    assert main(["evolve", ENV, "--from", "planner:tiny", "--reward", "goal"]) == 2
+    assert main(["maze", "evolve", ENV, "--from", "planner:tiny", "--reward", "golde=1"]) == 2
+    assert main(["maze", "evolve", ENV, "--from", "planner:tiny", "--reward", "goal"]) == 2
 
 
 def test_config_validation():

@@ -56,7 +56,7 @@ def test_preset_files_load_and_validate(tmp_path):
         load_preset("pointmaze-umaz")
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "x"\nenv = "e"\ndataset = "d"\n[train]\nstepz = 3\n')
-    with pytest.raises(ValueError, match=r"unknown keys \['stepz'\]"):
+    with pytest.raises(ValueError, match=r"Unknown TrainConfig key 'stepz'"):
         load_preset(bad)
     with pytest.raises(FileNotFoundError):
         load_preset(tmp_path / "missing.toml")

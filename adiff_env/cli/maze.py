@@ -1,0 +1,123 @@
+"""``adiff maze train|evolve``: the maze domain's planner training and self-evolution.
+
+    adiff maze train adiff/PointMaze-UMaze-v0 --preset pointmaze-umaze [--steps N ...]
+    adiff maze evolve adiff/PointMaze-Medium-v0 --from planner:pointmaze-medium --rounds 1
+
+``train`` checks everything before it starts: the preset (typed, :mod:`adiff_env.config`),
+the env id, and the dataset -- a missing dataset that a shipped recipe makes is collected
+then and there (``--no-collect``: fail with the command that collects it). ``evolve`` is
+mounted from :mod:`adiff_env.cli.evolve` without importing it until it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from adiff_env import config
+from adiff_env.cli._common import CLIError, check_env_id, mount_lazily
+from adiff_env.planners.preset import TrainConfig
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("maze", help="maze planners: train one on a Minari dataset, self-evolve it",
+                       description="The diffusion trajectory planner on PointMaze: training (Diffuser) and "
+                                   "self-evolution (AdaptDiffuser).")
+    cmds = p.add_subparsers(dest="maze_command", metavar="SUBCOMMAND", required=True)
+    t = cmds.add_parser(
+        "train",
+        help="train a diffusion trajectory planner on a Minari dataset",
+        description=(
+            "Train a Diffuser-style planner (EMA weights, AdamW + warmup/cosine LR, TensorBoard "
+            "events, periodic evaluation) and register it in the model registry ($ADIFF_HOME). "
+            "Options given here override the preset's [train] table. A missing dataset that a "
+            "recipe makes (datasets/*.toml, or --recipe) is collected first."
+        ),
+    )
+    t.add_argument("env_id", help="env the planner acts in (overrides the preset's), e.g. adiff/PointMaze-UMaze-v0")
+    t.add_argument("--preset", required=True, help="preset TOML path or name in planners/, e.g. pointmaze-umaze")
+    t.add_argument("--dataset", help="Minari dataset id (default: the preset's)")
+    t.add_argument("--name", help="registry name of the model (default: the preset's)")
+    t.add_argument("--recipe", help="recipe (TOML path or shipped name) that makes the dataset if it is missing "
+                   "(default: the shipped recipe with that dataset id)")
+    t.add_argument("--no-collect", action="store_true",
+                   help="fail instead of collecting a missing dataset (the error gives the command)")
+    t.add_argument("--run-dir", type=Path, help="run directory (TensorBoard, resume state); default $ADIFF_HOME/runs/NAME-TIME")
+    t.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last resume.pt")
+    t.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=run_train, train_fields=config.add_arguments(
+        t, TrainConfig, title="training (the preset's [train] table)", default_note="default: the preset's"))
+    mount_lazily(cmds, "evolve", "adiff_env.cli.evolve", prog="adiff maze", preflight=preflight_evolve,
+                 help="self-evolve a planner (AdaptDiffuser): guided generation, filter, buffer, fine-tune, evaluate; "
+                      "--from takes planner:NAME[@vK][?KEY=VALUE&...] (acting options), --no-collect as in train")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from adiff_env.datasets.recipes import ensure_dataset
+    from adiff_env.planners.preset import load_preset
+
+    if args.resume and args.run_dir is None:
+        raise CLIError("--resume needs --run-dir naming the run to continue.")
+    preset = load_preset(args.preset)
+    top = {"env": check_env_id(args.env_id)}
+    if args.dataset:
+        top["dataset"] = args.dataset
+    if args.name:
+        top["name"] = args.name
+    preset = config.replace(preset, {"train": config.given_arguments(args, args.train_fields), **top},
+                            f"preset {args.preset} with the command's options")
+    ensure_dataset(preset.dataset, collect=not args.no_collect, progress=not args.quiet, recipe=args.recipe)
+
+    from adiff_env.planners.train import train_planner
+
+    result = train_planner(preset, run_dir=args.run_dir, resume=args.resume, device=args.device, progress=not args.quiet)
+    print(f"registered {result.checkpoint.spec} at {result.checkpoint.path}")
+    print(f"run dir {result.run_dir} ({result.steps} steps, {result.wall_s:.0f} s, final loss {result.final_loss:.4f})")
+    if result.scores:
+        print(f"last evaluation: {result.scores}")
+    return 0
+
+
+def preflight_evolve(argv: list[str]) -> list[str]:
+    """Checks ``adiff maze evolve`` runs before its command module loads (torch, MuJoCo):
+    the env id; ``--from`` (``planner:NAME[@vK][?KEY=VALUE&...]``): its options against the
+    acting config, then the checkpoint (registry lookup, metadata only); its training dataset
+    (collected now if a recipe makes it, unless ``--no-collect``). Returns ``argv`` for the
+    command: ``--no-collect`` dropped, ``?KEY=VALUE`` options turned into ``--act KEY=VALUE``."""
+    from adiff_env.agents import check_agent
+    from adiff_env.datasets.recipes import ensure_dataset
+    from adiff_env.registry import METADATA, ModelRegistry, _read_json
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("env_id", nargs="?")
+    pre.add_argument("--from", dest="base")
+    pre.add_argument("--no-collect", action="store_true")
+    pre.add_argument("--quiet", action="store_true")
+    pre.add_argument("--resume", action="store_true")
+    known, _ = pre.parse_known_args(argv)
+    if "-h" in argv or "--help" in argv or known.base is None:
+        return argv  # the command's own parser prints help or the usage error
+    out = [a for a in argv if a != "--no-collect"]
+    if known.env_id:
+        check_env_id(known.env_id)
+    spec = check_agent(known.base if ":" in known.base or "/" in known.base else f"planner:{known.base}")
+    if spec.kind != "planner":
+        raise CLIError(f"--from takes a planner (planner:NAME[@vK][?KEY=VALUE&...] or a checkpoint path), got {known.base!r}.")
+    extra = {k: v for k, v in spec.options.items() if k not in ("sampler", "steps", "device")}
+    if len(extra) != len(spec.options):
+        raise CLIError("--from takes acting options (ActConfig fields such as replan_every); sampler/steps/device "
+                       "are fixed by the checkpoint and --device.")
+    meta = _read_json(ModelRegistry().resolve(spec.arg) / METADATA)
+    if meta.get("dataset"):
+        ensure_dataset(meta["dataset"], collect=not known.no_collect, progress=not known.quiet)
+    if spec.options:
+        index = out.index(known.base) if known.base in out else None
+        if index is not None:
+            out[index] = spec.base
+        else:  # --from=SPEC
+            out = [f"--from={spec.base}" if a == f"--from={known.base}" else a for a in out]
+        for key, value in spec.options.items():
+            out += ["--act", f"{key}={json.dumps(value)}"]
+    return out
