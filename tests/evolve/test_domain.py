@@ -197,3 +197,15 @@ def test_the_evolution_core_imports_no_domain():
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             offenders += [f"{path.name}: {n}" for n in names if n.split(".")[:2] in (["adiff_env", "maze"], ["adiff_env", "code"])]
     assert len(list(root.glob("*.py"))) >= 6 and offenders == []
+
+
+def test_the_evolve_commands_and_domain_configs_import_no_torch():
+    """``adiff --help`` builds the evolve parsers; they read defaults from the domain modules,
+    which must not pull torch in at import time."""
+    import subprocess
+    import sys
+
+    code = ("import sys, adiff_env.cli.evolve, adiff_env.cli.code, adiff_env.maze.evolve, adiff_env.code.evolve, "
+            "adiff_env.evolve.domain; print(sorted(m for m in ('torch', 'minari') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
