@@ -171,7 +171,10 @@ class EvolutionLoop:
         self.registry = registry or ModelRegistry()
         self.progress, self.log = progress, log
         self.base = domain.load(self.registry, self.config.base)
-        self.name = self.config.name or self.base.metadata.name
+        name = self.config.name or self.base.metadata.name
+        if not name:
+            raise ValueError(f"the base {self.config.base!r} has no registry name; pass a name for the evolved versions.")
+        self.name: str = name
         self.workdir = Path(self.config.workdir) if self.config.workdir else adiff_home() / "evolve" / self.name
         self.state_path = self.workdir / "state.json"
         if self.state_path.exists() and not resume:
@@ -256,7 +259,7 @@ class EvolutionLoop:
         candidate, loss = self.domain.finetune(current, self.buffer, folder, k)
         ev = self.domain.evaluate(candidate)
         record.loss, record.score, record.evaluation = loss, float(ev.score), ev.summary
-        record.improved = record.score > self.state.best_score + self.config.min_improvement
+        record.improved = record.score > self._best + self.config.min_improvement
         if record.improved:
             record.registered = self.promote(candidate, current, ev, k).spec
             self.state.current, self.state.best_score = record.registered, record.score
@@ -277,6 +280,12 @@ class EvolutionLoop:
                                   extra_files=extra.extra_files or None)
 
     # ------------------------------------------------------------------ bookkeeping
+    @property
+    def _best(self) -> float:
+        if self.state.best_score is None:
+            raise RuntimeError("no baseline yet: run() evaluates the base before the first round.")
+        return float(self.state.best_score)
+
     def _recovered(self, k: int) -> RoundRecord | None:
         """A version this run registered for round ``k`` before an interruption, as a record."""
         for v in reversed(self.registry.versions(self.name)):
@@ -297,7 +306,7 @@ class EvolutionLoop:
         os.replace(tmp, self.state_path)
 
     def _report(self, rec: RoundRecord, writer: Any) -> None:
-        buf, best = rec.buffer, self.state.best_score
+        buf, best = rec.buffer, self._best
         what = f"registered {rec.registered}" if rec.registered else (rec.note or f"no improvement: kept {self.state.current}")
         loss = f"{rec.loss:.4f}" if rec.loss is not None else "-"
         score = f"{rec.score:.2f}" if rec.score is not None else "-"
@@ -319,12 +328,13 @@ class EvolutionLoop:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        rounds = [r for r in self.state.rounds if r.score is not None]
+        scored = [(r.round, float(r.score), bool(r.registered)) for r in self.state.rounds if r.score is not None]
         fig, ax = plt.subplots(figsize=(5, 3.2))
-        ax.axhline(self.state.baseline, color="grey", ls="--", label=f"base {self.state.base}")
-        ax.plot([r.round for r in rounds], [r.score for r in rounds], "o-", label="candidate")
-        reg = [r for r in rounds if r.registered]
-        ax.plot([r.round for r in reg], [r.score for r in reg], "*", ms=12, color="tab:green", label="registered")
+        if self.state.baseline is not None:
+            ax.axhline(self.state.baseline, color="grey", ls="--", label=f"base {self.state.base}")
+        ax.plot([k for k, _, _ in scored], [s for _, s, _ in scored], "o-", label="candidate")
+        reg = [(k, s) for k, s, registered in scored if registered]
+        ax.plot([k for k, _ in reg], [s for _, s in reg], "*", ms=12, color="tab:green", label="registered")
         ax.set_xlabel("round")
         ax.set_title(f"self-evolution on {self.domain.target}", fontsize=9)
         ax.set_ylabel(self.domain.score_label)

@@ -41,7 +41,7 @@ from adiff_env.evolve.rewards import (
 class GoalReward:
     """Share of steps within ``radius`` of ``goal`` ``[2]`` (see module doc)."""
 
-    def __init__(self, goal: Sequence[float], radius: float = 0.5) -> None:
+    def __init__(self, goal: Sequence[float] | np.ndarray, radius: float = 0.5) -> None:
         self.goal = np.asarray(goal, dtype=np.float64).reshape(2)
         self.radius = float(radius)
 
@@ -70,7 +70,7 @@ class PathLengthReward:
 class TimeToGoalReward:
     """Minus the fraction of the trajectory spent before first reaching the goal (see module doc)."""
 
-    def __init__(self, goal: Sequence[float], radius: float = 0.5, tau: float = 0.1) -> None:
+    def __init__(self, goal: Sequence[float] | np.ndarray, radius: float = 0.5, tau: float = 0.1) -> None:
         self.goal = np.asarray(goal, dtype=np.float64).reshape(2)
         self.radius, self.tau = float(radius), float(tau)
 
