@@ -20,7 +20,7 @@ import numpy as np
 
 import adiff_env  # noqa: F401  (registers the adiff/ ids)
 from adiff_env.maze.expert import make_expert
-from adiff_env.evolve.filter import ConsistencyFilter, FilterConfig
+from adiff_env.maze.filter import ConsistencyFilter, FilterConfig
 
 
 def main() -> None:

@@ -194,16 +194,17 @@ def run_evolve(args: argparse.Namespace) -> int:
         raise CLIError(f"--from takes coder:NAME[@vK] or a checkpoint path without options, got {args.base!r}.")
     _check_corpus(args.corpus)
     require_sandbox(args.sandbox)
-    from adiff_env.code.evolve import CodeEvolveConfig, CodeEvolver
+    from adiff_env.code.evolve import CodeEvolveConfig, CodeEvolveDomain
+    from adiff_env.evolve.loop import EvolutionLoop
 
     config = CodeEvolveConfig(
         base=args.base, name=args.name, corpus=args.corpus, rounds=args.rounds, gen_split=args.gen_split,
         gen_per_family=args.gen_per_family, samples=args.samples, finetune_steps=args.finetune_steps, lr=args.lr,
         mix_ratio=args.mix_ratio, eval_split=args.eval_split, eval_per_family=args.eval_per_family,
         eval_samples=args.eval_samples, sandbox=args.sandbox, seed=args.seed, workdir=args.workdir)
-    state = CodeEvolver(config, resume=args.resume, progress=not args.quiet).run()
+    state = EvolutionLoop(CodeEvolveDomain(config), resume=args.resume, progress=not args.quiet).run()
     if args.json:
-        print(json.dumps(state, default=str))
+        print(json.dumps(state.to_dict(), default=str))
     else:
-        print(f"current version: {state['current']} (baseline {state['baseline']:.2f}, best {state['best_score']:.2f})")
+        print(f"current version: {state.current} (baseline {state.baseline:.2f}, best {state.best_score:.2f})")
     return 0

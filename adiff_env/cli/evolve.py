@@ -6,8 +6,8 @@ import argparse
 import json
 
 from adiff_env.cli.evaluate import parse_env_kwargs
-from adiff_env.evolve.filter import DEFAULT_EPSILON
-from adiff_env.evolve.loop import EVAL_SEED
+from adiff_env.maze.evolve import EVAL_SEED
+from adiff_env.maze.filter import DEFAULT_EPSILON
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -79,15 +79,17 @@ def parse_weights(pairs: list[str]) -> dict[str, float] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from adiff_env.evolve.loop import EvolveConfig, SelfEvolver
-    from adiff_env.evolve.rewards import make_reward, reward_factories
+    from adiff_env.errors import UnknownNameError
+    from adiff_env.evolve.loop import EvolutionLoop
+    from adiff_env.maze.evolve import MazeEvolveConfig, MazeEvolveDomain
+    from adiff_env.maze.rewards import maze_reward_factories
 
     weights = parse_weights(args.reward)
     if weights:
-        known = reward_factories()
+        known = maze_reward_factories()
         for name in weights:
             if name not in known:
-                make_reward(name, None)  # raises UnknownNameError listing the names
+                raise UnknownNameError("reward", name, known)
     deadline = args.deadline or ("horizon" if "GoldCoin" in args.env_id else "geodesic")
     kwargs = dict(
         env_id=args.env_id, base=args.base, name=args.name, rounds=args.rounds, samples=args.samples,
@@ -98,11 +100,11 @@ def run(args: argparse.Namespace) -> int:
     )
     if weights:
         kwargs["reward_weights"] = weights
-    evolver = SelfEvolver(EvolveConfig(**kwargs), resume=args.resume, progress=not args.quiet)
-    state = evolver.run()
+    loop = EvolutionLoop(MazeEvolveDomain(MazeEvolveConfig(**kwargs)), resume=args.resume, progress=not args.quiet)
+    state = loop.run()
     if args.json:
-        print(json.dumps(state, default=str))
+        print(json.dumps(state.to_dict(), default=str))
     else:
-        print(f"current version: {state['current']} (baseline {state['baseline']:.2f}, best {state['best_score']:.2f}); "
-              f"work dir {evolver.workdir}")
+        print(f"current version: {state.current} (baseline {state.baseline:.2f}, best {state.best_score:.2f}); "
+              f"work dir {loop.workdir}")
     return 0

@@ -1,41 +1,41 @@
-"""Self-evolution for code: the maze loop with programs as trajectories and tests as reward.
+"""The code domain's evolve domain: programs as trajectories, tests as reward.
 
-``CodeEvolver(config).run()`` (CLI: ``adiff code evolve``), per round ``k``:
+``EvolutionLoop(CodeEvolveDomain(CodeEvolveConfig(...))).run()`` (CLI: ``adiff code evolve``).
+The loop (:mod:`adiff_env.evolve.loop`) owns state, resume, the per-round table, TensorBoard
+scalars, ``score_by_round.png`` and registration; this domain supplies, per round ``k``:
 
 1. generation: for every generation task (``gen_per_family`` instances of each family of
    ``gen_split``, seeds from ``gen_start`` -- never the evaluation seeds 0..999 nor the
    corpus seeds), the current coder samples ``samples`` programs (SMC sampling as in the
    agent); each distinct program runs the task's tests in the sandbox;
-2. buffer: the SAME :class:`~adiff_env.evolve.buffer.TrajectoryBuffer` as the maze loop, with
+2. buffer: the SAME :class:`~adiff_env.evolve.buffer.TrajectoryBuffer` as the maze, with
    items = JSON ``{"task_id", "prompt", "program"}``, reward = share of tests passed,
    ``min_reward`` = 1 (only programs passing every test are kept) and diversity by
    :func:`program_distance` (normalized AST edit distance; programs of different tasks are
-   never near), so the buffer keeps several distinct correct programs per task;
+   never near), so the buffer keeps several distinct correct programs per task. Each item is
+   parsed once (:func:`program_features`: task id + AST node types), not on every distance;
 3. fine-tune from the current weights on the training corpus + buffer programs (a share
    ``mix_ratio`` of each batch from the buffer);
 4. evaluate pass@1 (x100) of the raw samples on fixed evaluation tasks (unseen instances,
-   seeds ``0..eval_per_family - 1``) and register a new version only if it beats the best so
-   far by more than ``min_improvement``; otherwise the current version stays.
-
-State, resume, the per-round table, TensorBoard scalars and ``score_by_round.png`` are those
-of :class:`~adiff_env.evolve.loop.SelfEvolver`.
+   seeds ``0..eval_per_family - 1``); the loop registers a new version (with its
+   ``tokenizer.json``) only if it beats the best so far by more than ``min_improvement``.
 """
 
 from __future__ import annotations
 
 import ast
-import dataclasses
 import json
-import shutil
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from adiff_env.evolve.buffer import BufferConfig
-from adiff_env.evolve.loop import EvolveCallback, SelfEvolver
-from adiff_env.registry import Checkpoint, ModelRegistry
+from adiff_env.evolve.buffer import BufferConfig, ItemMetric
+from adiff_env.evolve.domain import Evaluation, Generated, LoopConfig, Registration, RunContext
+
+if TYPE_CHECKING:
+    from adiff_env.evolve.buffer import TrajectoryBuffer
+    from adiff_env.registry import Checkpoint, ModelRegistry
 
 CODER_KINDS = ("code-planner", "code-ar")
 
@@ -60,14 +60,27 @@ def edit_distance(a: Sequence[str], b: Sequence[str]) -> int:
     return prev[-1]
 
 
-def program_distance(a: str, b: str) -> float:
-    """Distance of two buffer items (JSON strings): 1 for different tasks, else the AST edit
-    distance divided by the longer token sequence (0 = same structure, 1 = nothing shared)."""
-    da, db = json.loads(a), json.loads(b)
-    if da["task_id"] != db["task_id"]:
+def program_features(item: str) -> tuple[str, tuple[str, ...]]:
+    """A buffer item (JSON string) parsed once: ``(task_id, AST node types)``."""
+    data = json.loads(item)
+    return data["task_id"], tuple(ast_tokens(data["program"]))
+
+
+def feature_distance(a: tuple[str, Sequence[str]], b: tuple[str, Sequence[str]]) -> float:
+    """1 for different tasks, else the AST edit distance divided by the longer token sequence
+    (0 = same structure, 1 = nothing shared)."""
+    (task_a, ta), (task_b, tb) = a, b
+    if task_a != task_b:
         return 1.0
-    ta, tb = ast_tokens(da["program"]), ast_tokens(db["program"])
     return edit_distance(ta, tb) / max(1, len(ta), len(tb))
+
+
+PROGRAM_METRIC = ItemMetric(program_features, feature_distance)
+
+
+def program_distance(a: str, b: str) -> float:
+    """Distance of two buffer items (JSON strings): :func:`feature_distance` of their features."""
+    return feature_distance(program_features(a), program_features(b))
 
 
 @dataclass(frozen=True)
@@ -108,43 +121,63 @@ class CodeEvolveConfig:
             raise ValueError(f"mix_ratio must be in [0, 1], got {self.mix_ratio}.")
 
 
-@dataclass
-class CodeEvalResult:
-    """pass@1 of raw samples on the evaluation tasks (see :mod:`adiff_env.code.evaluate`)."""
+    def loop_config(self) -> LoopConfig:
+        """The loop's part of this config."""
+        return LoopConfig(base=self.base, name=self.name, rounds=self.rounds, min_improvement=self.min_improvement,
+                          workdir=self.workdir)
 
-    summary: dict[str, Any]
 
+class CodeEvolveDomain:
+    """The code :class:`~adiff_env.evolve.domain.EvolveDomain` (module doc); score = pass@1 x100."""
 
-class CodeEvolver(SelfEvolver):
-    """The code loop of the module doc, on :class:`SelfEvolver`'s bookkeeping."""
-
+    kind = "code"
     score_label = "pass@1 x100 (raw samples)"
 
-    def __init__(self, config: CodeEvolveConfig, callbacks: Sequence[EvolveCallback] = (), *,
-                 registry: ModelRegistry | None = None, resume: bool = False, progress: bool = True,
-                 log: Callable[[str], None] = print) -> None:
-        self.config, self.callbacks = config, list(callbacks)
-        self.score_fn = lambda result: 100.0 * result.summary["pass@1"]
-        self.registry = registry or ModelRegistry()
-        self.progress, self.log = progress, log
-        self.base = self._load(config.base.removeprefix("coder:"))
-        self._open_run(resume, BufferConfig(capacity=config.buffer_capacity, min_reward=1.0,
-                                            min_distance=config.min_distance, seed=config.seed), program_distance)
+    def __init__(self, config: CodeEvolveConfig) -> None:
+        self.config = config
+        self.target = config.env_id
+        self._run: RunContext | None = None
         self._corpus: list[Any] | None = None
-        self._sandbox = None
+        self._sandbox: Any = None
 
-    def _load(self, spec: str) -> Checkpoint:
+    # ------------------------------------------------------------------ set-up
+    def loop_config(self) -> LoopConfig:
+        return self.config.loop_config()
+
+    def buffer_config(self) -> BufferConfig:
+        c = self.config
+        return BufferConfig(capacity=c.buffer_capacity, min_reward=1.0, min_distance=c.min_distance, seed=c.seed)
+
+    def buffer_metric(self) -> ItemMetric:
+        return PROGRAM_METRIC
+
+    def load(self, registry: ModelRegistry, spec: str) -> Checkpoint:
         from adiff_env.registry import CheckpointError
 
-        ckpt = self.registry.load(spec)
+        ckpt = registry.load(spec.removeprefix("coder:"))
         if ckpt.metadata.kind not in CODER_KINDS:
             raise CheckpointError(f"{ckpt.path} holds a {ckpt.metadata.kind!r} model; code evolution needs one of "
                                   f"{CODER_KINDS}.")
         return ckpt
 
+    def open(self, run: RunContext) -> None:
+        """Check before any work that the corpus file exists."""
+        if self.config.corpus and not Path(self.config.corpus).is_file():
+            raise FileNotFoundError(f"corpus {self.config.corpus} does not exist; build it with "
+                                    f"`adiff code corpus --out {self.config.corpus}`.")
+        self._run = run
+
     @property
-    def current(self) -> Checkpoint:
-        return self._load(self.state["current"])
+    def run(self) -> RunContext:
+        if self._run is None:
+            raise RuntimeError("CodeEvolveDomain: open(run) first (EvolutionLoop.run does).")
+        return self._run
+
+    def close(self) -> None:
+        if self._sandbox is not None:
+            self._sandbox.close()
+            self._sandbox = None
+        self._run = None
 
     @property
     def sandbox(self) -> Any:
@@ -159,40 +192,29 @@ class CodeEvolver(SelfEvolver):
         if self._corpus is None:
             from adiff_env.code.corpus import build_corpus, load_corpus
 
-            self._corpus = load_corpus(self.config.corpus) if self.config.corpus else build_corpus(progress=self.progress)
+            self._corpus = load_corpus(self.config.corpus) if self.config.corpus else build_corpus(progress=self.run.progress)
         return self._corpus
 
     def _coder(self, checkpoint: Checkpoint) -> tuple[Any, Any]:
         from adiff_env.code.coder import CoderActConfig, load_coder
 
-        coder, ckpt = load_coder(str(checkpoint.path.resolve()), self.config.device, self.registry)
+        coder, ckpt = load_coder(str(checkpoint.path.resolve()), self.config.device, self.run.registry)
         return coder, CoderActConfig.from_dict({**ckpt.config.get("act", {}), "sandbox": None})
 
-    def run(self) -> dict[str, Any]:
-        try:
-            return super().run()
-        finally:
-            if self._sandbox is not None:
-                self._sandbox.close()
-                self._sandbox = None
-
-    def round(self, k: int) -> dict[str, Any]:
+    # ------------------------------------------------------------------ the round's steps
+    def generate(self, current: Checkpoint, round_index: int) -> Generated:
+        """Sample programs for this round's generation tasks and run their tests (module doc)."""
         import torch
         from tqdm.auto import tqdm
 
-        from adiff_env.code.corpus import CodeExample
         from adiff_env.code.select import normalized_source
         from adiff_env.code.tasks.procedural import load_procedural
 
-        cfg, tic = self.config, time.perf_counter()
-        folder = self.workdir / "rounds" / f"r{k}"
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        current = self.current
+        cfg, k = self.config, round_index
         coder, act = self._coder(current)
         tasks = load_procedural(cfg.gen_split, count=cfg.gen_per_family, start=cfg.gen_start + (k - 1) * cfg.gen_per_family)
         items, rewards, generated, solved = [], [], 0, 0
-        for i, task in enumerate(tqdm(tasks, desc=f"round {k}: generate", disable=not self.progress, leave=False)):
+        for i, task in enumerate(tqdm(tasks, desc=f"round {k}: generate", disable=not self.run.progress, leave=False)):
             gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + k * 10_007 + i)
             programs, _ = coder.generate(task.prompt, cfg.samples, act, gen)
             generated += len(programs)
@@ -206,54 +228,40 @@ class CodeEvolver(SelfEvolver):
                                          "family": task.meta.get("family")}))
                 rewards.append(seen[key])
             solved += any(r == 1.0 for r in seen.values())
-        outcome = self.buffer.add_batch(items, rewards)
-        self.buffer.save(folder / "buffer")
-        kept = sum(r == 1.0 for r in rewards)
-        record: dict[str, Any] = {"round": k, "generated": generated, "kept": kept, "distinct": len(items),
-                                  "tasks_solved": solved, "tasks": len(tasks), "buffer_added": outcome,
-                                  "buffer": self.buffer.stats()}
-        if len(self.buffer) == 0:
-            record.update(loss=None, score=None, improved=False, registered=None, wall_s=time.perf_counter() - tic,
-                          note="buffer empty: nothing to fine-tune on")
-            return record
+        return Generated(items=items, rewards=rewards, generated=generated, kept=sum(r == 1.0 for r in rewards),
+                         extras={"distinct": len(items), "tasks_solved": solved, "tasks": len(tasks)})
+
+    def finetune(self, current: Checkpoint, buffer: TrajectoryBuffer, folder: Path,
+                 round_index: int) -> tuple[Checkpoint, float]:
+        """Fine-tune ``current`` on the corpus + the buffer's programs into a scratch registry."""
+        from adiff_env.code.corpus import CodeExample
+        from adiff_env.code.train import CoderTrainConfig, train_coder
+        from adiff_env.registry import ModelRegistry
+
+        cfg, k = self.config, round_index
         extra = [CodeExample(task_id=d["task_id"], family=d.get("family") or "", prompt=d["prompt"],
                              program=d["program"], style="evolved")
-                 for d in (json.loads(s) for s in self.buffer.items)]
-        candidate, loss = self.finetune(current, extra, folder, k)
-        return self.conclude(record, candidate, loss, current, k, tic)
-
-    def finetune(self, current: Checkpoint, extra: list[Any], folder: Path, k: int) -> tuple[Checkpoint, float]:
-        from adiff_env.code.train import CoderTrainConfig, train_coder
-
-        cfg = self.config
+                 for d in (json.loads(s) for s in buffer.items)]
         train = CoderTrainConfig.from_dict({**current.config["train"], "steps": cfg.finetune_steps, "lr": cfg.lr,
                                             "warmup_steps": min(30, cfg.finetune_steps // 10), "eval_every": 0,
                                             "checkpoint_every": 0, "ema_decay": 0.99, "batch_size": cfg.batch_size,
                                             "seed": cfg.seed + k})
         scratch = ModelRegistry(folder / "candidate", read_only_roots=[])
-        result = train_coder(self.corpus(), train, name=self.name, registry=scratch, run_dir=folder / "train",
-                             progress=self.progress, init_from=current, extra=extra, mix_ratio=cfg.mix_ratio,
+        result = train_coder(self.corpus(), train, name=self.run.name, registry=scratch, run_dir=folder / "train",
+                             progress=self.run.progress, init_from=current, extra=extra, mix_ratio=cfg.mix_ratio,
                              act=current.config.get("act"))
         return result.checkpoint, result.final_loss
 
-    def evaluate(self, checkpoint: Checkpoint) -> CodeEvalResult:
+    def evaluate(self, checkpoint: Checkpoint) -> Evaluation:
+        """pass@1 of raw samples on the evaluation tasks (:mod:`adiff_env.code.evaluate`), x100."""
         from adiff_env.code.evaluate import eval_tasks, evaluate_pass_at_k
 
         coder, act = self._coder(checkpoint)
         tasks = eval_tasks(self.config.eval_split, self.config.eval_per_family)
         out = evaluate_pass_at_k(coder, tasks, act, n=self.config.eval_samples, ks=(1,), sandbox=self.sandbox,
-                                 seed=self.config.seed, progress=self.progress)
+                                 seed=self.config.seed, progress=self.run.progress)
         out.pop("per_task")
-        return CodeEvalResult(out)
+        return Evaluation(score=100.0 * out["pass@1"], summary=out)
 
-    def summarize(self, result: Any) -> dict[str, Any]:
-        return dict(result.summary)
-
-    def promote(self, candidate: Checkpoint, parent: Checkpoint, result: Any, score: float, k: int) -> Checkpoint:
-        meta = dataclasses.replace(
-            candidate.metadata, parent=parent.spec, name=None, version=None, created_at=None, files={}, git_commit=None,
-            scores={"score": score, **self.summarize(result)},
-            extra={**candidate.metadata.extra, "evolve_run": self.state["run_id"], "evolve_round": k,
-                   "buffer_size": len(self.buffer)})
-        return self.registry.save(self.name, meta, tensors=candidate.tensors, config=candidate.config,
-                                  extra_files={"tokenizer.json": candidate.path / "tokenizer.json"})
+    def registration(self, candidate: Checkpoint) -> Registration:
+        return Registration(extra_files={"tokenizer.json": candidate.path / "tokenizer.json"})

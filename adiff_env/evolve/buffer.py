@@ -10,9 +10,15 @@ string (a program). Rules, applied by :meth:`TrajectoryBuffer.add`:
    item replaces the nearest such item only if its reward is higher, else it is rejected;
 3. capacity: when full, the new item replaces the lowest-reward item only if it is better.
 
-Default distance (:func:`trajectory_distance`): the mean Euclidean distance between the two
-position sequences (first two state columns) linearly resampled to 32 points each, so paths of
-different lengths compare point by point along their course. Code can pass an AST edit distance.
+Distance. A buffer measures diversity on *features*: ``features(item)`` is computed at most
+once per stored item (when a distance first needs it) and kept beside it; ``distance(fa, fb)`` compares two
+features (:class:`ItemMetric`). Default (:data:`TRAJECTORY_METRIC`, i.e.
+:func:`trajectory_distance`): the mean Euclidean distance between the two position sequences
+(first two state columns) linearly resampled to 32 points each, so paths of different lengths
+compare point by point along their course; the resampled ``[32, 2]`` positions are the
+features. A domain passes its own metric (code: the task id and AST node types of a program,
+then a normalized edit distance). A plain ``distance(a, b)`` on items (no ``features``) still
+works: the item is then its own feature.
 
 Sampling (:meth:`sample`), over the stored items ranked by reward (rank 1 = best):
 ``"rank"``: ``P(i) ∝ (1 / rank_i)^alpha`` (Schaul et al. 2016); ``"proportional"``:
@@ -63,9 +69,37 @@ def _resample(p: np.ndarray, n: int) -> np.ndarray:
     return np.stack([np.interp(s, np.arange(len(p)), p[:, k]) for k in range(p.shape[1])], axis=1)
 
 
+def trajectory_features(item: Any, points: int = 32) -> np.ndarray:
+    """The item's positions resampled to ``points`` rows ``[points, 2]`` (the default feature)."""
+    return _resample(positions_of(item), points)
+
+
+def feature_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean L2 distance between two resampled position sequences ``[P, 2]``."""
+    return float(np.linalg.norm(a - b, axis=1).mean())
+
+
 def trajectory_distance(a: Any, b: Any, points: int = 32) -> float:
     """Mean L2 distance between the position sequences of ``a`` and ``b`` resampled to ``points``."""
-    return float(np.linalg.norm(_resample(positions_of(a), points) - _resample(positions_of(b), points), axis=1).mean())
+    return feature_distance(trajectory_features(a, points), trajectory_features(b, points))
+
+
+@dataclass(frozen=True)
+class ItemMetric:
+    """How a buffer measures diversity: ``features(item)`` once per item, ``distance(fa, fb)``."""
+
+    features: Callable[[Any], Any]
+    distance: Callable[[Any, Any], float]
+
+
+TRAJECTORY_METRIC = ItemMetric(trajectory_features, feature_distance)
+
+
+def _identity(item: Any) -> Any:
+    return item
+
+
+_MISSING = object()  # a stored item whose features no distance has needed yet
 
 
 @dataclass(frozen=True)
@@ -97,14 +131,25 @@ class TrajectoryBuffer:
 
     Args:
         config: :class:`BufferConfig`.
-        distance: ``distance(a, b) -> float`` (default :func:`trajectory_distance`).
+        distance: ``distance(fa, fb) -> float`` on two items' features (default: the
+            trajectory metric of the module doc).
+        features: ``features(item)``, computed at most once per stored item (default: the
+            item itself when ``distance`` is given, else the resampled positions).
+
+    ``items``, ``rewards`` and the cached features change together through :meth:`add`; do not
+    edit ``items`` in place.
     """
 
-    def __init__(self, config: BufferConfig | None = None, distance: Callable[[Any, Any], float] | None = None) -> None:
+    def __init__(self, config: BufferConfig | None = None, distance: Callable[[Any, Any], float] | None = None, *,
+                 features: Callable[[Any], Any] | None = None) -> None:
         self.config = config or BufferConfig()
-        self.distance = distance or trajectory_distance
+        if distance is None and features is None:
+            distance, features = TRAJECTORY_METRIC.distance, TRAJECTORY_METRIC.features
+        self.distance = distance or feature_distance
+        self.features = features or _identity
         self.items: list[Any] = []
         self.rewards: list[float] = []
+        self._features: list[Any] = []
         self.rng = np.random.default_rng(self.config.seed)
         self.counts = {"added": 0, "replaced": 0, "rejected_quality": 0, "rejected_duplicate": 0, "rejected_full": 0}
 
@@ -121,23 +166,38 @@ class TrajectoryBuffer:
         cfg = self.config
         if cfg.min_reward is not None and reward < cfg.min_reward:
             return self._count("rejected_quality")
+        feature = _MISSING
         if cfg.min_distance > 0 and self.items:
-            dists = np.array([self.distance(item, other) for other in self.items])
+            feature = self.features(item)
+            dists = np.array([self.distance(feature, self._feature(j)) for j in range(len(self.items))])
             near = int(np.argmin(dists))
             if dists[near] < cfg.min_distance:
                 if reward > self.rewards[near]:
-                    self.items[near], self.rewards[near] = item, reward
+                    self._put(near, item, reward, feature)
                     return self._count("replaced")
                 return self._count("rejected_duplicate")
         if len(self.items) >= cfg.capacity:
             worst = int(np.argmin(self.rewards))
             if reward <= self.rewards[worst]:
                 return self._count("rejected_full")
-            self.items[worst], self.rewards[worst] = item, reward
+            self._put(worst, item, reward, feature)
             return self._count("replaced")
+        self._append(item, reward, feature)
+        return self._count("added")
+
+    def _put(self, index: int, item: Any, reward: float, feature: Any) -> None:
+        self.items[index], self.rewards[index], self._features[index] = item, reward, feature
+
+    def _append(self, item: Any, reward: float, feature: Any = _MISSING) -> None:
         self.items.append(item)
         self.rewards.append(reward)
-        return self._count("added")
+        self._features.append(feature)
+
+    def _feature(self, index: int) -> Any:
+        """The cached features of stored item ``index`` (computed on first use)."""
+        if self._features[index] is _MISSING:
+            self._features[index] = self.features(self.items[index])
+        return self._features[index]
 
     def add_batch(self, items: Sequence[Any], rewards: Sequence[float]) -> dict[str, int]:
         """Add a batch (after the ``top_quantile`` filter); returns counts of outcomes."""
@@ -186,7 +246,7 @@ class TrajectoryBuffer:
         if len(self) > 1:
             rng = np.random.default_rng(0)
             pairs = [tuple(rng.choice(len(self), 2, replace=False)) for _ in range(max_pairs)]
-            out["diversity"] = float(np.mean([self.distance(self.items[i], self.items[j]) for i, j in pairs]))
+            out["diversity"] = float(np.mean([self.distance(self._feature(i), self._feature(j)) for i, j in pairs]))
         return {k: float(v) if isinstance(v, np.floating) else v for k, v in out.items()}
 
     # ------------------------------------------------------------------ persistence
@@ -217,23 +277,24 @@ class TrajectoryBuffer:
         return folder / "buffer.json"
 
     @classmethod
-    def load(cls, folder: str | os.PathLike, distance: Callable[[Any, Any], float] | None = None) -> TrajectoryBuffer:
-        """Read a buffer written by :meth:`save`."""
+    def load(cls, folder: str | os.PathLike, distance: Callable[[Any, Any], float] | None = None, *,
+             features: Callable[[Any], Any] | None = None) -> TrajectoryBuffer:
+        """Read a buffer written by :meth:`save` (``distance``/``features`` as in the constructor)."""
         folder = Path(folder)
         path = folder / "buffer.json"
         if not path.is_file():
             raise FileNotFoundError(f"no buffer at {folder} (missing buffer.json).")
         state = json.loads(path.read_text())
-        buf = cls(BufferConfig(**state["config"]), distance)
+        buf = cls(BufferConfig(**state["config"]), distance, features=features)
         with np.load(folder / state["arrays"]) as data:
-            for i, rec in enumerate(state["items"]):
+            for i, (rec, reward) in enumerate(zip(state["items"], state["rewards"], strict=True)):
                 if rec["type"] == "str":
-                    buf.items.append(rec["text"])
+                    item: Any = rec["text"]
                 elif rec["type"] == "dict":
-                    buf.items.append({k: data[f"{i}|{k}"] for k in rec["keys"]})
+                    item = {k: data[f"{i}|{k}"] for k in rec["keys"]}
                 else:
-                    buf.items.append(data[str(i)])
-        buf.rewards = [float(r) for r in state["rewards"]]
+                    item = data[str(i)]
+                buf._append(item, float(reward))
         buf.counts.update(state["counts"])
         buf.rng.bit_generator.state = state["rng"]
         return buf

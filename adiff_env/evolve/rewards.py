@@ -1,36 +1,32 @@
-"""Trajectory rewards for self-evolution: task rewards, composites, a learned preference reward.
+"""Reward algebra for self-evolution, domain-agnostic: the reward protocol, weighted sums, a
+learned preference reward, the adapter to a planner's guidance, and reward lookup by name.
 
-A reward scores a trajectory of states ``[T, D]`` whose first two columns are the ``(x, y)``
-position (PointMaze observations ``[x, y, vx, vy]``). Every :class:`RewardFn` has
+A reward scores a trajectory of states ``[T, D]``. Every :class:`RewardFn` has
 
 - ``__call__(trajectory: np.ndarray [T, D]) -> float`` — the score used by the buffer and filter;
 - optionally ``torch_reward(x: Tensor [B, H, D]) -> Tensor [B]`` — a differentiable surrogate
   used for reward-gradient guidance (:func:`planner_guide` adapts it to a planner's normalized
   ``[B, H, A + O]`` plans and wraps it in :class:`adiff_env.diffusion.RewardGuide`).
 
-Rewards (``p_t`` = position at step ``t``):
+Here:
 
-- :class:`GoalReward`: share of steps with ``||p_t - g|| <= radius`` (the env's per-step reward);
-  torch: ``-mean_t ||p_t - g||``.
-- :class:`PathLengthReward`: ``-sum_t ||p_{t+1} - p_t||`` (both forms).
-- :class:`TimeToGoalReward`: ``-(first t with ||p_t - g|| <= radius) / T`` (``-1`` if never);
-  torch: ``-mean_t sigmoid((||p_t - g|| - radius) / tau)`` (the soft share of steps not there yet).
-- :class:`CoinReward`: number of uncollected coins passed within ``radius``; torch:
-  ``-sum_k softmin_t ||p_t - c_k||`` (distance to each uncollected coin).
-- :class:`FreeCellReward`: ``-`` share of steps inside wall cells; torch: ``-sum_t
-  sum_w relu(margin - sd_w(p_t))^2`` with ``sd_w`` the signed distance to wall box ``w``.
 - :class:`Composite`: ``sum_i w_i R_i`` (torch form only if every term has one).
-- :class:`PreferenceReward`: an MLP on the resampled position sequence, fitted from pairs "a
-  better than b" with the Bradley-Terry loss ``-log sigmoid(R(a) - R(b))``.
+- :class:`PreferenceReward`: an MLP on the resampled position sequence (the first two state
+  columns, :func:`trajectory_positions`), fitted from pairs "a better than b" with the
+  Bradley-Terry loss ``-log sigmoid(R(a) - R(b))``.
+- :func:`reward_factories` / :func:`build_reward`: rewards by name. A domain hands in its
+  built-in factories (e.g. :data:`adiff_env.maze.rewards.MAZE_REWARDS`); plugins add names
+  through the entry-point group ``adiff_env.rewards`` (a callable ``factory(env, **kwargs) ->
+  RewardFn``).
 
-:func:`make_reward` builds a reward by name (``REWARD_NAMES``; plugins add names through the
-entry-point group ``adiff_env.rewards``: a callable ``factory(env, **kwargs) -> RewardFn``).
+Task rewards of a domain (goal, path length, coins, walls ...) live in the domain's folder,
+e.g. :mod:`adiff_env.maze.rewards`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -52,143 +48,19 @@ def has_torch(reward: Any) -> bool:
     return callable(getattr(reward, "torch_reward", None)) and getattr(reward, "differentiable", True)
 
 
-def _positions(trajectory: np.ndarray) -> np.ndarray:
+def trajectory_positions(trajectory: np.ndarray) -> np.ndarray:
+    """The first two columns ``[T, 2]`` of a trajectory ``[T, D]`` (positions by convention)."""
     arr = np.asarray(trajectory, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[1] < 2 or arr.shape[0] < 1:
         raise ValueError(f"a trajectory must have shape [T, D] with T >= 1 and D >= 2 (x, y first), got {arr.shape}.")
     return arr[:, :2]
 
 
-def _check_batch(x: torch.Tensor) -> torch.Tensor:
+def batch_positions(x: torch.Tensor) -> torch.Tensor:
+    """The first two columns ``[B, H, 2]`` of a batch of trajectories ``[B, H, D]``."""
     if x.ndim != 3 or x.shape[-1] < 2:
         raise ValueError(f"torch_reward expects [B, H, D] with D >= 2 (x, y first), got {tuple(x.shape)}.")
     return x[..., :2]
-
-
-class GoalReward:
-    """Share of steps within ``radius`` of ``goal`` ``[2]`` (see module doc)."""
-
-    def __init__(self, goal: Sequence[float], radius: float = 0.5) -> None:
-        self.goal = np.asarray(goal, dtype=np.float64).reshape(2)
-        self.radius = float(radius)
-
-    def __call__(self, trajectory: np.ndarray) -> float:
-        d = np.linalg.norm(_positions(trajectory) - self.goal, axis=1)
-        return float(np.mean(d <= self.radius))
-
-    def torch_reward(self, x: torch.Tensor) -> torch.Tensor:
-        p = _check_batch(x)
-        return -(p - torch.as_tensor(self.goal, dtype=x.dtype, device=x.device)).norm(dim=-1).mean(dim=1)
-
-
-class PathLengthReward:
-    """Minus the path length ``sum_t ||p_{t+1} - p_t||``: shorter paths score higher."""
-
-    def __call__(self, trajectory: np.ndarray) -> float:
-        p = _positions(trajectory)
-        return -float(np.linalg.norm(np.diff(p, axis=0), axis=1).sum())
-
-    def torch_reward(self, x: torch.Tensor) -> torch.Tensor:
-        p = _check_batch(x)
-        step = p[:, 1:] - p[:, :-1]
-        return -(step.square().sum(-1) + 1e-8).sqrt().sum(dim=1)
-
-
-class TimeToGoalReward:
-    """Minus the fraction of the trajectory spent before first reaching the goal (see module doc)."""
-
-    def __init__(self, goal: Sequence[float], radius: float = 0.5, tau: float = 0.1) -> None:
-        self.goal = np.asarray(goal, dtype=np.float64).reshape(2)
-        self.radius, self.tau = float(radius), float(tau)
-
-    def __call__(self, trajectory: np.ndarray) -> float:
-        d = np.linalg.norm(_positions(trajectory) - self.goal, axis=1)
-        hits = np.flatnonzero(d <= self.radius)
-        return -1.0 if len(hits) == 0 else -float(hits[0]) / len(d)
-
-    def torch_reward(self, x: torch.Tensor) -> torch.Tensor:
-        p = _check_batch(x)
-        d = (p - torch.as_tensor(self.goal, dtype=x.dtype, device=x.device)).norm(dim=-1)
-        return -torch.sigmoid((d - self.radius) / self.tau).mean(dim=1)
-
-
-class CoinReward:
-    """Gold coins: count of uncollected coins ``[K, 2]`` passed within ``radius``.
-
-    ``collected`` ``[K]`` (0/1) marks coins already taken; they score nothing. ``temperature``
-    sets the softmin over time of the torch form."""
-
-    def __init__(self, coins: np.ndarray, radius: float = 0.5, collected: Sequence[int] | None = None,
-                 temperature: float = 0.1) -> None:
-        self.coins = np.asarray(coins, dtype=np.float64).reshape(-1, 2)
-        mask = np.zeros(len(self.coins)) if collected is None else np.asarray(collected, dtype=np.float64).reshape(-1)
-        if mask.shape != (len(self.coins),):
-            raise ValueError(f"collected must have one entry per coin ({len(self.coins)}), got shape {mask.shape}.")
-        self.open = mask == 0
-        self.radius, self.temperature = float(radius), float(temperature)
-
-    def __call__(self, trajectory: np.ndarray) -> float:
-        p = _positions(trajectory)
-        d = np.linalg.norm(p[:, None, :] - self.coins[None], axis=-1)  # [T, K]
-        return float(np.sum((d.min(axis=0) <= self.radius) & self.open))
-
-    def torch_reward(self, x: torch.Tensor) -> torch.Tensor:
-        p = _check_batch(x)
-        coins = torch.as_tensor(self.coins[self.open], dtype=x.dtype, device=x.device)
-        if coins.shape[0] == 0:
-            return torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
-        d = (p[:, :, None, :] - coins[None, None]).norm(dim=-1)  # [B, H, K]
-        soft_min = -self.temperature * torch.logsumexp(-d / self.temperature, dim=1)  # [B, K]
-        return -soft_min.sum(dim=1)
-
-
-class MazeGeometry:
-    """Cells of a gymnasium-robotics maze as axis-aligned boxes in world coordinates."""
-
-    def __init__(self, maze: Any) -> None:
-        grid = np.asarray([[1 if v == 1 else 0 for v in row] for row in maze.maze_map], dtype=np.int64)
-        self.walls = grid == 1
-        self.scale = float(maze.maze_size_scaling)
-        self.x0, self.y0 = float(maze.x_map_center), float(maze.y_map_center)
-        rows, cols = np.nonzero(self.walls)
-        lo_x, hi_y = cols * self.scale - self.x0, self.y0 - rows * self.scale
-        self.boxes = np.stack([lo_x, hi_y - self.scale, lo_x + self.scale, hi_y], axis=1)  # [W, 4]
-
-    def cell_of(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Row and column ``[N]`` of the cells holding points ``xy [N, 2]``."""
-        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
-        return (np.floor((self.y0 - xy[:, 1]) / self.scale).astype(int),
-                np.floor((xy[:, 0] + self.x0) / self.scale).astype(int))
-
-    def in_wall(self, xy: np.ndarray) -> np.ndarray:
-        """Bool ``[N]``: the point lies in a wall cell (outside the grid counts as wall)."""
-        r, c = self.cell_of(xy)
-        inside = (r >= 0) & (r < self.walls.shape[0]) & (c >= 0) & (c < self.walls.shape[1])
-        out = np.ones(len(r), dtype=bool)
-        out[inside] = self.walls[r[inside], c[inside]]
-        return out
-
-
-class FreeCellReward:
-    """Stay inside free cells: ``-`` share of steps in wall cells (torch: squared penetration)."""
-
-    def __init__(self, maze: Any, margin: float = 0.1) -> None:
-        self.geometry = maze if isinstance(maze, MazeGeometry) else MazeGeometry(maze)
-        self.margin = float(margin)
-
-    def __call__(self, trajectory: np.ndarray) -> float:
-        return -float(np.mean(self.geometry.in_wall(_positions(trajectory))))
-
-    def torch_reward(self, x: torch.Tensor) -> torch.Tensor:
-        p = _check_batch(x)
-        boxes = torch.as_tensor(self.geometry.boxes, dtype=x.dtype, device=x.device)  # [W, 4]
-        centre = (boxes[:, :2] + boxes[:, 2:]) / 2
-        half = (boxes[:, 2:] - boxes[:, :2]) / 2
-        q = (p[:, :, None, :] - centre).abs() - half  # [B, H, W, 2]
-        outside = q.clamp_min(0).norm(dim=-1)
-        inside = q.max(dim=-1).values.clamp_max(0)
-        sd = outside + inside  # signed distance to each wall box, > 0 outside
-        return -torch.relu(self.margin - sd).square().sum(dim=(1, 2))
 
 
 class Composite:
@@ -241,14 +113,14 @@ class PreferenceReward(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, H, D] -> [B]``."""
-        return self.net(resample_positions(_check_batch(x), self.points).flatten(1)).squeeze(-1)
+        return self.net(resample_positions(batch_positions(x), self.points).flatten(1)).squeeze(-1)
 
     torch_reward = forward
 
     def __call__(self, trajectory: Any) -> Any:  # numpy [T, D] -> float; tensors go to forward
         if isinstance(trajectory, torch.Tensor):
             return super().__call__(trajectory)
-        x = torch.as_tensor(_positions(trajectory), dtype=torch.float32)[None]
+        x = torch.as_tensor(trajectory_positions(trajectory), dtype=torch.float32)[None]
         with torch.no_grad():
             return float(self.forward(x)[0])
 
@@ -258,7 +130,7 @@ class PreferenceReward(nn.Module):
             raise ValueError("PreferenceReward.fit needs at least one (better, worse) pair.")
 
         def stack(items):
-            return torch.stack([resample_positions(torch.as_tensor(_positions(t), dtype=torch.float32), self.points)
+            return torch.stack([resample_positions(torch.as_tensor(trajectory_positions(t), dtype=torch.float32), self.points)
                                 for t in items])
 
         good, bad = stack([a for a, _ in pairs]), stack([b for _, b in pairs])
@@ -292,53 +164,22 @@ def planner_guide(reward: Any, normalizer: Any, action_dim: int):
     return RewardGuide(fn)
 
 
-def _unwrapped(env: Any) -> Any:
-    return getattr(env, "unwrapped", env)
-
-
-def _goal(env: Any, goal: Any = None) -> np.ndarray:
-    return np.asarray(goal if goal is not None else _unwrapped(env).goal, dtype=np.float64)
-
-
 RewardFactory = Callable[..., Any]
-_BUILTIN: dict[str, RewardFactory] = {
-    "goal": lambda env, goal=None, radius=0.5: GoalReward(_goal(env, goal), radius),
-    "time-to-goal": lambda env, goal=None, radius=0.5: TimeToGoalReward(_goal(env, goal), radius),
-    "path-length": lambda env: PathLengthReward(),
-    "coins": lambda env, collected=None: CoinReward(_unwrapped(env).coin_positions, collected=collected),
-    "free-cells": lambda env, margin=0.1: FreeCellReward(_unwrapped(env).maze, margin),
-}
-REWARD_NAMES = tuple(sorted(_BUILTIN))
 
 
-def reward_factories() -> dict[str, RewardFactory]:
-    """Built-in reward factories plus those of the entry-point group ``adiff_env.rewards``."""
+def reward_factories(builtin: Mapping[str, RewardFactory] | None = None) -> dict[str, RewardFactory]:
+    """``builtin`` (a domain's factories) plus those of the entry-point group ``adiff_env.rewards``
+    (a built-in name wins over a plugin of the same name)."""
     from importlib.metadata import entry_points
 
-    out = dict(_BUILTIN)
+    out = dict(builtin or {})
     for ep in entry_points(group="adiff_env.rewards"):
         out.setdefault(ep.name, ep.load())
     return out
 
 
-def make_reward(name: str, env: Any, **kwargs: Any) -> Any:
-    """Build the reward ``name`` for ``env`` (e.g. ``make_reward("goal", env)``)."""
-    factories = reward_factories()
+def build_reward(factories: Mapping[str, RewardFactory], name: str, env: Any, **kwargs: Any) -> Any:
+    """``factories[name](env, **kwargs)``; an unknown name raises :class:`UnknownNameError` listing them."""
     if name not in factories:
         raise UnknownNameError("reward", name, factories)
     return factories[name](env, **kwargs)
-
-
-def task_reward(env: Any, weights: dict[str, float], goal: Any = None, collected: Any = None) -> Composite:
-    """The weighted sum of named rewards for ``env`` (``goal`` overrides the env's goal for the
-    goal-dependent terms; ``collected`` marks coins already taken, which ``coins`` no longer
-    pays for; ``coins`` is skipped on envs without coins)."""
-    terms = []
-    for name, weight in weights.items():
-        if weight == 0 or (name == "coins" and not len(getattr(_unwrapped(env), "coin_cells", ()))):
-            continue
-        kwargs = {"goal": goal} if name in ("goal", "time-to-goal") else {}
-        if name == "coins" and collected is not None:
-            kwargs = {"collected": collected}
-        terms.append((weight, make_reward(name, env, **kwargs)))
-    return Composite(terms)

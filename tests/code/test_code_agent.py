@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from adiff_env.baselines.ar_coder import ARCoder, ar_batch
 from adiff_env.code.agent import CodePlanner
 from adiff_env.code.coder import CoderActConfig, DiffusionCoder, load_coder
-from adiff_env.baselines.ar_coder import ARCoder, ar_batch
 from adiff_env.code.corpus import CodeExample, save_corpus
+from adiff_env.code.tasks.procedural import generate
 from adiff_env.code.train import CoderTrainConfig, train_coder
 from adiff_env.registry import ModelRegistry
-from adiff_env.code.tasks.procedural import generate
 
 TINY = dict(d_model=32, n_layers=1, n_heads=2, max_prompt_len=96, max_len=48, batch_size=8, lr=3e-3, warmup_steps=10,
             eval_every=0, checkpoint_every=0, ema_decay=0.0, min_count=1)
@@ -156,15 +156,19 @@ def test_cli_train_and_passk(tmp_path, monkeypatch, capsys):
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["checkpoint"] == "cli-coder@v1" and out["steps"] == 3
     assert main(["code", "passk", "--agent", "coder:cli-coder", "--per-family", "1", "--samples", "2",
-                 "--split", "test", "--sandbox", "process"]) == 0
+                 "--split", "test", "--sandbox", "process", "--per-task"]) == 0
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert res["tasks"] == 4 and 0.0 <= res["pass@1"] <= res["pass@2"] <= 1.0
+    rows = res["per_task"]
+    assert res["tasks"] == len(rows) == 4 and all(r["n"] == 2 for r in rows)
+    assert res["pass@1"] == pytest.approx(sum(r["correct"] / 2 for r in rows) / 4)  # unbiased estimator, n = 2
+    assert res["pass@2"] == pytest.approx(sum(r["correct"] > 0 for r in rows) / 4)
     assert main(["code", "train", "--corpus", str(tmp_path / "missing.jsonl"), "--steps", "1"]) == 2
 
 
 @pytest.mark.slow
 def test_two_round_code_evolve_registers_only_improvements(overfit, tmp_path):
-    from adiff_env.code.evolve import CodeEvolveConfig, CodeEvolver, program_distance
+    from adiff_env.code.evolve import CodeEvolveConfig, CodeEvolveDomain
+    from adiff_env.evolve.loop import EvolutionLoop
 
     reg, corpus, diff, _ = overfit
     path = tmp_path / "corpus.jsonl"
@@ -174,21 +178,45 @@ def test_two_round_code_evolve_registers_only_improvements(overfit, tmp_path):
     cfg = CodeEvolveConfig(base="coder:tiny", corpus=str(path), rounds=2, gen_per_family=1, samples=2,
                            finetune_steps=3, batch_size=4, eval_per_family=1, eval_samples=1,
                            min_improvement=1e9, sandbox="process", workdir=str(tmp_path / "evo"))
-    state = CodeEvolver(cfg, registry=reg, progress=False, log=lambda s: None).run()
-    assert len(state["rounds"]) == 2 and reg.versions("tiny") == before  # nothing beat the base by 1e9
-    assert all(r["registered"] is None for r in state["rounds"])
-    assert state["rounds"][0]["generated"] == 2 * 12 and (tmp_path / "evo" / "score_by_round.png").is_file()
-    assert Path(tmp_path / "evo" / "state.json").is_file() and state["current"] == base.spec
-    # a threshold that any score beats registers the round's candidate as a new version
+    domain = CodeEvolveDomain(cfg)
+    state = EvolutionLoop(domain, registry=reg, progress=False, log=lambda s: None).run()
+    assert len(state.rounds) == 2 and reg.versions("tiny") == before  # nothing beat the base by 1e9
+    assert all(r.registered is None for r in state.rounds) and domain._sandbox is None  # closed after the run
+    first = state.rounds[0]
+    assert first.generated == 2 * 12 and first.extras["tasks"] == 12 and first.kept >= 1
+    added = first.buffer_added
+    assert added.get("rejected_quality", 0) == first.extras["distinct"] - first.kept  # min_reward 1: only passing ones
+    assert sum(n for k, n in added.items() if k != "rejected_quality") == first.kept and first.buffer["size"] >= 1
+    assert (tmp_path / "evo" / "score_by_round.png").is_file()
+    on_disk = json.loads(Path(tmp_path / "evo" / "state.json").read_text())
+    assert on_disk["domain"] == "code" and on_disk["config"]["gen_per_family"] == 1 and state.current == base.spec
+    # a threshold that any score beats registers the round's candidate as a new version, with its tokenizer
     cfg2 = CodeEvolveConfig(**{**cfg.__dict__, "rounds": 1, "min_improvement": -1e9, "workdir": str(tmp_path / "evo2")})
-    state2 = CodeEvolver(cfg2, registry=reg, progress=False, log=lambda s: None).run()
-    if state2["rounds"][0].get("score") is not None:
-        assert state2["rounds"][0]["registered"] == f"tiny@v{before[-1] + 1}"
-        assert reg.load(state2["current"]).metadata.parent == base.spec
+    state2 = EvolutionLoop(CodeEvolveDomain(cfg2), registry=reg, progress=False, log=lambda s: None).run()
+    assert state2.rounds[0].score is not None and state2.rounds[0].registered == f"tiny@v{before[-1] + 1}"
+    new = reg.load(state2.current)
+    assert new.metadata.parent == base.spec and (new.path / "tokenizer.json").is_file()
+    assert new.metadata.scores["score"] == pytest.approx(100 * new.metadata.scores["pass@1"])
+
+
+def test_program_distance_and_features_parse_each_buffer_item_once(monkeypatch):
+    import adiff_env.code.evolve as mod
+    from adiff_env.evolve.buffer import BufferConfig, TrajectoryBuffer
+
     a = json.dumps({"task_id": "t", "program": "def f(x):\n    return x\n"})
     b = json.dumps({"task_id": "t", "program": "def f(x):\n    return [y for y in x]\n"})
-    assert program_distance(a, a) == 0.0 and 0 < program_distance(a, b) < 1
-    assert program_distance(a, json.dumps({"task_id": "u", "program": "def f(x):\n    return x\n"})) == 1.0
+    assert mod.program_distance(a, a) == 0.0 and 0 < mod.program_distance(a, b) < 1
+    assert mod.program_distance(a, json.dumps({"task_id": "u", "program": "def f(x):\n    return x\n"})) == 1.0
+    parsed: list[str] = []
+    real = mod.ast_tokens
+    monkeypatch.setattr(mod, "ast_tokens", lambda program: parsed.append(program) or real(program))
+    metric = mod.CodeEvolveDomain(mod.CodeEvolveConfig(base="coder:x")).buffer_metric()
+    buf = TrajectoryBuffer(BufferConfig(min_reward=1.0, min_distance=0.05), metric.distance, features=metric.features)
+    programs = [f"def f(x):\n    return x + {i}\n" if i % 2 else f"def f(x):\n    return [x] * {i}\n" for i in range(8)]
+    items = [json.dumps({"task_id": f"t{i % 3}", "program": p}) for i, p in enumerate(programs)]
+    buf.add_batch(items, [1.0] * len(items))
+    buf.stats()
+    assert len(buf) >= 3 and len(parsed) == len(items)  # one parse per item, not one per distance
 
 
 def test_reference_agent_scores_one_and_rejects_non_code_envs():

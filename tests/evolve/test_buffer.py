@@ -123,7 +123,7 @@ def test_minari_export_loads_and_trains_as_segments():
     import minari
 
     from adiff_env.datasets.segments import SegmentDataset
-    from adiff_env.evolve.filter import ConsistencyFilter
+    from adiff_env.maze.filter import ConsistencyFilter
 
     env = gym.make("adiff/PointMaze-UMaze-v0")
     obs, _ = env.reset(seed=0)
@@ -140,7 +140,7 @@ def test_minari_export_loads_and_trains_as_segments():
     loaded = minari.load_dataset("evolve/test-buffer-v0")
     ep = next(loaded.iterate_episodes())
     assert ep.observations["observation"].shape == (20, 4) and ep.actions.shape == (19, 2)
-    from adiff_env.evolve.filter import transitions_from_minari
+    from adiff_env.evolve.dynamics import transitions_from_minari
 
     s, a, s2 = transitions_from_minari(loaded)
     assert s.shape == (57, 4) and a.shape == (57, 2) and s2.shape == (57, 4)
@@ -148,3 +148,43 @@ def test_minari_export_loads_and_trains_as_segments():
     assert len(segs) > 0 and segs[0].trajectories.shape == (8, 6)
     with pytest.raises(FileExistsError):
         buf.to_minari("evolve/test-buffer-v0", env, overwrite=False)
+
+
+def test_features_are_computed_once_per_item_and_distances_compare_features(tmp_path):
+    calls: list[float] = []
+
+    def features(item):
+        calls.append(float(item[0, 1]))
+        return float(item[0, 1])
+
+    def distance(a, b):
+        assert isinstance(a, float) and isinstance(b, float)  # features, never raw items
+        return abs(a - b)
+
+    buf = TrajectoryBuffer(BufferConfig(capacity=3, min_distance=0.5, min_reward=0.0), distance, features=features)
+    outcomes = [buf.add(line(y), r) for y, r in [(0.0, 1.0), (0.1, 2.0), (5.0, 1.0), (9.0, 3.0), (20.0, 4.0), (1.0, -1.0)]]
+    assert outcomes == ["added", "replaced", "added", "added", "replaced", "rejected_quality"]
+    assert sorted(calls) == [0.0, 0.1, 5.0, 9.0, 20.0]  # once per item that passed the quality rule
+    assert sorted(buf._features) == [0.1, 9.0, 20.0] == sorted(float(i[0, 1]) for i in buf.items)
+    rng = np.random.default_rng(0)  # stats' documented pair draw
+    pairs = [rng.choice(3, 2, replace=False) for _ in range(200)]
+    expected = np.mean([abs(buf._features[i] - buf._features[j]) for i, j in pairs])
+    assert buf.stats()["diversity"] == pytest.approx(expected)
+    assert len(calls) == 5  # stats reuse the cached features
+    buf.save(tmp_path / "b")
+    back = TrajectoryBuffer.load(tmp_path / "b", distance, features=features)
+    assert back.stats()["diversity"] == pytest.approx(expected)
+    back.stats()
+    assert len(calls) == 8 and back._features == buf._features  # once per loaded item
+
+
+def test_default_metric_matches_trajectory_distance_and_a_plain_item_distance_still_works():
+    buf = TrajectoryBuffer(BufferConfig(capacity=5))
+    a, b = line(0.0, 10), line(2.0, 37)
+    buf.add(a, 1.0)
+    buf.add(b, 2.0)
+    assert buf.stats()["diversity"] == pytest.approx(trajectory_distance(a, b)) == pytest.approx(2.0)
+    seen = []
+    plain = TrajectoryBuffer(BufferConfig(min_distance=0.5), lambda x, y: seen.append((x, y)) or 0.0)
+    plain.add("a", 1.0)
+    assert plain.add("b", 0.5) == "rejected_duplicate" and seen == [("b", "a")]

@@ -1,4 +1,5 @@
-"""Consistency filter: feasible plans pass, plans through walls fail; the learned-dynamics variant."""
+"""The maze's consistency filter: feasible plans pass, plans through walls fail; the
+learned-dynamics variant (generic model, maze PD rule)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ import numpy as np
 import pytest
 
 import adiff_env  # noqa: F401  (registers the adiff/ ids)
+from adiff_env.evolve.dynamics import fit_dynamics
 from adiff_env.maze.expert import make_expert
-from adiff_env.evolve.filter import (
+from adiff_env.maze.filter import (
     DEFAULT_EPSILON,
     ConsistencyFilter,
     FilterConfig,
     LearnedDynamicsFilter,
-    fit_dynamics,
     reset_to,
 )
 

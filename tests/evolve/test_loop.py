@@ -1,15 +1,17 @@
-"""End-to-end self-evolution on a tiny planner in a temp ADIFF_HOME: rounds, registration only
-on improvement, interruption + resume, CLI."""
+"""End-to-end maze self-evolution on a tiny planner in a temp ADIFF_HOME: rounds, registration
+only on improvement, interruption + resume, CLI (the loop on the maze domain)."""
 
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
 import adiff_env  # noqa: F401  (registers the adiff/ ids)
 from adiff_env.cli.main import main
-from adiff_env.evolve.loop import EvolveCallback, EvolveConfig, SelfEvolver
+from adiff_env.evolve.loop import EvolutionLoop, EvolveCallback
+from adiff_env.maze.evolve import MazeEvolveConfig, MazeEvolveDomain
 from adiff_env.planners.preset import PlannerPreset
 from adiff_env.registry import ModelRegistry
 
@@ -48,15 +50,19 @@ def registry(tiny, monkeypatch, tmp_path):
     return reg
 
 
-def config(tmp_path, **over) -> EvolveConfig:
+def config(tmp_path, **over) -> MazeEvolveConfig:
     kw = dict(env_id=ENV, base="planner:tiny", rounds=2, samples=3, candidates=2, epsilon=100.0, require_success=False,
               finetune_steps=6, batch_size=8, eval_episodes=1, min_distance=0.0, workdir=str(tmp_path / "work"))
     kw.update(over)
-    return EvolveConfig(**kw)
+    return MazeEvolveConfig(**kw)
+
+
+def maze_loop(cfg, callbacks=(), score_fn=None, **kw) -> EvolutionLoop:
+    return EvolutionLoop(MazeEvolveDomain(cfg, score_fn=score_fn), callbacks, **kw)
 
 
 class Interrupt(EvolveCallback):
-    def on_round_start(self, evolver, round_index):
+    def on_round_start(self, loop, round_index):
         if round_index == 2:
             raise KeyboardInterrupt
 
@@ -67,25 +73,27 @@ def test_two_rounds_register_only_on_improvement_and_resume(registry, tmp_path):
     lines: list[str] = []
     kw = dict(score_fn=lambda result: next(scores), registry=registry, progress=False, log=lines.append)
     with pytest.raises(KeyboardInterrupt):
-        SelfEvolver(config(tmp_path), [Interrupt()], **kw).run()
+        maze_loop(config(tmp_path), [Interrupt()], **kw).run()
     state = json.loads((tmp_path / "work" / "state.json").read_text())
     assert [r["round"] for r in state["rounds"]] == [1] and state["current"] == "tiny@v2"
+    assert state["format"] == 2 and state["domain"] == "maze" and state["loop"]["rounds"] == 2
+    assert state["rounds"][0]["extras"] == {"infeasible": 0, "unsuccessful": 0}
     assert registry.versions("tiny") == [1, 2]
     v2 = registry.load("tiny@v2")
     assert v2.metadata.parent == "tiny@v1" and v2.metadata.scores["score"] == 2.0
     assert v2.metadata.extra["evolve_round"] == 1 and v2.metadata.extra["extra_ratio"] == 0.3
 
     with pytest.raises(FileExistsError, match="resume"):
-        SelfEvolver(config(tmp_path), **kw)
-    state = SelfEvolver(config(tmp_path), resume=True, **kw).run()
-    assert [r["round"] for r in state["rounds"]] == [1, 2]
-    second = state["rounds"][1]
-    assert second["score"] == 1.5 and not second["improved"] and second["registered"] is None
+        maze_loop(config(tmp_path), **kw)
+    state = maze_loop(config(tmp_path), resume=True, **kw).run()
+    assert [r.round for r in state.rounds] == [1, 2]
+    second = state.rounds[1]
+    assert second.score == 1.5 and not second.improved and second.registered is None
     assert registry.versions("tiny") == [1, 2]  # no new version for a round that did not improve
-    assert state["current"] == "tiny@v2" and state["best_score"] == 2.0
-    first = state["rounds"][0]
-    assert first["generated"] == 3 and first["kept"] == 3 and first["buffer"]["size"] == 3
-    assert second["buffer"]["size"] == 6 and second["loss"] > 0
+    assert state.current == "tiny@v2" and state.best_score == 2.0
+    first = state.rounds[0]
+    assert first.generated == 3 and first.kept == 3 and first.buffer["size"] == 3
+    assert second.buffer["size"] == 6 and math.isfinite(second.loss) and second.loss > 0
     work = tmp_path / "work"
     assert (work / "score_by_round.png").stat().st_size > 0 and list((work / "tb").iterdir())
     assert (work / "rounds" / "r2" / "buffer" / "buffer.json").exists()
@@ -97,7 +105,7 @@ def test_two_rounds_register_only_on_improvement_and_resume(registry, tmp_path):
 def test_resume_adopts_a_version_registered_before_an_interruption(registry, tmp_path):
     scores = iter([1.0, 2.0])
     kw = dict(score_fn=lambda result: next(scores), registry=registry, progress=False, log=lambda s: None)
-    evolver = SelfEvolver(config(tmp_path, rounds=1), **kw)
+    evolver = maze_loop(config(tmp_path, rounds=1), **kw)
     original = evolver._write_state
     calls = []
 
@@ -111,8 +119,8 @@ def test_resume_adopts_a_version_registered_before_an_interruption(registry, tmp
     with pytest.raises(KeyboardInterrupt):
         evolver.run()
     assert registry.versions("tiny") == [1, 2]
-    state = SelfEvolver(config(tmp_path, rounds=1), resume=True, **kw).run()
-    assert state["rounds"][0]["recovered"] and state["current"] == "tiny@v2"
+    state = maze_loop(config(tmp_path, rounds=1), resume=True, **kw).run()
+    assert state.rounds[0].recovered and state.current == "tiny@v2"
     assert registry.versions("tiny") == [1, 2]
 
 
@@ -136,25 +144,35 @@ def test_cli_runs_a_round_on_a_gold_coin_maze(registry, tmp_path, capsys, monkey
     assert main(["maze", "evolve", ENV, "--from", "planner:tiny", "--reward", "goal"]) == 2
 
 
+@pytest.mark.slow
+def test_a_missing_base_dataset_stops_the_run_before_any_work(registry, tmp_path, monkeypatch):
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "no-data"))
+    loop = maze_loop(config(tmp_path), score_fn=lambda r: pytest.fail("evaluated without its dataset"), registry=registry,
+                     progress=False, log=lambda s: None)
+    with pytest.raises(FileNotFoundError, match=r"test/umaze-evolve-v0.*adiff datasets collect adiff/PointMaze-UMaze-v0"):
+        loop.run()
+    assert not (tmp_path / "work" / "state.json").exists()
+
+
 def test_config_validation():
     with pytest.raises(ValueError, match="rounds"):
-        EvolveConfig(env_id=ENV, base="x", rounds=0)
+        MazeEvolveConfig(env_id=ENV, base="x", rounds=0)
     with pytest.raises(ValueError, match=r"act: unknown acting options \['speed'\]"):
-        EvolveConfig(env_id=ENV, base="x", act={"speed": 1})
+        MazeEvolveConfig(env_id=ENV, base="x", act={"speed": 1})
     with pytest.raises(ValueError, match="min_improvement must be >= 0, got -1"):
-        EvolveConfig(env_id=ENV, base="x", min_improvement=-1)
+        MazeEvolveConfig(env_id=ENV, base="x", min_improvement=-1)
     with pytest.raises(ValueError, match="mix_ratio"):
-        EvolveConfig(env_id=ENV, base="x", mix_ratio=2.0)
+        MazeEvolveConfig(env_id=ENV, base="x", mix_ratio=2.0)
     with pytest.raises(ValueError, match="deadline"):
-        EvolveConfig(env_id=ENV, base="x", deadline="soon")
+        MazeEvolveConfig(env_id=ENV, base="x", deadline="soon")
     with pytest.raises(ValueError, match="generation"):
-        EvolveConfig(env_id=ENV, base="x", generation="dreamed")
+        MazeEvolveConfig(env_id=ENV, base="x", generation="dreamed")
 
 
 def test_generate_rejects_unknown_mode():
     from adiff_env.diffusion import GuidanceConfig
-    from adiff_env.evolve.filter import FilterConfig
-    from adiff_env.evolve.generate import generate
+    from adiff_env.maze.filter import FilterConfig
+    from adiff_env.maze.generate import generate
 
     with pytest.raises(ValueError, match="mode"):
         generate(None, None, samples=1, candidates=1, reward_weights={}, guidance=GuidanceConfig(),
@@ -166,7 +184,7 @@ def test_closed_loop_drive_records_the_executed_episode_until_it_rests_at_the_go
     import numpy as np
 
     from adiff_env.maze.expert import make_expert
-    from adiff_env.evolve.generate import REST_STEPS, _drive
+    from adiff_env.maze.generate import REST_STEPS, _drive
 
     env = gym.make(ENV)
     obs, _ = env.reset(seed=0, options={"reset_cell": (3, 1), "goal_cell": (1, 1)})

@@ -1,4 +1,5 @@
-"""Rewards: numpy and torch forms agree in direction; composites; Bradley-Terry preferences."""
+"""Rewards: the maze's (numpy and torch forms agree in direction), the generic composites and
+lookup by name, Bradley-Terry preferences."""
 
 from __future__ import annotations
 
@@ -10,17 +11,22 @@ import torch
 import adiff_env  # noqa: F401  (registers the adiff/ ids)
 from adiff_env.errors import UnknownNameError
 from adiff_env.evolve.rewards import (
-    CoinReward,
     Composite,
+    PreferenceReward,
+    build_reward,
+    has_torch,
+    planner_guide,
+    resample_positions,
+    reward_factories,
+)
+from adiff_env.maze.rewards import (
+    REWARD_NAMES,
+    CoinReward,
     FreeCellReward,
     GoalReward,
     PathLengthReward,
-    PreferenceReward,
     TimeToGoalReward,
-    has_torch,
     make_reward,
-    planner_guide,
-    resample_positions,
     task_reward,
 )
 
@@ -146,3 +152,11 @@ def test_bradley_terry_fit_orders_pairs_on_a_toy():
     assert resample_positions(x, 4).shape == (2, 4, 2)
     with pytest.raises(ValueError):
         model.fit([])
+
+
+def test_lookup_by_name_uses_the_domain_table_and_names_the_valid_options():
+    table = {"const": lambda env, value=1.0: (lambda trajectory: value)}
+    assert build_reward(reward_factories(table), "const", None, value=2.5)(np.zeros((3, 2))) == 2.5
+    with pytest.raises(UnknownNameError, match="const"):
+        build_reward(reward_factories(table), "goal", None)  # the generic lookup knows no maze reward
+    assert REWARD_NAMES == ("coins", "free-cells", "goal", "path-length", "time-to-goal")

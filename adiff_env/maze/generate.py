@@ -1,4 +1,5 @@
-"""Guided generation for self-evolution: random start/goal pairs -> reward-guided plans -> filter.
+"""The maze's guided generation for self-evolution: random start/goal pairs -> reward-guided
+plans -> consistency filter (used by :class:`~adiff_env.maze.evolve.MazeEvolveDomain`).
 
 For each pair (two distinct free cells drawn with a seeded generator):
 
@@ -29,14 +30,15 @@ import torch
 
 from adiff_env.diffusion import GuidanceConfig
 from adiff_env.evolve.buffer import OBS_PREFIX
-from adiff_env.evolve.filter import ConsistencyFilter, FilterConfig
-from adiff_env.evolve.rewards import has_torch, planner_guide, task_reward
+from adiff_env.evolve.rewards import has_torch, planner_guide
+from adiff_env.maze.filter import ConsistencyFilter, FilterConfig
+from adiff_env.maze.rewards import task_reward
 
 REST_STEPS = 8  # planned resting rows kept after the goal index
 
 
 @dataclass
-class Generated:
+class MazeGenerated:
     """One round's generation: kept rollouts and their rewards, plus counts and deviations."""
 
     items: list[dict[str, np.ndarray]] = field(default_factory=list)
@@ -64,7 +66,7 @@ MODES = ("open-loop", "closed-loop")
 
 def generate(planner: Any, env: Any, *, samples: int, candidates: int, reward_weights: dict[str, float],
              guidance: GuidanceConfig, filter_config: FilterConfig, deadline: str = "geodesic",
-             require_success: bool = True, seed: int = 0, progress: bool = False, mode: str = "open-loop") -> Generated:
+             require_success: bool = True, seed: int = 0, progress: bool = False, mode: str = "open-loop") -> MazeGenerated:
     """Generate, filter and score ``samples`` plans (module doc). ``planner`` is a
     :class:`~adiff_env.planners.trajectory.TrajectoryPlanner` built for ``env``."""
     from tqdm.auto import tqdm
@@ -72,13 +74,13 @@ def generate(planner: Any, env: Any, *, samples: int, candidates: int, reward_we
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}.")
     rng = np.random.default_rng(seed)
-    out = Generated()
+    out = MazeGenerated()
     a, h = planner.action_dim, planner.horizon
     filt = ConsistencyFilter(env, filter_config)
     for k, (start, goal_cell) in enumerate(tqdm(draw_pairs(env, samples, rng), desc="generate", disable=not progress, leave=False)):
         obs, _ = env.reset(seed=seed * 100_003 + k, options={"reset_cell": start, "goal_cell": goal_cell})
         s, goal = np.asarray(obs["observation"], dtype=np.float64), np.asarray(obs["desired_goal"], dtype=np.float64)
-        j = planner.initial_deadline(s[:2], goal) if deadline == "geodesic" else h - 1
+        j = planner.initial_deadline(s, goal) if deadline == "geodesic" else h - 1
         j = int(np.clip(j, 1, h - 1))
         reward = task_reward(env, reward_weights, goal=goal)
         rank, guide = _ranked_and_guided(planner, reward, guidance)

@@ -1,4 +1,5 @@
-"""AdaptDiffuser's discriminator: keep a plan only if the real dynamics can follow it.
+"""The maze's discriminator for self-evolution (AdaptDiffuser): keep a plan only if the real
+PointMaze dynamics can follow it.
 
 For a plan of states ``s_0 .. s_{T-1}`` (``[T, O]``, PointMaze ``[x, y, vx, vy]``):
 
@@ -21,21 +22,23 @@ a whole cell, 1.0 wide). 0.5 (half a cell) lies 2.4x above the worst feasible pl
 below the wall crossings, leaving slack for diffusion plans that are a little less smooth.
 
 :class:`LearnedDynamicsFilter` is the cheap variant: an MLP ``(s, a) -> s' - s`` fitted on the
-dataset (:func:`fit_dynamics`) replaces the simulator, batched over plans. Its rollouts are
-model predictions, so use it to pre-screen and run the real check on the survivors.
+dataset (:func:`adiff_env.evolve.dynamics.fit_dynamics`, domain-agnostic) replaces the
+simulator, batched over plans. Its rollouts are model predictions, so use it to pre-screen
+and run the real check on the survivors.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from adiff_env.evolve.buffer import OBS_PREFIX
+
+if TYPE_CHECKING:
+    from adiff_env.evolve.dynamics import DynamicsModel
 
 DEFAULT_EPSILON = 0.5
 
@@ -123,72 +126,29 @@ class ConsistencyFilter:
         return FilterResult(worst <= self.config.epsilon, worst, deviations, rollout)
 
 
-# ------------------------------------------------------------------ learned dynamics
-class DynamicsModel(nn.Module):
-    """``s' = s + f(s, a)``: MLP on raw states ``[B, O]`` and actions ``[B, A]`` -> ``[B, O]``."""
-
-    def __init__(self, obs_dim: int = 4, action_dim: int = 2, hidden: int = 128) -> None:
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(obs_dim + action_dim, hidden), nn.Mish(), nn.Linear(hidden, hidden), nn.Mish(),
-                                 nn.Linear(hidden, obs_dim))
-
-    def forward(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        return s + self.net(torch.cat([s, a], dim=-1))
-
-
-def fit_dynamics(states: np.ndarray, actions: np.ndarray, next_states: np.ndarray, *, steps: int = 2000,
-                 batch_size: int = 256, lr: float = 1e-3, hidden: int = 128, seed: int = 0) -> tuple[DynamicsModel, float]:
-    """Fit :class:`DynamicsModel` on transitions ``[N, O], [N, A], [N, O]``; returns it and the
-    final mean squared error."""
-    s, a, s2 = (torch.as_tensor(np.asarray(x), dtype=torch.float32) for x in (states, actions, next_states))
-    if not len(s) == len(a) == len(s2) or len(s) == 0:
-        raise ValueError(f"transitions must be non-empty and aligned, got {len(s)}, {len(a)}, {len(s2)}.")
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    model = DynamicsModel(s.shape[1], a.shape[1], hidden)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    loss = torch.tensor(float("nan"))
-    for _ in range(steps):
-        idx = torch.randint(len(s), (min(batch_size, len(s)),), generator=gen)
-        loss = nn.functional.mse_loss(model(s[idx], a[idx]), s2[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return model.eval(), float(loss.detach())
-
-
-def transitions_from_minari(dataset: Any, obs_key: str = "observation") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(s, a, s')`` arrays from every episode of a Minari dataset (dict or array observations)."""
-    out: tuple[list, list, list] = ([], [], [])
-    for ep in dataset.iterate_episodes():
-        obs = ep.observations[obs_key] if isinstance(ep.observations, dict) else ep.observations
-        obs = np.asarray(obs)
-        out[0].append(obs[:-1])
-        out[1].append(np.asarray(ep.actions))
-        out[2].append(obs[1:])
-    return tuple(np.concatenate(x) for x in out)  # type: ignore[return-value]
-
-
 class LearnedDynamicsFilter:
-    """The discriminator with :class:`DynamicsModel` instead of the simulator, batched."""
+    """The discriminator with a :class:`~adiff_env.evolve.dynamics.DynamicsModel` (fitted by
+    :func:`~adiff_env.evolve.dynamics.fit_dynamics`) instead of the simulator, batched."""
 
     def __init__(self, model: DynamicsModel, config: FilterConfig | None = None) -> None:
         self.model = model.eval()
         self.config = config or FilterConfig()
 
-    @torch.no_grad()
     def check_batch(self, plans: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``plans [B, T, O]`` -> ``(kept [B] bool, deviation [B], predicted states [B, T, O])``."""
+        import torch
+
         cfg = self.config
-        plan = torch.as_tensor(np.asarray(plans), dtype=torch.float32)
-        b, t_len, _ = plan.shape
-        s = plan[:, 0]
-        states = [s]
-        for t in range(t_len - 1):
-            k = min(t + cfg.lookahead, t_len - 1)
-            a = (cfg.kp * (plan[:, k, :2] - s[:, :2]) + cfg.kd * (plan[:, k, 2:4] - s[:, 2:4])).clamp(-1, 1)
-            s = self.model(s, a)
-            states.append(s)
-        pred = torch.stack(states, dim=1)
-        dev = (pred[..., :2] - plan[..., :2]).norm(dim=-1).max(dim=1).values.numpy()
+        with torch.no_grad():
+            plan = torch.as_tensor(np.asarray(plans), dtype=torch.float32)
+            b, t_len, _ = plan.shape
+            s = plan[:, 0]
+            states = [s]
+            for t in range(t_len - 1):
+                k = min(t + cfg.lookahead, t_len - 1)
+                a = (cfg.kp * (plan[:, k, :2] - s[:, :2]) + cfg.kd * (plan[:, k, 2:4] - s[:, 2:4])).clamp(-1, 1)
+                s = self.model(s, a)
+                states.append(s)
+            pred = torch.stack(states, dim=1)
+            dev = (pred[..., :2] - plan[..., :2]).norm(dim=-1).max(dim=1).values.numpy()
         return dev <= cfg.epsilon, dev, pred.numpy()

@@ -1,0 +1,256 @@
+"""The maze's evolve domain: AdaptDiffuser self-evolution of a trajectory planner on a PointMaze.
+
+``EvolutionLoop(MazeEvolveDomain(MazeEvolveConfig(...))).run()`` (CLI: ``adiff evolve``). The
+loop (:mod:`adiff_env.evolve.loop`) owns state, resume, registry, TensorBoard and plots; this
+domain supplies, per round ``k``:
+
+1. generation (:mod:`adiff_env.maze.generate`): random start/goal pairs, reward guidance on
+   the task reward (:func:`adiff_env.maze.rewards.task_reward`), consistency filter
+   (:mod:`adiff_env.maze.filter`), executed rollouts scored; items are rollout dicts and the
+   buffer compares them by their resampled paths (the default trajectory metric);
+2. fine-tuning from the current weights on the original dataset + the buffer exported as a
+   Minari dataset (a share ``mix_ratio`` of the windows from the buffer), into a scratch
+   registry under the round folder;
+3. evaluation with the ``adiff evaluate`` protocol (``evaluate()``, the same
+   ``eval_episodes`` seeds every round), scored by ``score_fn`` (:func:`default_score`).
+
+Before any work, :meth:`MazeEvolveDomain.open` checks that the base planner's dataset is on
+disk (fine-tuning mixes it in) and says how to collect it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from adiff_env.evolve.buffer import BufferConfig, ItemMetric
+from adiff_env.evolve.domain import Evaluation, Generated, LoopConfig, Registration, RunContext
+from adiff_env.maze.filter import DEFAULT_EPSILON
+
+if TYPE_CHECKING:
+    from adiff_env.evolve.buffer import TrajectoryBuffer
+    from adiff_env.registry import Checkpoint, ModelRegistry
+
+# Selection seeds: the rounds pick versions on episodes 50000.. so that the final comparison on
+# `adiff bench`'s reset seeds (s * 10000 + i, s < 5) is not on episodes the selection saw.
+EVAL_SEED = 50_000
+DEFAULT_WEIGHTS = {"goal": 1.0, "path-length": 0.02, "free-cells": 1.0, "coins": 1.0}
+PLANNER_KIND = "trajectory-planner"
+
+
+@dataclass(frozen=True)
+class MazeEvolveConfig:
+    """Everything a run needs (saved in ``state.json``). ``base``: ``planner:NAME[@vK]``,
+    ``NAME[@vK]`` or a checkpoint path; ``name``: registry name of new versions (default the
+    base's); rewards by name with weights (:func:`~adiff_env.maze.rewards.task_reward`)."""
+
+    env_id: str
+    base: str
+    name: str | None = None
+    rounds: int = 3
+    samples: int = 64
+    candidates: int = 4
+    reward_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    guidance_scale: float = 0.1
+    n_guide_steps: int = 2
+    deadline: str = "geodesic"
+    generation: str = "open-loop"
+    epsilon: float = DEFAULT_EPSILON
+    require_success: bool = True
+    buffer_capacity: int = 2000
+    min_distance: float = 0.1
+    top_quantile: float | None = None
+    min_reward: float | None = None
+    finetune_steps: int = 500
+    lr: float = 1e-4
+    batch_size: int | None = None
+    mix_ratio: float = 0.3
+    eval_episodes: int = 20
+    eval_seed: int = EVAL_SEED
+    min_improvement: float = 0.0
+    act: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    device: str = "cpu"
+    workdir: str | None = None
+
+    def __post_init__(self) -> None:
+        for key in ("rounds", "samples", "candidates", "finetune_steps", "eval_episodes"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}.")
+        if self.act:
+            from adiff_env.planners.preset import ActConfig
+
+            known = {f.name for f in dataclasses.fields(ActConfig)}
+            unknown = sorted(set(self.act) - known)
+            if unknown:
+                raise ValueError(f"act: unknown acting options {unknown}; known: {sorted(known)}.")
+            ActConfig(**self.act)  # validates the values
+        if self.min_improvement < 0:
+            raise ValueError(f"min_improvement must be >= 0, got {self.min_improvement}.")
+        if not 0.0 <= self.mix_ratio <= 1.0:
+            raise ValueError(f"mix_ratio must be in [0, 1], got {self.mix_ratio}.")
+        if self.generation not in ("open-loop", "closed-loop"):
+            raise ValueError(f"generation must be 'open-loop' or 'closed-loop', got {self.generation!r}.")
+        if self.deadline not in ("geodesic", "horizon"):
+            raise ValueError(f"deadline must be 'geodesic' or 'horizon', got {self.deadline!r}.")
+
+    def loop_config(self) -> LoopConfig:
+        """The loop's part of this config."""
+        return LoopConfig(base=self.base, name=self.name, rounds=self.rounds, min_improvement=self.min_improvement,
+                          workdir=self.workdir)
+
+
+def default_score(result: Any) -> float:
+    """Gold-coin mazes: ``100 x (coins collected / coins available + success rate) / 2``. Their
+    normalized return is the wrong yardstick: a coin's bonus is smaller than the steps at the
+    goal that its detour costs. Other envs: the normalized score x100 when the env has
+    references, else the mean return."""
+    available = result.extra.get("coins_available")
+    if available:
+        return float(50.0 * (result.extra["coins_mean"] / available + result.success_rate))
+    value = result.normalized_score_x100_mean
+    return float(value if value is not None else result.return_mean)
+
+
+def eval_summary(result: Any) -> dict[str, Any]:
+    """The JSON summary of an :class:`~adiff_env.evaluation.EvalResult` kept in ``state.json``."""
+    out = {"return_mean": result.return_mean, "normalized_score_x100_mean": result.normalized_score_x100_mean,
+           "success_rate": result.success_rate, "episodes": result.episodes, "seed": result.seed}
+    for key in ("coins_mean", "coins_available"):
+        if key in result.extra:
+            out[key] = result.extra[key]
+    return out
+
+
+class MazeEvolveDomain:
+    """The maze's :class:`~adiff_env.evolve.domain.EvolveDomain` (module doc).
+    ``score_fn(EvalResult) -> float`` decides improvement (default :func:`default_score`)."""
+
+    kind = "maze"
+    score_label = "score"
+
+    def __init__(self, config: MazeEvolveConfig, *, score_fn: Callable[[Any], float] | None = None) -> None:
+        self.config, self.score_fn = config, score_fn or default_score
+        self.target = config.env_id
+        self._run: RunContext | None = None
+
+    # ------------------------------------------------------------------ set-up
+    def loop_config(self) -> LoopConfig:
+        return self.config.loop_config()
+
+    def buffer_config(self) -> BufferConfig:
+        c = self.config
+        return BufferConfig(capacity=c.buffer_capacity, min_distance=c.min_distance, top_quantile=c.top_quantile,
+                            min_reward=c.min_reward, seed=c.seed)
+
+    def buffer_metric(self) -> ItemMetric | None:
+        return None  # rollouts: the buffer's default trajectory metric
+
+    def load(self, registry: ModelRegistry, spec: str) -> Checkpoint:
+        return registry.load(spec.removeprefix("planner:"), kind=PLANNER_KIND)
+
+    def open(self, run: RunContext) -> None:
+        """Check before any work that the base's training dataset (mixed into fine-tuning) is on disk."""
+        from adiff_env.datasets.collect import datasets_root
+
+        dataset = (run.base.config.get("preset") or {}).get("dataset")
+        if dataset and not (datasets_root() / dataset / "data").is_dir():
+            raise FileNotFoundError(
+                f"the base planner {run.base.spec} was trained on the Minari dataset {dataset!r}, which fine-tuning "
+                f"mixes in, but it is not in {datasets_root()}; collect it first: {_collect_command(dataset, self.config.env_id)}")
+        self._run = run
+
+    @property
+    def run(self) -> RunContext:
+        if self._run is None:
+            raise RuntimeError("MazeEvolveDomain: open(run) first (EvolutionLoop.run does).")
+        return self._run
+
+    def close(self) -> None:
+        self._run = None
+
+    # ------------------------------------------------------------------ the round's steps
+    def generate(self, current: Checkpoint, round_index: int) -> Generated:
+        """Guided generation with ``current`` on the target env (:func:`adiff_env.maze.generate.generate`)."""
+        import gymnasium as gym
+
+        from adiff_env.diffusion import GuidanceConfig
+        from adiff_env.maze.filter import FilterConfig
+        from adiff_env.maze.generate import generate
+        from adiff_env.planners.trajectory import TrajectoryPlanner
+
+        cfg, k = self.config, round_index
+        env = gym.make(cfg.env_id)
+        try:
+            planner = TrajectoryPlanner.from_checkpoint(current, env, device=cfg.device, seed=cfg.seed + k, **cfg.act)
+            gen = generate(planner, env, samples=cfg.samples, candidates=cfg.candidates, reward_weights=cfg.reward_weights,
+                           guidance=GuidanceConfig(scale=cfg.guidance_scale, n_guide_steps=cfg.n_guide_steps),
+                           filter_config=FilterConfig(epsilon=cfg.epsilon, kp=planner.act.kp, kd=planner.act.kd,
+                                                      lookahead=planner.act.lookahead),
+                           deadline=cfg.deadline, require_success=cfg.require_success, seed=cfg.seed * 1000 + k,
+                           progress=self.run.progress, mode=cfg.generation)
+        finally:
+            env.close()
+        return Generated(items=gen.items, rewards=gen.rewards, generated=gen.generated,
+                         extras={"infeasible": gen.infeasible, "unsuccessful": gen.unsuccessful})
+
+    def finetune(self, current: Checkpoint, buffer: TrajectoryBuffer, folder: Path,
+                 round_index: int) -> tuple[Checkpoint, float]:
+        """Export the buffer as a Minari dataset, fine-tune ``current`` on its dataset + the
+        buffer; the candidate goes to a scratch registry under ``folder``."""
+        import gymnasium as gym
+
+        from adiff_env.planners.preset import PlannerPreset
+        from adiff_env.planners.train import train_planner
+        from adiff_env.registry import ModelRegistry
+
+        cfg, k, name = self.config, round_index, self.run.name
+        dataset_id = f"evolve/{name}-buffer-v0"
+        env = gym.make(cfg.env_id)
+        try:
+            buffer.to_minari(dataset_id, env)
+        finally:
+            env.close()
+        preset = PlannerPreset.from_dict(current.config["preset"], source=f"{current.spec} config")
+        train = {"steps": cfg.finetune_steps, "lr": cfg.lr, "warmup_steps": min(50, cfg.finetune_steps // 10),
+                 "eval_every": 0, "checkpoint_every": cfg.finetune_steps, "seed": cfg.seed + k}
+        if cfg.batch_size:
+            train["batch_size"] = cfg.batch_size
+        # the network's conditioning is fixed by the checkpoint (older ones had none)
+        diffusion = {"global_cond": bool(current.config.get("global_cond", False))}
+        preset = preset.replace(train=train, diffusion=diffusion, **({"act": cfg.act} if cfg.act else {}))
+        preset = dataclasses.replace(preset, name=name)
+        scratch = ModelRegistry(folder / "candidate", read_only_roots=[])
+        result = train_planner(preset, run_dir=folder / "train", device=cfg.device, progress=self.run.progress,
+                               registry=scratch, init_from=current, extra_dataset=dataset_id, extra_ratio=cfg.mix_ratio)
+        return result.checkpoint, result.final_loss
+
+    def evaluate(self, checkpoint: Checkpoint) -> Evaluation:
+        """The ``adiff evaluate`` protocol on the target env, same seeds every round."""
+        from adiff_env.evaluation import evaluate
+
+        result = evaluate(self.config.env_id, f"planner:{checkpoint.path.resolve()}", episodes=self.config.eval_episodes,
+                          seed=self.config.eval_seed, agent_options=dict(self.config.act) or None)
+        return Evaluation(score=self.score_fn(result), summary=eval_summary(result))
+
+    def registration(self, candidate: Checkpoint) -> Registration:
+        return Registration(metadata={"env": self.config.env_id})
+
+
+def _collect_command(dataset: str, env_id: str) -> str:
+    """The command that collects ``dataset``: its shipped recipe if there is one."""
+    import re
+
+    from adiff_env.assets import asset_path
+
+    recipe = re.sub(r"-v\d+$", "", dataset.split("/")[-1])
+    try:
+        shipped = asset_path("datasets", f"{recipe}.toml").is_file()
+    except FileNotFoundError:
+        shipped = False
+    if shipped:
+        return f"`adiff datasets collect --recipe {recipe}`"
+    return f"`adiff datasets collect {env_id} --dataset-id {dataset}`"
