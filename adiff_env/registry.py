@@ -30,7 +30,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from adiff_env._provenance import git_commit
 from adiff_env.diffusion.models import load_weights  # noqa: F401  (re-exported: callers load checkpoints with it)
 from adiff_env.errors import CheckpointError, UnknownNameError
 
@@ -119,19 +119,6 @@ def default_read_only_roots() -> list[Path]:
         return [asset_path("planners", "pretrained")]
     except FileNotFoundError:  # pragma: no cover - broken installation
         return []
-
-
-def git_commit() -> str | None:
-    """The commit of the checkout this package runs from, or None (wheel, no git)."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True, text=True, timeout=5, check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 def _sha256(path: Path) -> str:
