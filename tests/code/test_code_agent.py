@@ -158,7 +158,9 @@ def test_cli_train_and_passk(tmp_path, monkeypatch, capsys):
     assert main(["code", "passk", "--agent", "coder:cli-coder", "--per-family", "1", "--samples", "2",
                  "--split", "test", "--sandbox", "process"]) == 0
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert res["tasks"] == 4 and 0.0 <= res["pass@1"] <= res["pass@2"] <= 1.0
+    # a 3-step model writes nothing that passes the held-out families' tests (the shipped
+    # 5,000-step coder scores 0 there too); a judge that passed junk would fail this
+    assert res["tasks"] == 4 and res["pass@1"] == res["pass@2"] == 0.0
     assert main(["code", "train", "--corpus", str(tmp_path / "missing.jsonl"), "--steps", "1"]) == 2
 
 
