@@ -26,7 +26,8 @@ def test_one_git_commit_everywhere():
 
 @pytest.mark.skipif(shutil.which("git") is None or not (ROOT / ".git").exists(), reason="not a git checkout")
 def test_git_commit_is_this_checkouts_head():
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
+    head = head.stdout.strip()
     commit = git_commit()
     assert commit is not None and commit.removesuffix("-dirty") == head
 
