@@ -30,7 +30,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +38,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from adiff_env.errors import CheckpointError, ConfigError, MissingResourceError, UnknownNameError, UserError
+
+from adiff_env._provenance import git_commit  # noqa: F401  (re-exported)
 
 if TYPE_CHECKING:  # torch loads with the first checkpoint, so listing models stays light
     import torch
@@ -120,19 +121,6 @@ def default_read_only_roots() -> list[Path]:
         return [asset_path("planners", "pretrained")]
     except FileNotFoundError:  # pragma: no cover - broken installation
         return []
-
-
-def git_commit() -> str | None:
-    """The commit of the checkout this package runs from, or None (wheel, no git)."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True, text=True, timeout=5, check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 def _sha256(path: Path) -> str:

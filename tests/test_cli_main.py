@@ -262,7 +262,7 @@ def test_error_rule_one_line_only_for_our_validation():
 def test_maze_evolve_checks_from_options_checkpoint_and_dataset_first(capsys, monkeypatch):
     from adiff_env.evolve import loop
 
-    monkeypatch.setattr(loop, "SelfEvolver", lambda *a, **k: pytest.fail("evolution started"))
+    monkeypatch.setattr(loop, "EvolutionLoop", lambda *a, **k: pytest.fail("evolution started"))
     env = "adiff/PointMaze-UMaze-v0"
     assert main(["maze", "evolve", env, "--from", "planner:pointmaze-umaze?replan_evry=2"]) == 2
     assert "Did you mean 'replan_every'?" in capsys.readouterr().err

@@ -3,9 +3,9 @@
 Cells. A cell is (agent label, env id, seed index ``s``); it runs ``episodes`` episodes with
 reset seeds ``s * 10000 + i`` (:data:`SEED_STRIDE`) through
 :func:`~adiff_env.bench.vector.evaluate_vector` (the ``adiff evaluate`` protocol on a vector
-env). ``results.csv`` holds one row per cell and is rewritten atomically after each cell, so an
-interrupted run keeps what it finished; a re-run skips cells already there with the same
-episode count unless ``force``. The report (``table.md``, ``scores.png``,
+env). ``results.csv`` holds one row per cell, with the git commit that ran it, and is
+rewritten atomically after each cell, so an interrupted run keeps what it finished; a re-run
+skips cells already there with the same episode count unless ``force``. The report (``table.md``, ``scores.png``,
 ``score_vs_time.png``) is rebuilt from the whole CSV at the end.
 """
 
@@ -20,6 +20,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from adiff_env._provenance import git_commit
 from adiff_env.bench.specs import BenchAgent, parse_bench_agent
 from adiff_env.bench.vector import VECTOR_MODES, evaluate_vector
 from adiff_env.errors import UnknownNameError
@@ -32,7 +33,7 @@ SUITES: dict[str, tuple[str, ...]] = {
 CSV_FIELDS = (
     "agent", "env", "seed", "episodes", "reset_seed_start", "normalized_score_x100_mean", "normalized_score_x100_std",
     "success_rate", "return_mean", "return_std", "episode_length_mean", "wall_s", "steps_per_s", "episodes_per_s",
-    "plan_ms_median", "plans", "sampler", "sampler_steps", "n_envs", "batched", "coins_mean",
+    "plan_ms_median", "plans", "sampler", "sampler_steps", "n_envs", "batched", "coins_mean", "git_commit",
 )
 
 
@@ -111,7 +112,7 @@ def _cell_row(agent: BenchAgent, env_id: str, seed_index: int, result: Any) -> d
         "episodes_per_s": result.episodes / result.wall_s if result.wall_s > 0 else None,
         "plan_ms_median": extra.get("plan_ms_median"), "plans": extra.get("plans"), "sampler": extra.get("sampler"),
         "sampler_steps": extra.get("steps"), "n_envs": extra.get("n_envs"), "batched": extra.get("batched"),
-        "coins_mean": extra.get("coins_mean"),
+        "coins_mean": extra.get("coins_mean"), "git_commit": git_commit(),
     }
 
 

@@ -1,4 +1,4 @@
-"""``adiff evolve ENV_ID --from planner:NAME --rounds R --samples N``: AdaptDiffuser self-evolution."""
+"""``adiff maze evolve ENV_ID --from planner:NAME --rounds R --samples N``: AdaptDiffuser self-evolution."""
 
 from __future__ import annotations
 

@@ -15,7 +15,6 @@ with ``t`` drawn by stratified sampling over the batch (lower variance than i.i.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import random
@@ -29,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from adiff_env._provenance import write_run_record
 from adiff_env.code.config import ARCHS, CoderTrainConfig  # noqa: F401  (re-exported)
 from adiff_env.diffusion.training import EMA
 from adiff_env.registry import Checkpoint, CheckpointMetadata, ModelRegistry, adiff_home
@@ -193,10 +193,10 @@ def train_coder(
         rng.seed(cfg.seed + step)
 
     writer = SummaryWriter(str(run_dir / "tb"))
-    (run_dir / "run.json").write_text(json.dumps({"config": dataclasses.asdict(cfg), "name": name, "examples": len(programs),
-                                                  "dropped": dropped, "extra": len(x_programs),
-                                                  "parameters": sum(p.numel() for p in model.parameters()),
-                                                  "vocab_size": tokenizer.vocab_size}, indent=2))
+    write_run_record(run_dir / "run.json", {"config": dataclasses.asdict(cfg), "name": name, "seed": cfg.seed,
+                                            "examples": len(programs), "dropped": dropped, "extra": len(x_programs),
+                                            "parameters": sum(p.numel() for p in model.parameters()),
+                                            "vocab_size": tokenizer.vocab_size})
     tic = time.perf_counter()
     model.train()
     bar = tqdm(total=cfg.steps, initial=step, desc=f"train {name} ({cfg.arch})", disable=not progress, dynamic_ncols=True)

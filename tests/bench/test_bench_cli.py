@@ -33,6 +33,9 @@ def test_bench_writes_csv_table_and_plot_and_resumes(tmp_path, capsys, monkeypat
         ("random", UMAZE, "0", "2", "0"), ("random", UMAZE, "1", "2", "10000"),
         ("expert", UMAZE, "0", "2", "0"), ("expert", UMAZE, "1", "2", "10000"),
     ]
+    from adiff_env._provenance import git_commit
+
+    assert {r["git_commit"] for r in rows} == {git_commit() or ""}  # each cell records the code that ran it
     expert = [r for r in rows if r["agent"] == "expert"]
     assert all(float(r["success_rate"]) == 1.0 and float(r["normalized_score_x100_mean"]) > 50 for r in expert)
     table = (tmp_path / "table.md").read_text()

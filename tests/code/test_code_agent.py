@@ -139,6 +139,10 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path):
     cfg = CoderTrainConfig(**{**TINY, "checkpoint_every": 5}, steps=10)
     first = train_coder(_examples(), cfg, name="r", registry=reg, run_dir=tmp_path / "run", progress=False)
     assert (tmp_path / "run" / "resume.pt").is_file() and first.steps == 10
+    from adiff_env._provenance import git_commit
+
+    record = json.loads((tmp_path / "run" / "run.json").read_text())  # the run record says what ran
+    assert record["seed"] == cfg.seed and record["git_commit"] == git_commit() and record["config"]["steps"] == 10
     longer = CoderTrainConfig(**{**TINY, "checkpoint_every": 5}, steps=15)
     again = train_coder(_examples(), longer, name="r", registry=reg, run_dir=tmp_path / "run", resume=True, progress=False)
     assert again.steps == 15 and again.checkpoint.metadata.version == 2
