@@ -19,7 +19,9 @@ way -- inside the program's process (``exec`` op) -- and are flagged ``trusted=F
 
 from __future__ import annotations
 
+import ast
 import builtins
+import re
 import time
 from collections.abc import Callable, Collection
 from functools import lru_cache
@@ -93,11 +95,95 @@ class Stub:
         raise cls(text) if cls is not None and cls is not ProgramError else ProgramError(f"{name}: {text}")
 
 
+class _Literal(Exception):
+    pass
+
+
+def _literal(node: ast.AST) -> object:
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        raise _Literal() from None
+
+
+_NO_PIPE = (ast.BoolOp, ast.IfExp, ast.Lambda, ast.comprehension, ast.ListComp, ast.SetComp, ast.DictComp,
+            ast.GeneratorExp, ast.NamedExpr, ast.Await, ast.Yield, ast.YieldFrom)
+
+
+@lru_cache(maxsize=8192)
+def _planned_call(source: str, names: frozenset[str], entry_point: str) -> tuple[bool, str | None]:
+    """``(simple, call)``: whether test ``source`` is one ``assert`` that calls the program at
+    most once, unconditionally, with literal arguments -- then ``call`` is the JSON of that call
+    (``None`` for no call) -- so its request can be sent ahead of the test."""
+    import json
+
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return False, None
+    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assert) or tree.body[0].msg is not None:
+        return False, None
+    calls = []
+    for node in ast.walk(tree.body[0].test):
+        if isinstance(node, _NO_PIPE) or (isinstance(node, ast.Compare) and len(node.ops) > 1):
+            return False, None  # parts that may not run: the call might not happen
+        if isinstance(node, ast.Name) and node.id in names and not isinstance(node.ctx, ast.Load):
+            return False, None
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in names:
+            calls.append(node)
+    named = [n for n in ast.walk(tree.body[0].test) if isinstance(n, ast.Name) and n.id in names]
+    if len(calls) > 1 or len(named) != len(calls):
+        return False, None
+    if not calls:
+        return True, None
+    call = calls[0]
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+        return False, None
+    try:
+        args = [_literal(a) for a in call.args]
+        kwargs = {k.arg: _literal(k.value) for k in call.keywords}
+        message = {"op": "call", "fn": entry_point, "args": encode(args), "kwargs": encode(kwargs)}
+    except (_Literal, Unencodable):
+        return False, None
+    return True, json.dumps(message)
+
+
+def _aliases(setup: str, entry_point: str) -> frozenset[str]:
+    """``entry_point`` and the names ``setup`` binds as plain forwarders to it (HumanEval's
+    ``def candidate(*args, **kwargs): return ENTRY(*args, **kwargs)``)."""
+    pattern = rf"^def (\w+)\(\*args, \*\*kwargs\):\n    return {re.escape(entry_point)}\(\*args, \*\*kwargs\)$"
+    return frozenset({entry_point, *re.findall(pattern, setup, flags=re.M)})
+
+
+def pipeline_plan(tests: list[str], setup: str, entry_point: str | None, fallback: Collection[int]) -> list[dict] | None:
+    """The requests of every test, in order, when each can be sent ahead (see :func:`_planned_call`;
+    fallback tests are ``exec`` requests); ``None`` when some test's calls depend on the run."""
+    import json
+
+    if entry_point is None:
+        return [{"op": "exec", "source": t, "test": i} for i, t in enumerate(tests)]
+    names = _aliases(setup, entry_point)
+    plan: list[dict] = []
+    for index, source in enumerate(tests):
+        if index in fallback:
+            plan.append({"op": "exec", "source": source, "test": index})
+            continue
+        simple, call = _planned_call(source, names, entry_point)
+        if not simple:
+            return None
+        if call is not None:
+            plan.append({**json.loads(call), "test": index})
+    return plan
+
+
 class _Run:
     """State of one judged run."""
 
-    def __init__(self, open_session: Callable[[], Session], limits: Limits, program: str, limits_msg: dict) -> None:
+    def __init__(self, open_session: Callable[[], Session], limits: Limits, program: str, limits_msg: dict,
+                 plan: list[dict] | None = None) -> None:
         self.open_session, self.limits, self.program, self.limits_msg = open_session, limits, program, limits_msg
+        self.plan = plan  # requests sent ahead with the first load (then one round trip per run)
+        self.ahead_for_test: dict[int, dict] = {}  # test index -> the very request sent ahead for it
         self.session: Session | None = None
         self.sessions: list[Session] = []
         self.broken: SessionDead | None = None
@@ -108,8 +194,13 @@ class _Run:
         """A fresh process with the program loaded; its load reply, or None if it died."""
         self.session = self.open_session()
         self.sessions.append(self.session)
+        load = {"op": "load", "program": self.program, "limits": self.limits_msg}
         try:
-            return self.session.request({"op": "load", "program": self.program, "limits": self.limits_msg}, deadline)
+            if self.plan is not None and len(self.sessions) == 1:
+                ahead = [{k: v for k, v in m.items() if k != "test"} for m in self.plan]
+                self.ahead_for_test = {m["test"]: sent for m, sent in zip(self.plan, ahead)}
+                self.session.send_ahead([load, *ahead, {"op": "end"}], deadline)
+            return self.session.request(load, deadline)
         except SessionDead as dead:
             self.broken = dead
             return None
@@ -121,16 +212,22 @@ def _failed(index: int, kind: str, message: str, trusted: bool) -> TestOutcome:
 
 def judge(
     program: str, tests: list[str], limits: Limits, open_session: Callable[[], Session], *, setup: str = "",
-    entry_point: str | None = None, fallback: Collection[int] = (), rlimit_nproc: bool = False,
+    entry_point: str | None = None, fallback: Collection[int] = (), rlimit_nproc: bool = False, pipeline: bool = True,
 ) -> tuple[ExecResult, list[Session]]:
     """Judge ``program`` on ``tests``; returns the result and every session it opened.
 
     ``entry_point=None`` runs every test the old way (in the program's process, untrusted);
     otherwise each test index not in ``fallback`` runs here with ``entry_point`` stubbed.
+    ``pipeline``: where every test's call is known before it runs (one unconditional call with
+    literal arguments per ``assert``), send all requests with the load, so a run costs one round
+    trip; the stub still checks each call against what was sent and reads its own reply. (A
+    call sent ahead runs even where its test raises before reaching it; only a program that
+    keeps state between calls can tell.)
     """
     start = time.monotonic()
     deadline = start + limits.wall_s
-    run = _Run(open_session, limits, program, limits_message(limits, rlimit_nproc=rlimit_nproc))
+    run = _Run(open_session, limits, program, limits_message(limits, rlimit_nproc=rlimit_nproc),
+               pipeline_plan(tests, setup, entry_point, fallback) if pipeline else None)
     loaded = run.load(deadline)
     compiled = bool(loaded and loaded["ok"])
     load_note = "" if loaded is None or loaded["ok"] else f"[program] {loaded['error_type']}: {loaded.get('message', '')}"
@@ -170,6 +267,7 @@ def judge(
         now = time.monotonic()  # after any restart: the test's own budget starts here
         run.deadline = min(deadline, now + limits.test_s) if limits.test_s else deadline
         outcomes.append(_one_test(run, namespace, index, source, trusted))
+        _drain_ahead(run, index)
     dead = [s.dead for s in run.sessions if s.dead is not None]  # died while judging (not while ending)
     for session in run.sessions:
         session.finish(min(time.monotonic() + END_GRACE_S, deadline + END_GRACE_S))
@@ -201,6 +299,19 @@ def judge(
         error=error, tests_total=len(tests), restarts=run.restarts,
     )
     return result, run.sessions
+
+
+def _drain_ahead(run: _Run, index: int) -> None:
+    """If test ``index`` did not make the call sent ahead for it (it raised first), take that
+    reply now, so the next test's call meets its own."""
+    session, planned = run.session, run.ahead_for_test.get(index)
+    if session is None or session.dead is not None or not session._ahead or planned is None:
+        return
+    if session._ahead[0][1] is planned:  # this very request, not an equal one of a later test
+        try:
+            session.request(planned, run.deadline)
+        except SessionDead as dead:
+            run.broken = dead
 
 
 def _one_test(run: _Run, namespace: dict, index: int, source: str, trusted: bool) -> TestOutcome:

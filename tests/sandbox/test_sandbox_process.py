@@ -135,3 +135,14 @@ def test_fork_bomb_as_unprivileged_user():
     assert result.timed_out
     assert box.run("import os\nassert os.getuid() != 0", ["import os; assert os.getuid() != 0"]).all_passed
     assert healthy(box)
+
+
+def test_calls_sent_ahead_stay_in_step_with_the_tests(sandbox):
+    program = "calls = []\ndef f(x):\n    calls.append(x)\n    return len(calls)\n"
+    tests = ["assert f(10) == 1", "assert undefined_name == f(20)", "assert f(30) == 3", "assert 0 < 1 < f(40)",
+             "assert [f(50)] == [4]"]  # test 1 raises before its call; test 3 is chained: nothing sent ahead
+    result = sandbox.run(program, tests, entry_point="f")
+    assert [t.passed for t in result.tests] == [True, False, False, True, True], result
+    simple = ["assert f(10) == 1", "assert undefined_name == f(20)", "assert f(30) == 3", "assert f(40) == 4"]
+    result = sandbox.run(program, simple, entry_point="f")  # all sent ahead: f(20) runs although its test raised
+    assert [t.passed for t in result.tests] == [True, False, True, True] and result.error is None, result

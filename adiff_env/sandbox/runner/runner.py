@@ -22,7 +22,7 @@ Frames both ways: 4-byte big-endian length + a UTF-8 JSON object. Requests, each
 
 Every reply carries the program's new stdout/stderr (``out``/``err``, capped) and their byte
 totals. ``serve``: PID 1 forks a runner ahead of each run, reads ``{"op": "start", "token": T}``
-(after the fork, so no runner ever holds the token), lets the runner go in a fresh work dir,
+(after the fork, so no runner holds the token of its own run), lets it go in a fresh work dir,
 waits for it, kills every other process of the sandbox user, removes the work dir and writes
 ``{"op": "ended", "token": T, "exit", "leftovers", "oom"}``. PID 1 cannot be signalled by the
 program and is not dumpable, so the program cannot forge that frame.
@@ -158,11 +158,16 @@ class Drain:
 
 
 # ---- processes -----------------------------------------------------------------------------
+_LIBC = []
+
+
 def _prctl(option, value):
     try:
-        import ctypes
+        if not _LIBC:
+            import ctypes
 
-        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+            _LIBC.append(ctypes.CDLL(None, use_errno=True))
+        _LIBC[0].prctl(option, value, 0, 0, 0)
     except Exception:
         pass
 
@@ -194,7 +199,7 @@ def kill_tree(kill_all=False, spare=()):
         while frontier:
             pid = frontier.pop()
             for child, (ppid, _) in table.items():
-                if ppid == pid and child not in victims and child != me:
+                if ppid == pid and child not in victims and child != me and child not in spare:
                     victims.add(child)
                     frontier.append(child)
         if kill_all:
@@ -256,18 +261,26 @@ def _error(exc, source, limit, program=False):
     return {"ok": False, "error_type": type(exc).__name__, "message": text[:limit]}
 
 
-def run(workdir, cin=0, cout=1):
-    """Serve one program on the channel ``cin``/``cout`` until ``end``; never returns."""
+def prepare():
+    """Channel fds out of the program's way, its stdout/stderr onto drained pipes (done ahead
+    of a run in serve mode: starting the drain threads is the slow part)."""
     _prctl(36, 1)  # PR_SET_CHILD_SUBREAPER: the program's orphans come back here
-    cin, cout = os.dup(cin), os.dup(cout)  # non-inheritable copies; fds 0-2 go to the program
+    cin, cout = os.dup(0), os.dup(1)  # non-inheritable copies; fds 0-2 go to the program
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
+    return cin, cout, (Drain(1, 0), Drain(2, 0))
+
+
+def run(workdir, prepared=None):
+    """Serve one program on the channel (fds 0/1 before :func:`prepare`) until ``end``; never returns."""
+    cin, cout, drains = prepared or prepare()
     load = read_frame(cin)
     limits = load.get("limits") or {}
     cap = int(limits.get("output_bytes", 65536))
     limit = int(limits.get("message_chars", 500))
-    drains = (Drain(1, cap), Drain(2, cap))
+    for drain in drains:
+        drain.cap = cap
     try:
         with open("/proc/self/oom_score_adj", "w") as fh:
             fh.write("1000")  # under memory pressure the program dies first, not PID 1
@@ -323,44 +336,88 @@ def run(workdir, cin=0, cout=1):
         reply(answer, rid)
 
 
+_HELD = [s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD)]
+
+
+def _spawn():
+    """Fork the next runner: it prepares, then waits (non-dumpable, ignoring every signal it
+    can ignore, so the program of the run in progress cannot trace or stop it) for "go"."""
+    go_r, go_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(go_w)
+            os.setsid()
+            for sig in _HELD:
+                try:
+                    signal.signal(sig, signal.SIG_IGN)
+                except (OSError, ValueError):
+                    pass
+            prepared = prepare()
+            try:
+                go = read_frame(go_r)
+            except (EOFError, ValueError, OSError):
+                os._exit(0)
+            os.close(go_r)
+            for sig in _HELD:
+                try:
+                    signal.signal(sig, signal.SIG_DFL)
+                except (OSError, ValueError):
+                    pass
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            _prctl(4, 1)  # dumpable again: the program may read its own /proc entries
+            run(go["workdir"], prepared)
+        finally:
+            os._exit(70)
+    os.close(go_r)
+    return pid, go_w
+
+
+def _waiting(pid):
+    """The spare runner ``pid`` is alive and not stopped."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0]:
+            return False
+        with open("/proc/%d/status" % pid) as fh:
+            state = next(line for line in fh if line.startswith("State:")).split()[1]
+    except (ChildProcessError, OSError, StopIteration, IndexError):
+        return False
+    return state not in ("T", "t", "Z", "X")
+
+
 def serve(workroot):
-    """PID 1 of a sandbox container (see the module docstring)."""
+    """PID 1 of a sandbox container (see the module docstring). The next run's runner is
+    forked while the current one runs, so a run starts without waiting for a fork."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _prctl(4, 0)  # PR_SET_DUMPABLE = 0: the program (same user) cannot trace or open us
     kill_all = os.getpid() == 1 and os.getuid() != 0
+    spare = _spawn()
     while True:
-        go_r, go_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the next runner: waits for "go", then serves one program
-            try:
-                os.close(go_w)
-                os.setsid()
-                signal.signal(signal.SIGINT, signal.default_int_handler)
-                _prctl(4, 1)
-                try:
-                    go = read_frame(go_r)
-                except (EOFError, ValueError):
-                    os._exit(0)
-                os.close(go_r)
-                run(go["workdir"])
-            finally:
-                os._exit(70)
-        os.close(go_r)
         try:
             while True:
                 start = read_frame(0)
                 if start.get("op") == "start" and str(start.get("token", "")).isalnum():
                     break
         except (EOFError, ValueError, OSError):
-            os.kill(pid, signal.SIGKILL)
+            os.kill(spare[0], signal.SIGKILL)
             return 0
+        pid, go_w = spare
+        if not _waiting(pid):  # the last program killed or stopped it: a fresh one
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (OSError, ChildProcessError):
+                pass
+            os.close(go_w)
+            pid, go_w = _spawn()
         workdir = os.path.join(workroot, "r" + os.urandom(8).hex())
         os.makedirs(workdir, mode=0o700)
         oom_before = _oom_kills()
         write_frame(go_w, {"workdir": workdir})
         os.close(go_w)
+        spare = _spawn()
         _, status = os.waitpid(pid, 0)
-        leftovers = kill_tree(kill_all)
+        leftovers = kill_tree(kill_all, spare=(spare[0],))
         shutil.rmtree(workdir, ignore_errors=True)
         if os.WIFSIGNALED(status):
             exit_desc = "signal %d" % os.WTERMSIG(status)
