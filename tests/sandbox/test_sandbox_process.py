@@ -1,6 +1,7 @@
 """ProcessSandbox: rlimits, timeouts, process-tree kill and output caps on local subprocesses."""
 
 import os
+import re
 import warnings
 
 import pytest
@@ -60,7 +61,7 @@ def test_per_test_limit(sandbox):
 @pytest.mark.parametrize("program", [H.ORPHAN, H.DAEMON], ids=["orphan", "daemon"])
 def test_child_outliving_the_program_is_killed(sandbox, program):
     result = sandbox.run(program, ["assert 1"])
-    assert result.tests[0].passed and "killed 1 process" in result.stderr
+    assert result.tests[0].passed and re.search(r"killed [12] process", result.stderr)  # 2: the daemon's parent, caught alive
     assert H.host_orphans() == []
 
 

@@ -348,9 +348,10 @@ def _spawn():
         try:
             os.close(go_w)
             os.setsid()
+            saved = {}
             for sig in _HELD:
                 try:
-                    signal.signal(sig, signal.SIG_IGN)
+                    saved[sig] = signal.signal(sig, signal.SIG_IGN)
                 except (OSError, ValueError):
                     pass
             prepared = prepare()
@@ -359,10 +360,10 @@ def _spawn():
             except (EOFError, ValueError, OSError):
                 os._exit(0)
             os.close(go_r)
-            for sig in _HELD:
+            for sig, handler in saved.items():  # Python's own (SIGPIPE, SIGXFSZ ignored: errors raise)
                 try:
-                    signal.signal(sig, signal.SIG_DFL)
-                except (OSError, ValueError):
+                    signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+                except (OSError, ValueError, TypeError):
                     pass
             signal.signal(signal.SIGINT, signal.default_int_handler)
             _prctl(4, 1)  # dumpable again: the program may read its own /proc entries
