@@ -2,7 +2,8 @@
 
 ``Sandbox.run(program, tests, limits) -> ExecResult``. Each test (a Python statement, usually
 an ``assert``) runs separately after the program, so one failing test does not hide the
-others. Implementations: ``DockerSandbox`` (the security boundary) and ``ProcessSandbox``
+others. With ``entry_point`` the verdict is trusted: the tests run in a judge outside the
+program's reach, which calls the program's function through a stub (``adiff_env.sandbox.judge``). Implementations: ``DockerSandbox`` (the security boundary) and ``ProcessSandbox``
 (local subprocesses; not a security boundary, chosen explicitly).
 """
 
@@ -59,7 +60,7 @@ class ExecResult:
     oom: bool = False
     output_truncated: bool = False
     rejected: str | None = None  # why the program never ran (too large, NUL bytes, ...)
-    error: str | None = None  # harness-level failure description, if any
+    error: str | None = None  # why the program's process failed to answer (timeout, crash, protocol), if any
     tests_total: int = field(default=0)
     restarts: int = 0  # fresh program processes started after one died (timeout, crash, violation)
 
