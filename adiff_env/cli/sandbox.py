@@ -63,9 +63,9 @@ def run_check(args: argparse.Namespace) -> int:
     start = time.monotonic()
     with DockerSandbox(pool_size=1, image=tag, client=client) as sandbox:
         host = sandbox.containers()[0].attrs["HostConfig"]
-        result = sandbox.run(_CHECK_PROGRAM, _CHECK_TESTS)
+        result = sandbox.run(_CHECK_PROGRAM, _CHECK_TESTS, entry_point="add")  # a trusted verdict
     elapsed = time.monotonic() - start
-    ok = [t.passed for t in result.tests] == [True, False] and result.error is None
+    ok = [t.passed for t in result.tests] == [True, False] and result.error is None and result.trusted
     print(
         f"isolation: network={host.get('NetworkMode')} read_only={host.get('ReadonlyRootfs')} "
         f"cap_drop={host.get('CapDrop')} security_opt={host.get('SecurityOpt')} pids_limit={host.get('PidsLimit')} "

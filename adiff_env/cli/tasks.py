@@ -80,13 +80,12 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    """Reference solutions must pass all their tests; exit 1 if any does not."""
-    import time
-
+    """Reference solutions must pass all their tests, judged trusted; exit 1 if any does not."""
     from tqdm import tqdm
 
     from adiff_env.sandbox import make_sandbox
     from adiff_env.code.tasks import load_tasks
+    from adiff_env.code.tasks.check import check_suite
 
     tasks = [t for t in load_tasks(args.suite) if t.solution]
     if not tasks:
@@ -95,27 +94,22 @@ def run_check(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore") if args.sandbox == "process" else None
         sandbox = make_sandbox(args.sandbox, pool_size=args.pool_size)
-    failed: list[str] = []
-    tests_passed = tests_total = 0
-    start = time.perf_counter()
     try:
-        for task in tqdm(tasks, desc=f"check {args.suite}", disable=args.json, leave=False):
-            program = f"{task.setup}\n{task.solution}" if task.setup else task.solution
-            result = sandbox.run(program, list(task.tests))
-            tests_passed += result.passed
-            tests_total += len(task.tests)
-            if not result.all_passed:
-                failed.append(task.task_id)
+        check = check_suite(tasks, sandbox, lambda ts: tqdm(ts, desc=f"check {args.suite}", disable=args.json, leave=False))
     finally:
         sandbox.close()
-    wall = time.perf_counter() - start
-    summary = {"suite": args.suite, "sandbox": args.sandbox, "tasks": len(tasks), "tasks_passed": len(tasks) - len(failed),
-               "tests_passed": tests_passed, "tests_total": tests_total, "failed": failed, "wall_s": round(wall, 2)}
+    summary = {"suite": args.suite, "sandbox": args.sandbox, **check.as_dict()}
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"{summary['tasks_passed']}/{len(tasks)} reference solutions pass all tests "
-              f"({tests_passed}/{tests_total} tests) in {wall:.1f} s with the {args.sandbox} sandbox")
-        for task_id in failed:
-            print(f"  FAILED {task_id}")
-    return 1 if failed else 0
+        print(f"{check.tasks_passed}/{check.tasks} reference solutions pass all tests "
+              f"({check.tests_passed}/{check.tests_total} tests) in {check.wall_s:.1f} s with the {args.sandbox} sandbox")
+        print(f"trusted verdicts: {check.trusted_tests}/{check.tests_total} tests; fallback (flagged, untrusted): "
+              f"{check.fallback_tests}; failing trusted but passing the old way: "
+              f"{sum(map(len, check.needs_fallback.values()))}")
+        if check.public_failed:
+            print(f"public examples the reference fails: {len(check.public_failed)}")
+        for task_id in check.failed:
+            print(f"  FAILED {task_id}" + (f" (needs fallback: tests {check.needs_fallback[task_id]})"
+                                           if task_id in check.needs_fallback else ""))
+    return 1 if check.failed else 0

@@ -3,9 +3,14 @@
 Observation (``Dict``):
 
 - ``prompt``: ``Text`` -- the task prompt (characters outside :data:`CODE_CHARSET` shown as ``?``);
-- ``feedback``: ``Text`` of at most :data:`FEEDBACK_MAX_CHARS` -- after a step, how many tests
-  passed and, for each failed test (up to 8), its index, its statement (if ``show_tests``),
-  the error type and message; empty after ``reset``;
+- ``feedback``: ``Text`` of at most :data:`FEEDBACK_MAX_CHARS` -- after a step, how many hidden
+  (scored) tests passed and, with ``feedback="public"`` (default), the outcome of each *public*
+  example (the task's ``public_tests``: HumanEval's docstring examples, a procedural episode's
+  drawn examples), failures as ``public test N failed: STATEMENT -> ERROR``. Scored tests are
+  never shown. ``feedback="full"`` is the old detailed feedback: each failed scored test (up
+  to 8), its index, its statement (if ``show_tests``), error type and message. It LEAKS the
+  scored tests (an agent can replay the expected values it was shown), so use it only where
+  that does not matter. Empty after ``reset``;
 - ``attempts_left``: ``Discrete(max_attempts + 1)``.
 
 Action: the full program as a ``str`` (``Text(max_length=max_program_chars)``, default
@@ -15,10 +20,17 @@ operators, box drawing and dingbats: about 1,200 characters, which covers real c
 HumanEval prompts). ``bytes`` are accepted and decoded as UTF-8. Characters outside the charset are
 still run (the charset only bounds ``action_space.sample()``).
 
+Verdicts: the sandbox judges with the task's entry point stubbed (``Sandbox.run(...,
+entry_point=...)``): the program's process only answers calls with plain data, the tests and
+every comparison run in a trusted judge outside it (:mod:`adiff_env.sandbox.judge`). Procedural
+tasks draw extra hidden inputs and the public examples per episode from the episode seed
+(:func:`adiff_env.code.tasks.procedural.episode_tests`; ``reset(seed=s)`` uses ``s``).
+
 Reward: ``(1 - compile_bonus) * passed / total + compile_bonus * compiled`` (``compile_bonus``
 defaults to 0, so the reward is the share of tests passed, in [0, 1]). ``terminated`` when
 every test passes; ``truncated`` after ``max_attempts`` steps. ``info``: ``task_id``,
-``exec_result`` (the full :class:`~adiff_env.sandbox.base.ExecResult`), ``pass_rate``,
+``exec_result`` (the :class:`~adiff_env.sandbox.base.ExecResult` of the scored tests),
+``public_result`` (the public examples' outcomes), ``pass_rate``,
 ``success`` (all tests passed) and ``attempt``.
 
 Bad actions -- longer than the cap, NUL bytes, bytes that are not UTF-8, not a string,
@@ -49,6 +61,7 @@ each worker process needs its own sandbox anyway).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -61,11 +74,13 @@ from adiff_env.sandbox.base import ExecResult, Limits, Sandbox, TestOutcome
 from adiff_env.sandbox.jobs import check_program
 from adiff_env.code.tasks.base import Task
 from adiff_env.code.tasks.suites import load_tasks
+from adiff_env.code.tasks.procedural import episode_tests
 
 ACTION_MAX_CHARS = 16_384
 FEEDBACK_MAX_CHARS = 2_048
 PROMPT_MIN_CHARS = 8_192  # the prompt space holds at least this, more if a task needs it
 MAX_FAILED_SHOWN = 8
+FEEDBACK_MODES = ("public", "full")
 _BLOCKS = ((32, 0x7F), (0xA0, 0x180), (0x370, 0x400), (0x2000, 0x2070), (0x2190, 0x2300), (0x2500, 0x2580),
            (0x2700, 0x27C0))  # ASCII, Latin-1 + Latin Ext-A, Greek, punctuation, arrows + math, box drawing, dingbats
 CODE_CHARSET: str = "\t\n\r" + "".join(chr(c) for lo, hi in _BLOCKS for c in range(lo, hi))
@@ -100,6 +115,7 @@ class CodeTestsEnv(gym.Env):
         max_program_chars: int = ACTION_MAX_CHARS,
         compile_bonus: float = 0.0,
         show_tests: bool = True,
+        feedback: str = "public",
         pool_size: int = 1,
         render_mode: str | None = None,
     ) -> None:
@@ -109,6 +125,8 @@ class CodeTestsEnv(gym.Env):
             raise ValueError(f"compile_bonus must be in [0, 1), got {compile_bonus!r}; 0 disables it.")
         if not isinstance(max_program_chars, int) or max_program_chars < 1:
             raise ValueError(f"max_program_chars must be an int >= 1, got {max_program_chars!r}.")
+        if feedback not in FEEDBACK_MODES:
+            raise UnknownNameError("feedback mode", str(feedback), FEEDBACK_MODES)
         if render_mode not in (None, "ansi"):
             raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}.")
         if isinstance(limits, dict):  # e.g. from `adiff evaluate --env-kwarg 'limits={"wall_s": 5}'`
@@ -127,6 +145,7 @@ class CodeTestsEnv(gym.Env):
         self.max_program_chars = max_program_chars
         self.compile_bonus = float(compile_bonus)
         self.show_tests = show_tests
+        self.feedback = feedback
         self.render_mode = render_mode
         prompt_chars = max(PROMPT_MIN_CHARS, max(len(t.prompt) for t in self.tasks))
         self.observation_space = spaces.Dict(
@@ -149,6 +168,8 @@ class CodeTestsEnv(gym.Env):
         self.task: Task | None = None
         self._attempts_left = 0
         self._feedback = ""
+        self._public: tuple[str, ...] = ()
+        self._hidden: tuple[str, ...] = ()
 
     # ---- gymnasium API ---------------------------------------------------------------
 
@@ -167,14 +188,21 @@ class CodeTestsEnv(gym.Env):
         self.task = self.tasks[index]
         self._attempts_left = self.max_attempts
         self._feedback = ""
-        info = {"task_id": self.task.task_id, "entry_point": self.task.entry_point, "tests_total": len(self.task.tests)}
+        if self.task.meta.get("source") == "procedural":
+            episode_seed = seed if seed is not None else int(self.np_random.integers(2**31))
+            self._public, self._hidden = episode_tests(self.task, episode_seed)
+        else:
+            self._public, self._hidden = tuple(self.task.public_tests), tuple(self.task.tests)
+        info = {"task_id": self.task.task_id, "entry_point": self.task.entry_point, "tests_total": len(self._hidden),
+                "public_tests": len(self._public)}
         return self._obs(), info
 
     def step(self, action: Any):
         if self.task is None:
             raise RuntimeError("CodeTestsEnv.step() called before reset(); call env.reset() first.")
         task = self.task
-        n = len(task.tests)
+        n = len(self._hidden)
+        public = None
         program, problem = self._decode(action)
         if problem is not None:
             result = _rejected(n, problem, "Rejected")
@@ -183,8 +211,7 @@ class CodeTestsEnv(gym.Env):
             if syntax is not None:
                 result = _rejected(n, syntax, "SyntaxError", compiled=False)
             else:
-                full = f"{task.setup}\n{program}" if task.setup else program
-                result = self.sandbox.run(full, list(task.tests), self.limits)
+                result, public = self._judge(task, program)
         self._attempts_left = max(0, self._attempts_left - 1)
         total = result.tests_total or len(result.tests) or n
         pass_rate = result.passed / total if total else 0.0
@@ -192,8 +219,9 @@ class CodeTestsEnv(gym.Env):
         reward = (1.0 - self.compile_bonus) * pass_rate + self.compile_bonus * float(compiled)
         terminated = result.all_passed
         truncated = not terminated and self._attempts_left == 0
-        self._feedback = self._format_feedback(result, total)
-        info = {"task_id": task.task_id, "exec_result": result, "pass_rate": pass_rate,
+        self._feedback = (self._format_feedback(result, total) if self.feedback == "full"
+                          else self._public_feedback(result, public, total))
+        info = {"task_id": task.task_id, "exec_result": result, "public_result": public, "pass_rate": pass_rate,
                 "success": terminated, "attempt": self.max_attempts - self._attempts_left}
         return self._obs(), float(reward), terminated, truncated, info
 
@@ -243,6 +271,44 @@ class CodeTestsEnv(gym.Env):
             return f"{type(exc).__name__}: {exc}"
         return None
 
+    def _judge(self, task: Task, program: str) -> tuple[ExecResult, tuple[TestOutcome, ...]]:
+        """Run hidden + public tests in one sandbox run; the scored result and the public outcomes."""
+        tests = list(self._hidden) + list(self._public)
+        if task.entry_point:
+            result = self.sandbox.run(program, tests, self.limits, setup=task.setup, entry_point=task.entry_point,
+                                      fallback=task.fallback_tests)
+        else:  # no function to stub: the old way, flagged untrusted
+            result = self.sandbox.run(f"{task.setup}\n{program}" if task.setup else program, tests, self.limits)
+        n = len(self._hidden)
+        public = tuple(dataclasses.replace(t, index=t.index - n) for t in result.tests[n:])
+        return dataclasses.replace(result, tests=result.tests[:n], tests_total=n), public
+
+    def _public_feedback(self, result: ExecResult, public: tuple[TestOutcome, ...] | None, total: int) -> str:
+        """Counts of the scored tests, the public examples in detail; nothing of a scored test."""
+        if result.rejected is not None:
+            return f"Rejected: {result.rejected}"
+        if not result.compiled and result.error and public is None:
+            return f"The program does not compile: {result.error}"
+        lines = [f"{result.passed}/{total} hidden tests passed."]
+        flags = [name for name, on in (("timed out", result.timed_out), ("ran out of memory", result.oom),
+                                       ("output truncated", result.output_truncated)) if on]
+        if flags:
+            lines.append("The run " + ", ".join(flags) + ".")
+        if not result.compiled:
+            lines.append("The program raised an error when run.")
+            note = next((ln for ln in result.stderr.splitlines() if ln.startswith("[program]")), "")
+            if note:
+                lines.append(note[:600])
+        if public:
+            lines.append(f"{sum(t.passed for t in public)}/{len(public)} public examples passed.")
+            for outcome in [t for t in public if not t.passed][:MAX_FAILED_SHOWN]:
+                detail = outcome.error_type or "failed"
+                message = outcome.message.strip()
+                if message and not message.startswith("assertion failed"):
+                    detail += f": {message[:300]}"
+                lines.append(f"public test {outcome.index} failed: {self._public[outcome.index].strip()[:300]} -> {detail}")
+        return "\n".join(lines)
+
     def _format_feedback(self, result: ExecResult, total: int) -> str:
         assert self.task is not None
         if result.rejected is not None:
@@ -263,8 +329,8 @@ class CodeTestsEnv(gym.Env):
         failed = [t for t in result.tests if not t.passed]
         for outcome in failed[:MAX_FAILED_SHOWN]:
             line = f"test {outcome.index} failed"
-            if self.show_tests and 0 <= outcome.index < len(self.task.tests):
-                test_lines = self.task.tests[outcome.index].strip().splitlines()
+            if self.show_tests and 0 <= outcome.index < len(self._hidden):
+                test_lines = self._hidden[outcome.index].strip().splitlines()
                 shown = next((ln.strip() for ln in test_lines if ln.strip().startswith("assert")), test_lines[0])
                 line += ": " + shown[:300]
             detail = outcome.error_type or "failed"

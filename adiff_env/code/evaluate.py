@@ -70,7 +70,8 @@ def evaluate_pass_at_k(coder: Any, tasks: Sequence[Any], act: Any, n: int = 10, 
                 if key is None:
                     continue
                 if key not in verdict:
-                    verdict[key] = sandbox.run(program, list(task.tests)).all_passed
+                    verdict[key] = sandbox.run(program, list(task.tests), setup=task.setup,
+                                               entry_point=task.entry_point).all_passed  # trusted
                 correct += verdict[key]
             row = {"task_id": task.task_id, "family": task.meta.get("family", "?"), "correct": correct, "n": n,
                    "distinct": len(set(programs)), "parsed": sum(normalized_source(p) is not None for p in programs)}

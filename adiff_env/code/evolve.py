@@ -223,7 +223,8 @@ class CodeEvolveDomain:
                 key = normalized_source(program)
                 if key is None or key in seen:
                     continue
-                seen[key] = self.sandbox.run(program, list(task.tests)).pass_rate
+                seen[key] = self.sandbox.run(program, list(task.tests), setup=task.setup,
+                                             entry_point=task.entry_point).pass_rate  # a trusted verdict
                 items.append(json.dumps({"task_id": task.task_id, "prompt": task.prompt, "program": program,
                                          "family": task.meta.get("family")}))
                 rewards.append(seen[key])

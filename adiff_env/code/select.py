@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 _DEF_RE = re.compile(r"^\s*def\s+([A-Za-z_][A-Za-z_0-9]*)\s*\((.*)\)\s*(?:->\s*(.+?))?\s*:\s*$", re.M)
-_FAILED_RE = re.compile(r"^test \d+ failed: (assert .*) -> .*$")
+_FAILED_RE = re.compile(r"^(?:public )?test \d+ failed: (assert .*) -> .*$")
 PROBE_MARK = "@@probe"
 
 # probe inputs per type hint: small, deterministic, covering empty / short / long / negative
@@ -127,7 +127,8 @@ def behaviour_key(stdout: str, outcomes: Sequence[bool], n_probes: int) -> tuple
 
 
 def failed_tests_from_feedback(feedback: str) -> list[str]:
-    """The ``assert`` statements the env's feedback reports as failed (``show_tests=True``)."""
+    """The ``assert`` statements the env's feedback reports as failed: public examples (the
+    default ``feedback="public"``), or scored tests with ``feedback="full"`` and ``show_tests``."""
     out = []
     for line in feedback.splitlines():
         m = _FAILED_RE.match(line.strip())

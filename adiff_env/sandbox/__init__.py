@@ -2,7 +2,10 @@
 
 ``make_sandbox("docker")`` is the security boundary (needs a Docker engine and the image
 ``adiff-sandbox:py3``; ``adiff sandbox build`` makes it); ``make_sandbox("process")`` runs
-local subprocesses with rlimits and warns that it is not a boundary.
+local subprocesses with rlimits and warns that it is not a boundary. Either way the verdict
+is trusted when ``run`` gets the task's ``entry_point``: ``judge.py`` (here) runs the tests,
+``runner/runner.py`` (package data, copied into the sandbox) only answers calls with plain
+data (``codec.py``) over frames checked by ``session.py``.
 """
 
 from __future__ import annotations

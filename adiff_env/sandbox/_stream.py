@@ -1,7 +1,7 @@
-"""Reading docker's multiplexed attach/exec streams (non-TTY) with deadlines and caps.
+"""Reading docker's multiplexed attach/exec streams (non-TTY) with deadlines.
 
-Each frame is an 8-byte header ``(stream: u8, 0, 0, 0, length: u32 big-endian)`` and
-``length`` bytes; stream 1 is stdout, 2 is stderr.
+Each docker frame is an 8-byte header ``(stream: u8, 0, 0, 0, length: u32 big-endian)`` and
+``length`` bytes; stream 1 is stdout (the runner's channel), 2 is stderr (kept: its tail).
 """
 
 from __future__ import annotations
@@ -10,66 +10,74 @@ import socket
 import struct
 import time
 
-TIMED_OUT = "timed out outside the container (no answer by the wall limit + grace)"
 
+class DockerStream:
+    """Demultiplexer over one raw socket: ``read`` gives stdout bytes, ``stderr`` keeps a tail."""
 
-class FrameReader:
-    """Incremental demultiplexer over one raw socket; keeps stdout, and the stderr tail."""
-
-    def __init__(self, sock, cap: int) -> None:
-        self.sock, self.cap = sock, cap
+    def __init__(self, sock) -> None:
+        self.sock = getattr(sock, "_sock", sock)
+        self._owner = sock
         self._raw = bytearray()
-        self.stdout = bytearray()
         self.stderr = bytearray()
         self.eof = False
 
-    def _parse(self) -> None:
+    def _parse(self) -> bytes:
+        out = bytearray()
         while len(self._raw) >= 8:
             stream, length = struct.unpack(">BxxxL", self._raw[:8])
             if len(self._raw) < 8 + length:
-                return
+                break
             payload = bytes(self._raw[8 : 8 + length])
             del self._raw[: 8 + length]
             if stream == 1:
-                self.stdout += payload
+                out += payload
             else:
                 self.stderr = (self.stderr + payload)[-4096:]
+        return bytes(out)
 
-    def _fill(self, deadline: float) -> str | None:
+    def read(self, timeout: float) -> bytes | None:
+        """stdout bytes; ``None`` if nothing came within ``timeout``; ``b""`` at EOF."""
+        deadline = time.monotonic() + max(timeout, 0.0)
+        while True:
+            if self.eof:
+                return b""
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self.sock.settimeout(remaining)
+            try:
+                chunk = self.sock.recv(1 << 16)
+            except socket.timeout:
+                return None
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self.eof = True
+                return b""
+            self._raw += chunk
+            data = self._parse()
+            if data:
+                return data
+
+    def write(self, data: bytes, deadline: float) -> bool:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            return TIMED_OUT
+            return False
         self.sock.settimeout(remaining)
         try:
-            chunk = self.sock.recv(1 << 16)
+            self.sock.sendall(data)
         except socket.timeout:
-            return TIMED_OUT
-        if not chunk:
-            self.eof = True
-            return None
-        self._raw += chunk
-        self._parse()
-        if len(self.stdout) > self.cap:
-            return f"the sandbox wrote more than {self.cap} bytes (misbehaving)"
-        return None
+            return False
+        except OSError:
+            return True  # gone: the next read reports EOF
+        return True
 
-    def read_line(self, deadline: float) -> tuple[bytes, str | None]:
-        """Next stdout line (without the newline), or ``(b"", reason)``."""
-        while b"\n" not in self.stdout:
-            if self.eof:
-                tail = self.stderr.decode("utf-8", "replace").strip()[-300:]
-                return b"", "the sandbox server exited" + (f": {tail}" if tail else "")
-            error = self._fill(deadline)
-            if error:
-                return b"", error
-        line, _, rest = bytes(self.stdout).partition(b"\n")
-        self.stdout = bytearray(rest)
-        return line, None
+    def stderr_tail(self) -> str:
+        return self.stderr.decode("utf-8", "replace").strip()[-300:]
 
-    def read_all(self, deadline: float) -> tuple[bytes, str | None]:
-        """All stdout until EOF, or ``(b"", reason)``."""
-        while not self.eof:
-            error = self._fill(deadline)
-            if error:
-                return b"", error
-        return bytes(self.stdout), None
+    def close(self) -> None:
+        for s in (self._owner, self.sock):
+            try:
+                s.close()
+            except OSError:
+                pass

@@ -2,7 +2,8 @@
 
 ``Sandbox.run(program, tests, limits) -> ExecResult``. Each test (a Python statement, usually
 an ``assert``) runs separately after the program, so one failing test does not hide the
-others. Implementations: ``DockerSandbox`` (the security boundary) and ``ProcessSandbox``
+others. With ``entry_point`` the verdict is trusted: the tests run in a judge outside the
+program's reach, which calls the program's function through a stub (``adiff_env.sandbox.judge``). Implementations: ``DockerSandbox`` (the security boundary) and ``ProcessSandbox``
 (local subprocesses; not a security boundary, chosen explicitly).
 """
 
@@ -43,6 +44,7 @@ class TestOutcome:
     passed: bool
     error_type: str | None = None  # e.g. "AssertionError", "NameError", "Timeout"
     message: str = ""  # truncated error message
+    trusted: bool = False  # judged outside the program's reach (the stub); False: ran in its process
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,19 @@ class ExecResult:
     oom: bool = False
     output_truncated: bool = False
     rejected: str | None = None  # why the program never ran (too large, NUL bytes, ...)
-    error: str | None = None  # harness-level failure description, if any
+    error: str | None = None  # why the program's process failed to answer (timeout, crash, protocol), if any
     tests_total: int = field(default=0)
+    restarts: int = 0  # fresh program processes started after one died (timeout, crash, violation)
+
+    @property
+    def trusted(self) -> bool:
+        """Every test was judged by the trusted side (none ran the old way in the program's process)."""
+        return bool(self.tests) and all(t.trusted for t in self.tests)
+
+    @property
+    def untrusted_tests(self) -> int:
+        """How many tests ran the old way, inside the program's process (``trusted=False``)."""
+        return sum(not t.trusted for t in self.tests)
 
     @property
     def passed(self) -> int:
@@ -78,6 +91,14 @@ class ExecResult:
 
 @runtime_checkable
 class Sandbox(Protocol):
+    """``run(program, tests, limits, *, setup="", entry_point=None, fallback=())``.
+
+    With ``entry_point`` the verdict is trusted: the program's process only loads ``program`` and
+    answers calls of ``entry_point`` with plain data; ``setup`` and each test run in the trusted
+    judge with ``entry_point`` bound to a stub (tests listed in ``fallback`` excepted). Without
+    it every test runs the old way in the program's process (``TestOutcome.trusted=False``).
+    """
+
     def run(self, program: str, tests: list[str], limits: Limits | None = None) -> ExecResult: ...
 
     def close(self) -> None: ...

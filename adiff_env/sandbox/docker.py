@@ -3,57 +3,57 @@
 Every container: ``network_mode="none"``, read-only root, a size-capped tmpfs at ``/work``
 (``noexec``), memory limit with swap equal to it (no swap), pids limit, CPU quota
 (``nano_cpus``), user 1000:1000, all capabilities dropped, ``no-new-privileges``, and the
-label ``org.adiff.sandbox.pool`` = ``host:pid:token`` of its owner. Two ways to run a job:
+label ``org.adiff.sandbox.pool`` = ``host:pid:token`` of its owner. The image holds python3
+and nothing of this project: no tests, expected values, solutions, packages or datasets.
 
-- ``mode="server"`` (default, fast): the harness runs as the container's PID 1
-  (``harness.py serve``) on an attached stdin/stdout; each job is one JSON line with a fresh
-  nonce, answered by one line echoing it. The harness forks a runner per job in a fresh
-  work dir ``/work/r<nonce>``, kills it at the wall limit, then kills every other process of
-  the sandbox user. The program cannot signal PID 1, and the server is non-dumpable (the
-  program, same user, cannot open its pipes or trace it). No ``docker exec`` per run.
-- ``mode="exec"``: ``sleep infinity`` is PID 1 and each job is a ``docker exec`` of the
-  harness (source on the command line, job on stdin) under ``timeout -k 1 wall+1`` INSIDE
-  the container, since a timed-out ``docker exec`` keeps running (moby#9098).
+Verdicts are trusted (:mod:`adiff_env.sandbox.judge`): the container only runs the program-side
+runner (``adiff_env/sandbox/runner/runner.py``), which loads the program and answers calls
+with plain data; the tests, their expected values and every comparison stay in this process,
+outside the container, as another user (the container runs as 1000, in its own PID namespace).
+Two ways to start a runner:
 
-Either way the pool gives up on a job ``wall + 3`` s after it started (OUTSIDE), and a
-container that timed out, ran out of memory, misbehaved (no, malformed or mismatched
-report; harness error) or served ``max_runs`` runs is destroyed and replaced by a fresh one
-on the next run. Containers are removed on :meth:`close`, at interpreter exit
-(``weakref.finalize``), and those left by a crashed process on this host (owner pid gone)
-on construction.
+- ``mode="server"`` (default, fast): the runner script is the container's PID 1 (``serve``) on
+  an attached stdin/stdout. Per run the pool sends ``start`` with a fresh secret token; PID 1
+  (already forked the next runner, so no runner holds the token) lets the runner go in a fresh
+  work dir, and when it exits kills every other process of the sandbox user and answers
+  ``ended`` with the token. The program cannot signal PID 1, which is not dumpable.
+- ``mode="exec"``: ``sleep infinity`` is PID 1 and each run is a ``docker exec`` of the runner;
+  afterwards a second exec kills every process of the sandbox user but PID 1.
+
+Deadlines are the judge's, from here: at a deadline, on a protocol violation, or when the
+program's process dies, the container is killed and removed at once (never reused), and any
+later test of the run gets a fresh container. A container that timed out, ran out of memory,
+misbehaved or served ``max_runs`` runs is destroyed and replaced by a fresh one on the next
+run. Containers are removed on :meth:`close`, at interpreter exit (``weakref.finalize``), and
+those left by a crashed process on this host (owner pid gone) on construction.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
 import queue
+import secrets
 import socket
 import threading
 import time
 import uuid
 import weakref
+from collections.abc import Collection
 
 from adiff_env.errors import UnknownNameError
-from adiff_env.sandbox._stream import TIMED_OUT, FrameReader
+from adiff_env.sandbox._stream import DockerStream
 from adiff_env.sandbox.base import ExecResult, Limits
+from adiff_env.sandbox.codec import frame
 from adiff_env.sandbox.image import DEFAULT_IMAGE, docker_client, image_exists
-from adiff_env.sandbox.jobs import (
-    build_job,
-    check_program,
-    check_tests,
-    harness_source,
-    parse_report,
-    rejected_result,
-    result_from_report,
-)
+from adiff_env.sandbox.jobs import check_fallback, check_program, check_tests, rejected_result, runner_source
+from adiff_env.sandbox.judge import judge
+from adiff_env.sandbox.session import Session
 
 POOL_LABEL = "org.adiff.sandbox.pool"
 USER = "1000:1000"
-OUTSIDE_GRACE_S = 3.0  # the pool gives up on an exec this long after the wall limit
-MEMORY_HEADROOM_MB = 64  # container limit = limits.memory_mb + this (the harness itself)
-EXTRA_PIDS = 8  # PID 1, timeout, the harness supervisor, on top of limits.pids
-REPORT_CAP = 8 << 20
+MEMORY_HEADROOM_MB = 64  # container limit = limits.memory_mb + this (PID 1 and the runner)
+EXTRA_PIDS = 8  # PID 1, the runner's threads, on top of limits.pids
 MODES = ("server", "exec")
 __all__ = ["DockerSandbox", "DEFAULT_IMAGE", "POOL_LABEL", "container_config", "remove_leftovers"]
 
@@ -81,14 +81,18 @@ def container_config(limits: Limits, labels: dict[str, str]) -> dict:
 
 
 def server_command() -> list[str]:
-    """PID 1 of a server-mode container: the harness serving jobs on stdin."""
-    return ["python3", "-I", "-c", harness_source(), "serve", "/work"]
+    """PID 1 of a server-mode container: the runner script serving runs on stdin/stdout."""
+    return ["python3", "-I", "-c", runner_source(), "serve", "/work"]
 
 
-def harness_command(limits: Limits, workdir: str) -> list[str]:
-    """The exec-mode command: the harness under ``timeout -k 1`` with the wall limit + 1 s."""
-    wall = f"{limits.wall_s + 1.0:.3f}"
-    return ["timeout", "-k", "1", wall, "python3", "-I", "-c", harness_source(), workdir, "--kill-all"]
+def runner_command(workdir: str) -> list[str]:
+    """The exec-mode command: one runner on the exec's stdin/stdout."""
+    return ["python3", "-I", "-c", runner_source(), "run", workdir]
+
+
+def cleanup_command() -> list[str]:
+    """Exec mode, after a run: kill every process of the sandbox user but PID 1."""
+    return ["python3", "-I", "-c", runner_source(), "cleanup"]
 
 
 def remove_leftovers(client) -> int:
@@ -134,16 +138,35 @@ class _Slot:
     """One pool container; in server mode also its attached stream."""
 
     def __init__(self, container, sock=None) -> None:
-        self.container, self.sock, self.runs = container, sock, 0
-        self.reader = FrameReader(getattr(sock, "_sock", sock), REPORT_CAP) if sock is not None else None
+        self.container, self.runs = container, 0
+        self.stream = DockerStream(sock) if sock is not None else None
+        self.dead = False
 
     def destroy(self) -> None:
-        if self.sock is not None:
-            try:
-                self.sock.close()
-            except OSError:
-                pass
+        self.dead = True
+        if self.stream is not None:
+            self.stream.close()
         _remove(self.container)
+
+
+class _Transport:
+    """A runner in a container: ``kill`` removes the whole container at once."""
+
+    def __init__(self, slot: _Slot, stream: DockerStream) -> None:
+        self.slot, self.stream = slot, stream
+
+    def write(self, data: bytes, deadline: float) -> bool:
+        return self.stream.write(data, deadline)
+
+    def read(self, timeout: float) -> bytes | None:
+        return self.stream.read(timeout)
+
+    def kill(self) -> None:
+        if not self.slot.dead:
+            self.slot.destroy()
+
+    def diagnostics(self) -> str:
+        return self.stream.stderr_tail()
 
 
 class DockerSandbox:
@@ -177,6 +200,7 @@ class DockerSandbox:
         self.replaced = 0  # containers destroyed because of a timeout, OOM, misbehaviour or max_runs
         remove_leftovers(self.client)
         self._closed = False
+        self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._idle: queue.Queue[_Slot | None] = queue.Queue()
         self._finalizer = weakref.finalize(self, _cleanup, self.client, self.owner)
@@ -225,39 +249,123 @@ class DockerSandbox:
         slot.destroy()
         with self._lock:
             self.replaced += 1
-        self._idle.put(None)  # the next run starts a fresh container
+            thread = threading.Thread(target=self._replenish, daemon=True)  # a fresh one, in the background
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def _replenish(self) -> None:
+        slot = None
+        try:
+            if not self._closed:
+                slot = self._new_slot()
+        except Exception:  # noqa: BLE001 - the next run tries again (and raises there)
+            slot = None
+        if slot is not None and self._closed:
+            slot.destroy()
+            slot = None
+        self._idle.put(slot)
+
+    def _spare_slot(self) -> _Slot:
+        """A container for a run's next runner: an idle one if there is one, else a new one."""
+        try:
+            slot = self._idle.get_nowait()
+        except queue.Empty:
+            return self._new_slot()
+        if slot is None:
+            return self._new_slot()
+        with self._lock:  # the pool gets a fresh one for it in the background
+            thread = threading.Thread(target=self._replenish, daemon=True)
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+        return slot
 
     def containers(self) -> list:
         """The live containers of this pool (from the engine, by label)."""
         return self.client.containers.list(all=True, filters={"label": f"{POOL_LABEL}={self.owner}"})
 
     # -- runs -------------------------------------------------------------------------
-    def run(self, program: str, tests: list[str], limits: Limits | None = None) -> ExecResult:
-        """Run ``program`` then each test in a pool container; see the module docstring."""
+    def run(self, program: str, tests: list[str], limits: Limits | None = None, *, setup: str = "",
+            entry_point: str | None = None, fallback: Collection[int] = ()) -> ExecResult:
+        """Judge ``program`` on ``tests`` with a pool container; see the module docstring and
+        :class:`~adiff_env.sandbox.base.Sandbox`."""
         if self._closed:
             raise RuntimeError("DockerSandbox is closed; create a new one.")
         tests = check_tests(tests)
+        fallback = check_fallback(fallback, len(tests))
         limits = self._run_limits(limits)
         text, reason = check_program(program, limits)
         if reason is not None:
             return rejected_result(reason, len(tests))
-        job = build_job(text, tests, limits)
-        slot = self._acquire()
+        slots = [self._acquire()]
+        streams: list[DockerStream] = []
+        sessions: list[Session] = []
+
+        def open_session() -> Session:
+            # a fresh container after a timeout or violation (killed), or in exec mode; in server
+            # mode a runner that exited (PID 1 cleaned up and said so) is followed in place
+            reuse = not sessions or (self.mode == "server" and sessions[-1].ended and not slots[-1].dead)
+            if not reuse:
+                if not slots[-1].dead:
+                    slots[-1].destroy()
+                with self._lock:
+                    self.replaced += 1
+                slots.append(self._spare_slot())
+            slot = slots[-1]
+            if self.mode == "server":
+                token = secrets.token_hex(16)
+                streams.append(slot.stream)  # type: ignore[arg-type]
+                slot.stream.write(frame({"op": "start", "token": token}), time.monotonic() + 30)  # type: ignore[union-attr]
+                sessions.append(Session(_Transport(slot, slot.stream), output_cap=limits.output_bytes, token=token))  # type: ignore[arg-type]
+            else:
+                stream = self._exec_stream(slot)
+                streams.append(stream)
+                sessions.append(Session(_Transport(slot, stream), output_cap=limits.output_bytes))
+            return sessions[-1]
+
         healthy = False
         try:
-            start = time.monotonic()
-            if self.mode == "server":
-                report, exit_code, error = self._serve(slot, job, limits)
-            else:
-                report, exit_code, error = self._exec(slot.container, job, limits)
-            wall = time.monotonic() - start
-            # timeout(1) exits 124 when it fired, 137 when it had to SIGKILL after -k
-            timed_out = exit_code == 124 or (exit_code == 137 and wall >= limits.wall_s)
-            result = result_from_report(report, len(tests), limits, wall_s=wall, error=error, timed_out=timed_out)
-            healthy = report is not None and error is None and not result.timed_out and not result.oom
+            result, sessions = judge(text, tests, limits, open_session, setup=setup, entry_point=entry_point,
+                                     fallback=fallback)
+            last = sessions[-1]
+            healthy = last.clean and not last.oom and not result.timed_out and not result.oom and not slots[-1].dead
+            if self.mode == "exec":
+                for stream in streams:
+                    stream.close()
+                leftovers = self._exec_cleanup(slots[-1]) if not slots[-1].dead else 0
+                healthy = healthy and leftovers is not None
+                if leftovers:
+                    note = f"[sandbox] killed {leftovers} process(es) the program left running"
+                    result = dataclasses.replace(result, stderr=f"{result.stderr}\n{note}".lstrip("\n"))
             return result
         finally:
-            self._release(slot, healthy)
+            for slot in slots[:-1]:
+                if not slot.dead:
+                    slot.destroy()
+            self._release(slots[-1], healthy and not slots[-1].dead)
+
+    def _exec_stream(self, slot: _Slot) -> DockerStream:
+        """Start a runner with ``docker exec``; its attached stream."""
+        import docker.errors
+
+        api = self.client.api
+        try:
+            exec_id = api.exec_create(slot.container.id, runner_command(f"/work/r{uuid.uuid4().hex}"), stdin=True,
+                                      user=USER, workdir="/work")["Id"]
+            return DockerStream(api.exec_start(exec_id, socket=True))
+        except docker.errors.APIError as exc:  # e.g. the container died: a stream that is at EOF
+            slot.destroy()
+            stream = DockerStream(socket.socket())
+            stream.eof = True
+            stream.stderr = bytearray(f"docker exec failed ({exc.explanation or exc})".encode())
+            return stream
+
+    def _exec_cleanup(self, slot: _Slot) -> int | None:
+        """Exec mode: kill what the program left; how many (None if the cleanup failed)."""
+        try:
+            out = slot.container.exec_run(cleanup_command(), user=USER, workdir="/work").output
+            return int(out.decode().strip().splitlines()[-1])
+        except Exception:  # noqa: BLE001 - the container is unusable: it is replaced
+            return None
 
     def _run_limits(self, limits: Limits | None) -> Limits:
         if limits is None:
@@ -273,60 +381,13 @@ class DockerSandbox:
             )
         return limits
 
-    def _serve(self, slot: _Slot, job: bytes, limits: Limits) -> tuple[dict | None, int | None, str | None]:
-        """Send one job line to the PID 1 harness; return (report, exit code, error)."""
-        nonce = uuid.uuid4().hex
-        deadline = time.monotonic() + limits.wall_s + OUTSIDE_GRACE_S
-        try:
-            slot.reader.sock.sendall(b'{"nonce": "%s", "job": %s}\n' % (nonce.encode(), job))
-            line, error = slot.reader.read_line(deadline)
-        except OSError as exc:
-            line, error = b"", f"lost the container stream ({type(exc).__name__}: {exc})"
-        if error is not None:
-            return None, 124 if error == TIMED_OUT else None, error
-        try:
-            reply = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            return None, None, "the sandbox server sent a malformed reply (misbehaving)"
-        if not isinstance(reply, dict) or reply.get("nonce") != nonce:
-            return None, None, "the sandbox server answered another job (misbehaving)"
-        if "error" in reply:
-            return None, None, f"the sandbox harness failed: {str(reply['error'])[-500:]}"
-        report = parse_report(json.dumps(reply.get("report")).encode())
-        return report, 0, None if report is not None else "the sandbox harness sent no report"
-
-    def _exec(self, container, job: bytes, limits: Limits) -> tuple[dict | None, int | None, str | None]:
-        """Run the harness with docker exec; return (report, exit code, error)."""
-        api = self.client.api
-        workdir = f"/work/r{uuid.uuid4().hex}"
-        import docker.errors
-
-        try:
-            exec_id = api.exec_create(container.id, harness_command(limits, workdir), stdin=True, user=USER, workdir="/work")["Id"]
-            sock = api.exec_start(exec_id, socket=True)
-        except docker.errors.APIError as exc:  # e.g. the container died
-            return None, None, f"docker exec failed ({exc.explanation or exc})"
-        reader = FrameReader(getattr(sock, "_sock", sock), REPORT_CAP)
-        deadline = time.monotonic() + limits.wall_s + OUTSIDE_GRACE_S
-        try:
-            reader.sock.sendall(job)
-            reader.sock.shutdown(socket.SHUT_WR)
-            data, error = reader.read_all(deadline)
-        except OSError as exc:
-            data, error = b"", f"lost the exec stream ({type(exc).__name__}: {exc})"
-        finally:
-            sock.close()
-        if error is not None:
-            return None, 124 if error == TIMED_OUT else None, error
-        report = parse_report(data)
-        if report is not None:  # the harness finished and printed its report
-            return report, 0, None
-        exit_code = api.exec_inspect(exec_id).get("ExitCode")
-        return None, exit_code, f"the harness exited with {exit_code} without a report ({len(data)} bytes of output)"
-
     def close(self) -> None:
         """Remove every container of this pool; further runs raise. Idempotent."""
         self._closed = True
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:  # replacements being made: they see _closed and remove theirs
+            thread.join(timeout=60)
         while True:  # close the idle containers' streams; busy ones are destroyed on release
             try:
                 slot = self._idle.get_nowait()

@@ -111,8 +111,8 @@ def test_agent_uses_feedback_and_never_resubmits(overfit):
     # the failed tests shown in the feedback are collected for ranking the next candidates
     from adiff_env.code.tasks.base import Task
 
-    task = Task("odd/take_smallest", corpus[0].prompt, ("assert take_smallest([3, 2, 1]) == [3, 2, 1]",),
-                entry_point="take_smallest")
+    odd = ("assert take_smallest([3, 2, 1]) == [3, 2, 1]",)  # scored, and shown as a public example
+    task = Task("odd/take_smallest", corpus[0].prompt, odd, entry_point="take_smallest", public_tests=odd)
     env = CodeTestsEnv(tasks=[task], sandbox="process", max_attempts=3)
     agent = CodePlanner(coder, CoderActConfig(samples=4, steps=8, temperature=1.0, max_rounds=2), sandbox=env.sandbox)
     try:

@@ -55,7 +55,8 @@ def test_humaneval_prompts_fit_the_prompt_space():
 def test_episode_solved_on_second_attempt(env):
     obs, info, task = _solve(env, seed=1)
     assert obs["prompt"] == task.prompt and obs["feedback"] == "" and obs["attempts_left"] == 3
-    assert info["task_id"] == task.task_id and info["tests_total"] == len(task.tests)
+    assert info["task_id"] == task.task_id and info["tests_total"] == len(task.tests) + 4  # + the episode's draws
+    assert info["public_tests"] == 2
     wrong = f"def {task.entry_point}(*args):\n    return None\n"
     obs, reward, terminated, truncated, info = env.step(wrong)
     assert reward < 1.0 and not terminated and not truncated and obs["attempts_left"] == 2
@@ -76,7 +77,7 @@ def test_partial_credit_is_share_of_tests(env):
     _, reward, terminated, _, info = env.step(program)
     result = info["exec_result"]
     assert 0.0 < reward < 1.0 and not terminated
-    assert reward == pytest.approx(result.passed / len(task.tests))
+    assert reward == pytest.approx(result.passed / result.tests_total) and result.tests_total >= len(task.tests)
 
 
 def test_truncated_after_max_attempts(env):
@@ -143,7 +144,7 @@ def test_compile_bonus_and_render():
         env.reset(seed=0)
         _, reward, _, _, info = env.step("def repeat_chars(s):\n    return s\n")  # right for "" only
         assert info["exec_result"].passed == 1
-        assert reward == pytest.approx(0.1 + 0.9 * 1 / len(task.tests))
+        assert reward == pytest.approx(0.1 + 0.9 * 1 / info["exec_result"].tests_total)
         assert env.step("def (")[1] == 0.0
         assert "attempts left" in env.render()
     finally:
@@ -152,7 +153,7 @@ def test_compile_bonus_and_render():
 
 def test_feedback_hides_tests_when_asked():
     task = generate("repeat_chars", 0)
-    env = CodeTestsEnv(tasks=[task], sandbox="process", show_tests=False)
+    env = CodeTestsEnv(tasks=[task], sandbox="process", show_tests=False, feedback="full")
     try:
         env.reset(seed=0)
         obs = env.step("def repeat_chars(s):\n    return ''\n")[0]
@@ -238,5 +239,71 @@ def test_docker_backed_episode(docker_client):
         assert reward == 0.0 and not terminated
         obs, reward, terminated, _, info = env.step(task.solution)
         assert reward == 1.0 and terminated and info["exec_result"].all_passed
+    finally:
+        env.close()
+
+
+def _replay_program(entry_point, feedback):
+    """A program that answers exactly the calls whose expected values the feedback showed."""
+    import re
+
+    table = {}
+    for m in re.finditer(rf"(assert {entry_point}\((.*)\) == (.+?)) -> ", feedback):
+        table[m.group(2)] = m.group(3)
+    cases = "".join(f"    if repr_args == {k!r}:\n        return {v}\n" for k, v in table.items())
+    return (f"def {entry_point}(*args):\n    repr_args = ', '.join(repr(a) for a in args)\n{cases}    return None\n",
+            len(table))
+
+
+@pytest.mark.parametrize("feedback", ["public", "full"])
+def test_replaying_feedback_across_attempts(feedback):
+    """Public feedback never shows a scored test, so replaying what it showed earns nothing more."""
+    env = CodeTestsEnv(tasks="procedural:train:1", sandbox="process", max_attempts=3, feedback=feedback)
+    gains = []
+    try:
+        for seed in range(6):
+            _, info = env.reset(seed=seed)
+            task = env.unwrapped.task
+            obs, honest, *_ = env.step(f"def {task.entry_point}(*args):\n    return None\n")
+            hidden = env.unwrapped._hidden
+            if feedback == "public":
+                assert not any(t.strip() in obs["feedback"] for t in hidden), obs["feedback"]
+            program, shown = _replay_program(task.entry_point, obs["feedback"])
+            _, replayed, *_ = env.step(program)
+            gains.append(replayed - honest)
+    finally:
+        env.close()
+    if feedback == "public":
+        assert max(gains) <= 1e-9, gains
+    else:  # documented as leaking: the replay scores above the honest wrong program
+        assert max(gains) > 0
+
+
+def test_procedural_hidden_inputs_differ_per_episode():
+    env = CodeTestsEnv(tasks=[generate("take_smallest", 0)], sandbox="process")
+    try:
+        env.reset(seed=1)
+        first = (env.unwrapped._public, env.unwrapped._hidden)
+        env.reset(seed=2)
+        second = (env.unwrapped._public, env.unwrapped._hidden)
+        env.reset(seed=1)
+        assert (env.unwrapped._public, env.unwrapped._hidden) == first and first != second
+        task = env.unwrapped.task
+        assert first[1][: len(task.tests)] == task.tests  # the task's own edge cases are always scored
+        _, reward, terminated, _, info = env.step(task.solution)
+        assert reward == 1.0 and terminated and info["exec_result"].trusted and all(t.passed for t in info["public_result"])
+    finally:
+        env.close()
+
+
+def test_public_feedback_for_humaneval_shows_docstring_examples():
+    env = CodeTestsEnv(tasks="humaneval", sandbox="process")
+    try:
+        env.reset(options={"task_id": "HumanEval/150"})
+        obs, reward, *_ = env.step("def x_or_y(n, x, y):\n    return y\n")
+        assert "hidden tests passed" in obs["feedback"] and "public test 0 failed: assert x_or_y(7, 34, 12) == 34" in obs["feedback"]
+        assert "1/2 public examples passed" in obs["feedback"]
+        with pytest.raises(UnknownNameError, match="feedback mode"):
+            CodeTestsEnv(tasks=SUITE, sandbox="process", feedback="all")
     finally:
         env.close()

@@ -54,11 +54,12 @@ def test_failed_tests_from_feedback_on_a_real_env_step():
     try:
         env.reset(seed=0)
         obs, *_ = env.step("def take_smallest(xs):\n    return xs\n")
+        public = env.unwrapped._public
     finally:
         env.close()
-    revealed = sel.failed_tests_from_feedback(obs["feedback"])
+    revealed = sel.failed_tests_from_feedback(obs["feedback"])  # the public examples it failed (default feedback)
     assert revealed and all(t.startswith("assert take_smallest(") for t in revealed)
-    assert set(revealed) <= set(task.tests)
+    assert set(revealed) <= set(public) and not set(revealed) & set(task.tests)
     assert sel.failed_tests_from_feedback("3/3 tests passed.") == []
 
 

@@ -1,22 +1,16 @@
-"""Protocol types, host-side job/report handling, and the sandbox factory (no sandbox runs)."""
+"""Protocol types, host-side admission checks, the wire codec, and the sandbox factory (no sandbox runs)."""
 
 import json
+import math
 
 import pytest
 
 from adiff_env.errors import UnknownNameError
 from adiff_env.sandbox import SANDBOX_KINDS, make_sandbox
 from adiff_env.sandbox.base import ExecResult, Limits, Sandbox, TestOutcome
-from adiff_env.sandbox.jobs import (
-    MESSAGE_CHARS,
-    build_job,
-    check_program,
-    check_tests,
-    harness_source,
-    parse_report,
-    rejected_result,
-    result_from_report,
-)
+from adiff_env.sandbox.codec import FrameParser, Unencodable, WireError, decode, encode, frame
+from adiff_env.sandbox.jobs import check_fallback, check_program, check_tests, rejected_result, runner_source
+from adiff_env.sandbox.judge import limits_message
 from adiff_env.sandbox.process import ProcessSandbox, UnsafeSandboxWarning
 
 
@@ -75,13 +69,20 @@ def test_check_tests():
         check_tests(["assert 1\x00"])
 
 
-def test_build_job_fields():
+def test_limits_message_fields():
     limits = Limits(wall_s=2, memory_mb=100, workdir_mb=8, pids=16, test_s=1)
-    job = json.loads(build_job("x=1", ["assert x"], limits, rlimit_nproc=True))
-    assert job["program"] == "x=1" and job["tests"] == ["assert x"]
-    assert job["memory_bytes"] == 100 << 20 and job["fsize_bytes"] == 8 << 20
-    assert job["nproc"] == 16 and job["wall_s"] == 2 and job["test_s"] == 1 and job["cpu_s"] == 3
-    assert json.loads(build_job("x=1", [], limits))["nproc"] is None
+    msg = limits_message(limits, rlimit_nproc=True)
+    assert msg["memory_bytes"] == 100 << 20 and msg["fsize_bytes"] == 8 << 20
+    assert msg["nproc"] == 16 and msg["cpu_s"] == 4 and msg["output_bytes"] == limits.output_bytes
+    assert limits_message(limits)["nproc"] is None
+
+
+def test_check_fallback():
+    assert check_fallback([0, 2, 2], 3) == frozenset({0, 2})
+    with pytest.raises(ValueError, match="0..2"):
+        check_fallback([3], 3)
+    with pytest.raises(TypeError, match="collection"):
+        check_fallback(1, 3)
 
 
 def test_rejected_result_fails_every_test():
@@ -90,43 +91,59 @@ def test_rejected_result_fails_every_test():
     assert [t.error_type for t in result.tests] == ["Rejected"] * 3 and result.passed == 0
 
 
-def _report(steps, **kw):
-    return {"steps": steps, "stdout": "", "stderr": "", "stdout_bytes": 0, "stderr_bytes": 0, "exit": "exit 0", **kw}
+PLAIN = [None, True, False, 0, -7, 10**40, 1.5, -0.0, "é\n", b"\x00\xff", [], [1, [2, (3,)]], (), ("a", 1),
+         {1, "x", (2, 3)}, {"k": [1, 2], 3: None, (1, 2): {"n": b""}}]
 
 
-def test_result_from_report_fills_missing_tests():
-    steps = [{"kind": "program", "index": 0, "passed": True}, {"kind": "test", "index": 0, "passed": True}]
-    result = result_from_report(_report(steps, exit="signal SIGKILL"), 3, Limits(), wall_s=0.1)
-    assert [t.passed for t in result.tests] == [True, False, False]
-    assert result.tests[2].error_type == "NotRun" and "SIGKILL" in result.error
-    timed = result_from_report(_report(steps, timed_out=True), 2, Limits(), wall_s=1)
-    assert timed.timed_out and timed.tests[1].error_type == "Timeout" and timed.error is None
+@pytest.mark.parametrize("value", PLAIN, ids=[repr(v)[:20] for v in PLAIN])
+def test_codec_round_trips_exact_types(value):
+    back = decode(json.loads(json.dumps(encode(value))))
+    assert back == value and type(back) is type(value)
 
 
-def test_result_from_report_flags():
-    limits = Limits(output_bytes=10)
-    steps = [{"kind": "program", "index": 0, "passed": False, "error_type": "NameError", "message": "x"}]
-    report = _report(steps, stdout_bytes=11, stderr="warn", oom=True, leftovers=2)
-    result = result_from_report(report, 0, limits, wall_s=0.5)
-    assert result.output_truncated and result.oom and not result.compiled
-    assert "[program] NameError: x" in result.stderr and "killed 2 process" in result.stderr
-    missing = result_from_report(None, 1, limits, wall_s=0.0)
-    assert missing.error == "the harness produced no report" and not missing.tests[0].passed
-    long = result_from_report(None, 1, limits, wall_s=0.0, error="e" * 2000)
-    assert len(long.tests[0].message) == MESSAGE_CHARS
+def test_codec_floats_and_nested_types():
+    back = decode(json.loads(json.dumps(encode([float("inf"), float("nan"), (1, [True])]))))
+    assert back[0] == math.inf and math.isnan(back[1]) and type(back[2]) is tuple and type(back[2][1]) is list
 
 
-@pytest.mark.parametrize("raw", [b"", b"\xff", b"[1]", b'{"no": "steps"}', b"{broken"])
-def test_parse_report_rejects_malformed(raw):
-    assert parse_report(raw) is None
+class _Int(int):
+    pass
 
 
-def test_parse_report_accepts_report():
-    assert parse_report(json.dumps(_report([])).encode())["steps"] == []
+@pytest.mark.parametrize("value", [_Int(1), frozenset(), object(), (x for x in []), [1, len], {"k": range(3)}])
+def test_codec_refuses_anything_but_plain_data(value):
+    with pytest.raises(Unencodable):
+        encode(value)
 
 
-def test_harness_source_is_the_shipped_file():
-    assert "def supervise(" in harness_source()
+@pytest.mark.parametrize("wire", [{"a": 1}, ["x", 1], [], ["b", "zz"], ["b"], ["s", ["l"]], ["d", [1]], ["d", [["l"], 1]],
+                                  [1, 2], ["l", {"__class__": "x"}]])
+def test_strict_decoder_rejects_malformed(wire):
+    with pytest.raises(WireError):
+        decode(wire)
+
+
+def test_strict_decoder_depth_cap():
+    deep = 1
+    for _ in range(100):
+        deep = ["l", deep]
+    with pytest.raises(WireError, match="deeper"):
+        decode(deep)
+
+
+def test_frame_parser_splits_and_refuses():
+    data = frame({"a": 1}) + frame({"b": [1, 2]})
+    parser = FrameParser()
+    assert parser.feed(data[:5]) == [] and parser.feed(data[5:]) == [{"a": 1}, {"b": [1, 2]}] and parser.pending == 0
+    for bad in (b"\x00\x00\x00\x02[]", b"\x00\x00\x00\x02{x", b"\xff\xff\xff\xff", b"\x00\x00\x00\x01\xff"):
+        with pytest.raises(WireError):
+            FrameParser().feed(bad)
+
+
+def test_runner_source_is_the_shipped_file():
+    source = runner_source()
+    assert "def serve(" in source and "def run(" in source
+    assert "assert" not in "".join(line for line in source.splitlines() if line.lstrip().startswith("import"))
 
 
 def test_make_sandbox_unknown_name():

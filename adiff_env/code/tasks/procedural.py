@@ -23,6 +23,8 @@ from adiff_env.code.tasks.families import FAMILIES, Spec
 
 SPLITS = ("train", "test")
 DEFAULT_COUNT = 50  # instances per family in a suite: seeds start .. start + count - 1
+EPISODE_HIDDEN = 4  # hidden tests an episode adds to the task's own, drawn from the episode seed
+PUBLIC_EXAMPLES = 2  # public examples per episode (shown in the feedback, never scored)
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,35 @@ def generate(family: str, seed: int) -> Task:
         meta={"source": "procedural", "family": family, "split": split, "kind": kind, "seed": seed,
               "params": dict(spec.params)},
     )
+
+
+def episode_tests(task: Task, episode_seed: int, hidden: int = EPISODE_HIDDEN,
+                  public: int = PUBLIC_EXAMPLES) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(public, hidden)`` tests of one episode of the procedural ``task``.
+
+    ``hidden`` = the task's own tests (the edge cases that kill mutants) followed by ``hidden``
+    tests on inputs drawn from ``random.Random(f"{family}:{seed}:episode:{episode_seed}")`` with
+    the family's fuzz distribution; ``public`` examples are drawn from the same stream. Every
+    drawn call is distinct from the others and from the task's own, so a public example never
+    answers a hidden test, and expected values that leaked in one episode miss the next.
+    """
+    if task.meta.get("source") != "procedural":
+        raise ValueError(f"Task {task.task_id!r} is not a procedural task; only those draw episode tests.")
+    family, seed = task.meta["family"], task.meta["seed"]
+    spec = draw_spec(family, seed)
+    reference = load_function(spec.solution, spec.entry_point)
+    rng = random.Random(f"{family}:{seed}:episode:{int(episode_seed)}")
+    seen = {render_call(spec.entry_point, args) for args in spec.cases}
+    drawn: list[str] = []
+    for _ in range(50 * (hidden + public)):
+        if len(drawn) == hidden + public:
+            break
+        args = spec.fuzz(rng)
+        call = render_call(spec.entry_point, args)
+        if call not in seen:
+            seen.add(call)
+            drawn.append(f"assert {call} == {_call(reference, args)!r}")
+    return tuple(drawn[:public]), tuple(task.tests) + tuple(drawn[public:])
 
 
 def generate_suite(names: list[str], count: int = DEFAULT_COUNT, start: int = 0) -> list[Task]:

@@ -1,3 +1,5 @@
+# Benchmark baseline only: the pre-issue-16 harness (envs/sandbox/harness.py at 1ed4024), kept to
+# measure the old warm pool in the same run as the trusted verdicts. Not shipped, not used by the library.
 """Sandbox harness: run a program, then each test separately, and print one JSON report.
 
 Runs inside the sandbox (a Docker container or a local subprocess) with only the standard
