@@ -1,5 +1,5 @@
 """Add an agent kind: register a factory under a name, then evaluate it by spec like any
-built-in kind (``adiff evaluate ENV --agent straight?gain=5`` works once the kind is loaded).
+built-in kind (``adiff evaluate ENV --agent "straight?gain=5"`` works once the kind is loaded).
 
     uv run python examples/extending_agent.py [EPISODES]
 
@@ -51,11 +51,10 @@ def main(episodes: int = 4) -> dict[str, float]:
     register_agent("straight", straight_factory, "straight at the goal, walls ignored (STRAIGHT[:GAIN])")
     print("agent kinds:", ", ".join(sorted(agent_kinds())))  # what ``adiff agents list`` shows
     scores = {}
-    for label, spec, options in (("straight", "straight", None), ("straight:2", "straight:2", None),
-                                 ("straight?gain=0", "straight", {"gain": 0.0})):
-        result = evaluate(ENV_ID, spec, episodes=episodes, seed=0, agent_options=options)
-        scores[label] = result.return_mean
-        print(f"{label:16s} on {ENV_ID}: return {result.return_mean:6.1f}, success {result.success_rate:.0%}")
+    for spec in ("straight", "straight:2", "straight?gain=0"):  # KIND[:ARG][?key=value&k2=v2]
+        result = evaluate(ENV_ID, spec, episodes=episodes, seed=0)
+        scores[spec] = result.return_mean
+        print(f"{spec:16s} on {ENV_ID}: return {result.return_mean:6.1f}, success {result.success_rate:.0%}")
     return scores
 
 

@@ -99,12 +99,18 @@ class PointMassExpert:
         return np.clip(a, self.action_space.low, self.action_space.high).astype(np.float32), state
 
 
+def is_point_mass(env: gym.Env) -> bool:
+    return isinstance(getattr(env, "unwrapped", env), PointMassEnv)
+
+
 def register() -> None:
-    """What the domain's ``__init__.py`` and ``kinds.register_kinds()`` do."""
+    """What the domain's ``__init__.py`` and ``kinds.register_kinds()`` do. ``applies_to``
+    lets the domain serve the shared kind name ``expert`` for its own envs, next to the maze's
+    and Fetch's experts."""
     if ENV_ID not in gym.registry:
         gym.register(id=ENV_ID, entry_point=PointMassEnv, max_episode_steps=100)
-    register_agent("pointmass-expert", lambda arg, env: PointMassExpert(env.action_space),
-                   "PD expert for example/PointMass-v0")
+    register_agent("expert", lambda arg, env: PointMassExpert(env.action_space),
+                   "PD expert for example/PointMass-v0", applies_to=is_point_mass)
 
 
 def untrained_planner(env: gym.Env):
@@ -126,8 +132,8 @@ def main(episodes: int = 3) -> dict[str, float]:
     register()
     env = gym.make(ENV_ID)
     check_env(env.unwrapped, skip_render_check=True)
-    result = evaluate(ENV_ID, "pointmass-expert", episodes=episodes, seed=0)
-    print(f"pointmass-expert on {ENV_ID}: return {result.return_mean:.1f}, success {result.success_rate:.0%}")
+    result = evaluate(ENV_ID, "expert", episodes=episodes, seed=0)
+    print(f"expert on {ENV_ID}: return {result.return_mean:.1f}, success {result.success_rate:.0%}")
     planner = untrained_planner(env)
     obs, _ = env.reset(seed=0)
     for t in range(20):

@@ -71,10 +71,20 @@ def test_agent_example_kind_refuses_an_unknown_option():
 
 
 def test_domain_example_expert_and_planner_use_the_domain(capsys):
+    import gymnasium as gym
+
+    from adiff_env.agents import make_agent
+    from adiff_env.maze.expert import WaypointExpert
+
     result = _main("extending_domain")(3)
     assert result["expert_success"] == 1.0
     assert result["plans"] >= 2  # replans every 8 steps over 20 steps
     assert "through PointMassTask" in capsys.readouterr().out
+    maze = gym.make("adiff/PointMaze-UMaze-v0")  # the shared kind name still serves the maze
+    try:
+        assert type(make_agent("expert", maze)) is WaypointExpert
+    finally:
+        maze.close()
 
 
 def test_domain_example_task_is_a_planning_task():
