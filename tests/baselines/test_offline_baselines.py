@@ -149,7 +149,7 @@ def test_checkpoint_and_config_errors(offline):
         make_agent(f"iql:{ckpts['bc'].path}", env)
     with pytest.raises(ValueError, match="needs a model"):
         make_agent("cql", env)
-    with pytest.raises(ValueError, match="no field"):
+    with pytest.raises(ValueError, match="Unknown IQLConfig key 'expectle'. Did you mean 'expectile'"):
         make_config("iql", expectle=0.9)
     with pytest.raises(UnknownNameError, match="Known offline algorithms: bc, cql, iql"):
         make_config("td3bc")
