@@ -387,15 +387,19 @@ def add_arguments(parser: argparse.ArgumentParser | Any, cls: type, *, only: Ite
     for name in names:
         tp = types_[name]
         default = default_of(cls, name)
-        note = default_note or ("required" if default is _MISSING else f"default: {_plain(default)}")
+        if default_note:
+            note = f" ({default_note})"
+        elif default is _MISSING:
+            note = " (no default)"
+        else:
+            note = "" if default is None else f" (default: {_plain(default)})"
         spellings = [_flag(name), *((flags or {}).get(name, ()))]
-        text = helps[name].replace("%", "%%")
+        text = helps[name].replace("%", "%%") + note
         if tp is bool:
-            group.add_argument(*spellings, dest=name, default=None, action=argparse.BooleanOptionalAction,
-                               help=f"{text} ({note})")
+            group.add_argument(*spellings, dest=name, default=None, action=argparse.BooleanOptionalAction, help=text)
             continue
         group.add_argument(*spellings, dest=name, default=None, metavar=_metavar(tp),
-                           type=(types or {}).get(name) or _arg_type(tp, name), help=f"{text} ({note})")
+                           type=(types or {}).get(name) or _arg_type(tp, name), help=text)
     return names
 
 

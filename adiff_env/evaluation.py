@@ -17,7 +17,6 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from tqdm.auto import tqdm
 
 from adiff_env.agents import Agent, make_agent
 
@@ -128,6 +127,8 @@ def run_episodes(
     """
     last_step = bool(getattr(env.unwrapped, "success_at_last_step", False))
     returns, successes, lengths = [], [], []
+    from tqdm.auto import tqdm  # deferred: adiff --help builds this module's configs
+
     for i in tqdm(range(episodes), desc=desc or "episodes", disable=not progress, leave=False):
         options = episode_options(i) if episode_options is not None else None
         obs, info = env.reset(seed=seed + i, options=options)

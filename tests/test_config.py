@@ -99,7 +99,7 @@ def test_add_arguments_help_and_defaults_come_from_the_dataclass():
     parser = argparse.ArgumentParser()
     names = config.add_arguments(parser, Top, exclude=["model", "weights"], flags={"rate": ["-r"]})
     text = parser.format_help()
-    assert "the step size (default: 0.5)" in text and "--flag, --no-flag" in text and "(required)" in text
+    assert "the step size (default: 0.5)" in text and "--flag, --no-flag" in text and "(no default)" in text
     args = parser.parse_args(["-r", "0.1", "--no-flag"])
     assert config.given_arguments(args, names) == {"rate": 0.1, "flag": False}
     with pytest.raises(SystemExit):

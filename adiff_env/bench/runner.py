@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
 
 from adiff_env._provenance import git_commit
 from adiff_env.bench.specs import BenchAgent, parse_bench_agent
@@ -132,6 +131,8 @@ def run_bench(config: BenchConfig) -> list[dict[str, Any]]:
                     if config.force or not any(_same_cell(r, agent.label, env_id, s, config.episodes) for r in rows)]
             if not todo:
                 continue
+            from tqdm.auto import tqdm  # deferred: adiff --help builds this module's configs
+
             with tqdm(total=len(todo) * config.episodes, desc=f"{agent.label} | {env_id}", disable=not config.progress) as bar:
                 for s in todo:
                     result = evaluate_vector(env_id, agent.spec, config.episodes, seed=s * SEED_STRIDE,

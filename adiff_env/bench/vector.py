@@ -20,7 +20,6 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from tqdm.auto import tqdm
 
 from adiff_env.agents import Agent, make_agent
 from adiff_env.errors import UnknownNameError
@@ -102,6 +101,8 @@ def run_vector_episodes(
     finished_count = 0
     own_bar = bar is None
     if own_bar:
+        from tqdm.auto import tqdm  # deferred: adiff --help builds this module's configs
+
         bar = tqdm(total=episodes, desc=desc or "episodes", disable=not progress, leave=False)
     while finished_count < episodes:
         if batched:

@@ -256,8 +256,9 @@ def load_corpus(path: str | os.PathLike) -> list[CodeExample]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No corpus file at {path}.")
+    from adiff_env import config
+
     out = []
-    fields = set(CodeExample.__dataclass_fields__)
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
@@ -265,8 +266,5 @@ def load_corpus(path: str | os.PathLike) -> list[CodeExample]:
             data = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path}:{n} is not valid JSON: {exc}.") from None
-        if not isinstance(data, dict) or set(data) != fields:
-            raise ValueError(f"{path}:{n}: expected an object with fields {sorted(fields)}, got "
-                             f"{sorted(data) if isinstance(data, dict) else type(data).__name__}.")
-        out.append(CodeExample(**data))
+        out.append(config.from_dict(CodeExample, data, f"{path}:{n}"))  # every field, each a string
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from adiff_env.agents import check_acting_options, register_agent
+from adiff_env.errors import ConfigError
 
 
 def _coder_factory(arg: str, env: Any, device: str = "cpu", seed: int = 0, **act: Any) -> Any:
@@ -13,7 +14,7 @@ def _coder_factory(arg: str, env: Any, device: str = "cpu", seed: int = 0, **act
     from adiff_env.code.agent import CodePlanner
 
     if not arg:
-        raise ValueError("coder agent spec needs a model: 'coder:default', 'coder:NAME[@vK]' or 'coder:PATH'.")
+        raise ConfigError("coder agent spec needs a model: 'coder:default', 'coder:NAME[@vK]' or 'coder:PATH'.")
     return CodePlanner.from_spec(arg, env=env, device=device, seed=int(seed), **act)
 
 
@@ -49,7 +50,7 @@ def check_coder_arg(arg: str) -> None:
     from adiff_env.registry import ModelRegistry
 
     if not arg:
-        raise ValueError("coder agent spec needs a model: 'coder:default', 'coder:NAME[@vK]' or 'coder:PATH'.")
+        raise ConfigError("coder agent spec needs a model: 'coder:default', 'coder:NAME[@vK]' or 'coder:PATH'.")
     ModelRegistry().resolve(DEFAULT_MODEL if arg == "default" else arg)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from adiff_env.agents import check_acting_options, register_agent
+from adiff_env.errors import ConfigError
 
 
 def _planner_factory(arg: str, env: Any, sampler: str | None = None, steps: int | None = None, device: str = "cpu",
@@ -16,7 +17,7 @@ def _planner_factory(arg: str, env: Any, sampler: str | None = None, steps: int 
     from adiff_env.registry import ModelRegistry
 
     if not arg:
-        raise ValueError("planner agent spec needs a model: 'planner:NAME', 'planner:NAME@v2' or 'planner:PATH'.")
+        raise ConfigError("planner agent spec needs a model: 'planner:NAME', 'planner:NAME@v2' or 'planner:PATH'.")
     overrides = dict(act)
     if sampler is not None:
         overrides["sampler"] = sampler
@@ -42,7 +43,7 @@ def check_planner_arg(arg: str) -> None:
     from adiff_env.registry import ModelRegistry
 
     if not arg:
-        raise ValueError("planner agent spec needs a model: 'planner:NAME', 'planner:NAME@v2' or 'planner:PATH'.")
+        raise ConfigError("planner agent spec needs a model: 'planner:NAME', 'planner:NAME@v2' or 'planner:PATH'.")
     ModelRegistry().resolve(arg)
 
 
