@@ -49,8 +49,8 @@ from adiff_env.registry import ModelRegistry, git_commit
 DEFAULT_GRID = {"xt": [0.3, 3.0, 30.0], "dps": [0.3, 3.0, 30.0], "x0": [0.1, 0.3, 1.0, 3.0]}
 
 
-def coin_reward(env: Any, free_cells: float, collected: Any = None) -> Any:
-    coins = CoinReward(env.unwrapped.coin_positions, collected=collected)
+def coin_reward(env: Any, free_cells: float, collected: Any = None, temperature: float = 0.1) -> Any:
+    coins = CoinReward(env.unwrapped.coin_positions, collected=collected, temperature=temperature)
     if free_cells <= 0:
         return coins
     return Composite([(1.0, coins), (free_cells, FreeCellReward(env.unwrapped.maze))])
@@ -78,7 +78,7 @@ def open_loop(planner: TrajectoryPlanner, env: Any, guidance: GuidanceConfig | N
         s, goal = np.asarray(obs["observation"], np.float64), np.asarray(obs["desired_goal"], np.float64)
         j = int(np.clip(planner.initial_deadline(s[:2], goal), 1, planner.horizon - 1))
         planner.generator.manual_seed(args.seed + k)
-        guide = planner_guide(coin_reward(env, args.free_cells), planner.normalizer, a) if guidance else None
+        guide = planner_guide(coin_reward(env, args.free_cells, temperature=args.coin_temperature), planner.normalizer, a) if guidance else None
         tic = time.perf_counter()
         out = planner.sample_plans(s, goal, j, args.plans, guide=guide, guidance=guidance)
         times.append(time.perf_counter() - tic)
@@ -101,7 +101,8 @@ def closed_loop(planner: TrajectoryPlanner, env: Any, guidance: GuidanceConfig |
     def guided_plan(s: np.ndarray, goal: np.ndarray, steps_left: int) -> np.ndarray:
         if guidance is None:
             return original(planner, s, goal, steps_left)
-        reward = coin_reward(env, args.free_cells, collected=env.unwrapped.coins_collected.copy())
+        reward = coin_reward(env, args.free_cells, collected=env.unwrapped.coins_collected.copy(),
+                             temperature=args.coin_temperature)
         guide = planner_guide(reward, planner.normalizer, a)
 
         def rank(x: torch.Tensor) -> torch.Tensor:
@@ -137,6 +138,9 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=8, help="reset seeds --seed .. --seed + N - 1")
     p.add_argument("--seed", type=int, default=40_000)
     p.add_argument("--plans", type=int, default=8, help="plans per seed (open loop) / candidates per replan (closed loop)")
+    p.add_argument("--coin-temperature", type=float, default=0.1,
+                   help="softmin temperature over time of the coin reward (larger spreads the pull over more steps)")
+    p.add_argument("--t-stopgrad", type=int, default=0, help="x0-space methods: no edit at steps t < this (xt keeps 2)")
     p.add_argument("--free-cells", type=float, default=0.0, help="weight of the free-cells term in the guiding reward")
     p.add_argument("--closed-loop", type=int, default=0, help="also act this many episodes per configuration")
     p.add_argument("--closed-seed", type=int, default=40_000)
@@ -161,14 +165,14 @@ def main() -> None:
     for m in args.methods:
         configs += [(m, s) for s in (args.scales or DEFAULT_GRID[m])]
     header = {"planner": planner.name, "env": args.env, "sampler": planner.act.sampler, "steps": planner.sampler_steps,
-              "seed": args.seed, "seeds": args.seeds, "plans": args.plans, "free_cells": args.free_cells,
+              "seed": args.seed, "seeds": args.seeds, "plans": args.plans, "free_cells": args.free_cells, "coin_temperature": args.coin_temperature, "t_stopgrad": args.t_stopgrad,
               "n_guide_steps": args.n_guide_steps, "recurrence_steps": args.recurrence_steps,
               "t_recurrence": args.t_recurrence, "act": overrides, "git_commit": git_commit(), "argv": sys.argv[1:]}
     print(json.dumps(header))
     print(f"{'method':<6} {'scale':>7} {'coins':>6} {'in_wall':>8} {'jump':>6} {'jump0':>6} {'ms':>7}  closed loop")
     for method, scale in configs:
         guidance = None if method == "none" else GuidanceConfig(
-            scale=scale, method=method, n_guide_steps=args.n_guide_steps, t_stopgrad=0 if method != "xt" else 2,
+            scale=scale, method=method, n_guide_steps=args.n_guide_steps, t_stopgrad=args.t_stopgrad if method != "xt" else 2,
             recurrence_steps=args.recurrence_steps, t_recurrence=args.t_recurrence)
         row: dict[str, Any] = {"method": method, "scale": scale}
         if not args.no_open_loop:
