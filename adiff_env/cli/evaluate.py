@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--tasks", help="code envs: task suite, e.g. procedural:test, humaneval or a .jsonl path "
                    "(same as --env-kwarg tasks=...)")
-    p.add_argument("--sampler", choices=["ddim", "ddpm"], help="planners: override the checkpoint's sampler "
+    p.add_argument("--sampler", choices=["ddim", "ddpm", "consistency"], help="planners: override the checkpoint's sampler "
                    "(same as ?sampler=...)")
     p.add_argument("--steps", type=positive_int, help="planners and coders: reverse diffusion steps (ddpm: default the "
                    "training count; same as ?steps=N)")

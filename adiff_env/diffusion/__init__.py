@@ -6,9 +6,10 @@ split as in diffusers (model / scheduler / pipeline):
 - :mod:`.schedules`   noise schedules (linear, cosine, sigmoid): betas, alphas, alphas_cumprod
 - :mod:`.unet`, :mod:`.transformer`  denoisers ``forward(x_t, t, cond=None)``
 - :mod:`.objectives`  the training loss (predict eps / x0 / v; L1 / L2; per-entry weights)
-- :mod:`.schedulers`  DDPM and DDIM ``set_timesteps`` / ``step`` / ``add_noise``
+- :mod:`.schedulers`  DDPM, DDIM and consistency ``set_timesteps`` / ``step`` / ``add_noise``
 - :mod:`.conditioning` inpainting of fixed entries
-- :mod:`.guidance`, :mod:`.value`  reward-gradient guidance, learned value network
+- :mod:`.guidance`, :mod:`.value`  reward-gradient guidance (x_t, DPS, x0), learned value network
+- :mod:`.distill`     one/two-step students distilled from a teacher's DDIM trajectories
 - :mod:`.pipeline`    the sampling loop -> ranked candidates
 - :mod:`.training`    EMA, AdamW + warmup/cosine LR, one train step
 - :mod:`.models`      architecture names for rebuilding networks from JSON
@@ -29,7 +30,8 @@ from adiff_env.diffusion.discrete import (
     systematic_resample,
 )
 from adiff_env.diffusion.discrete_model import MaskedTransformer, MaskedTransformerConfig
-from adiff_env.diffusion.guidance import GuidanceConfig, Guide, RewardGuide, ValueGuide
+from adiff_env.diffusion.distill import DistillConfig, DistillResult, TeacherPool, distill, teacher_pool
+from adiff_env.diffusion.guidance import GUIDANCE_METHODS, GuidanceConfig, Guide, RewardGuide, ValueGuide
 from adiff_env.diffusion.models import (
     ARCHITECTURES,
     build_model,
@@ -44,6 +46,7 @@ from adiff_env.diffusion.models import (
 from adiff_env.diffusion.objectives import DiffusionObjective, LossOutput
 from adiff_env.diffusion.pipeline import SampleOutput, sample
 from adiff_env.diffusion.schedulers import (
+    ConsistencyScheduler,
     DDIMScheduler,
     DDPMScheduler,
     Scheduler,
@@ -65,7 +68,8 @@ from adiff_env.diffusion.unet import TemporalUNet, UNetConfig
 from adiff_env.diffusion.value import ValueNet, ValueNetConfig, value_loss
 
 __all__ = [
-    "ARCHITECTURES", "EMA", "Conditioner", "CosineSchedule", "DDIMScheduler", "DDPMScheduler",
+    "ARCHITECTURES", "EMA", "GUIDANCE_METHODS", "ConsistencyScheduler", "DistillConfig", "DistillResult",
+    "TeacherPool", "distill", "teacher_pool", "Conditioner", "CosineSchedule", "DDIMScheduler", "DDPMScheduler",
     "DiffusionObjective", "GuidanceConfig", "Guide", "Inpainting", "LinearSchedule", "LossOutput",
     "NoiseSchedule", "OptimConfig", "RewardGuide", "SampleOutput", "Scheduler", "SchedulerOutput",
     "SigmoidSchedule", "TemporalUNet", "TrainStep", "TransformerConfig", "TransformerDenoiser",

@@ -4,8 +4,9 @@ Nothing here knows the model's architecture or the scheduler's update rule::
 
     x ~ N(0, I) of shape [N, H, D];  x = cond(x)
     for t in scheduler.timesteps:                     (descending)
-        x = guide_step(x, t)                          (reward-gradient guidance, if any)
+        x = guide_step(x, t)                          (x_t guidance, method "xt")
         out = scheduler.step(model(x, t, c), t, x, generator)
+              (x0-space methods: x0_guided_step edits the predicted x0 before the update)
         x = cond(out.prev_sample)
     rewards = reward(x) ; ranking = argsort(-rewards)
 
@@ -23,7 +24,7 @@ import torch
 from torch import nn
 
 from adiff_env.diffusion.conditioning import Conditioner
-from adiff_env.diffusion.guidance import GuidanceConfig, Guide, guide_step
+from adiff_env.diffusion.guidance import GuidanceConfig, Guide, guide_step, x0_guided_step
 from adiff_env.diffusion.prediction import randn
 from adiff_env.diffusion.schedulers import Scheduler
 
@@ -85,7 +86,8 @@ def sample(
         raise ValueError(f"shape must be (N, H, D) with positive sizes, got {shape!r}.")
     device = torch.device(device)
     guidance = guidance or GuidanceConfig()
-    use_guide = guide is not None and guidance.scale != 0 and guidance.n_guide_steps > 0
+    use_guide = guide is not None and guidance.active
+    in_x0 = use_guide and guidance.edits_x0
     variance = clipped_posterior_variance(scheduler) if use_guide else None
     ctx = torch.no_grad() if use_guide else torch.inference_mode()
     was_training = model.training
@@ -98,10 +100,13 @@ def sample(
                 x = conditioner.apply(x)
             chain = [x] if return_chain else None
             for t in scheduler.timesteps.tolist():
-                if use_guide:
+                if use_guide and guidance.method == "xt":
                     x = guide_step(x, t, guide, guidance, variance, conditioner)
-                t_batch = torch.full((shape[0],), t, device=device, dtype=torch.long)
-                x = scheduler.step(model(x, t_batch, cond), t, x, generator=generator).prev_sample
+                if in_x0:
+                    x = x0_guided_step(model, scheduler, x, t, cond, guide, guidance, conditioner, generator).prev_sample
+                else:
+                    t_batch = torch.full((shape[0],), t, device=device, dtype=torch.long)
+                    x = scheduler.step(model(x, t_batch, cond), t, x, generator=generator).prev_sample
                 if conditioner is not None:
                     x = conditioner.apply(x)
                 if chain is not None:

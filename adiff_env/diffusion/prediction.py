@@ -54,6 +54,17 @@ def to_x0_eps(
     raise UnknownNameError("prediction type", str(prediction), PREDICTION_TYPES)
 
 
+def x0_to_output(x0: torch.Tensor, x_t: torch.Tensor, abar: torch.Tensor | float, prediction: str) -> torch.Tensor:
+    """The model output of type ``prediction`` that :func:`to_x0_eps` turns back into ``x0``
+    at this ``x_t`` (``eps = (x_t - sqrt(abar) x0) / sqrt(1 - abar)``): lets x0-space guidance
+    hand an edited ``x0`` to any scheduler, whatever the model predicts."""
+    if prediction == "x0":
+        return x0
+    a = _bcast(abar, x_t)
+    eps = (x_t - a**0.5 * x0) / (1 - a) ** 0.5
+    return prediction_target(x0, eps, abar, prediction)
+
+
 def prediction_target(
     x0: torch.Tensor, eps: torch.Tensor, abar: torch.Tensor | float, prediction: str
 ) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Reverse-process schedulers: DDPM (ancestral) and DDIM, split as in diffusers.
+"""Reverse-process schedulers: DDPM (ancestral), DDIM and consistency, split as in diffusers.
 
 A scheduler knows the noise schedule and how to take one reverse step; it holds no model and
 runs no loop (that is :mod:`adiff_env.diffusion.pipeline`). Usage::
@@ -20,6 +20,12 @@ trained model samples with either. Steps go from ``t`` to ``t_prev`` (the next e
   the generalised ancestral step of diffusers' DDPMScheduler).
 - DDIM: ``x' = sqrt(a') x0 + sqrt(1 - a' - s^2) eps + s z`` with ``s = eta sqrt(var)``; at
   ``eta = 1`` and ``n = T`` it is the DDPM step.
+- Consistency (multistep consistency sampling, Song et al. 2023, Alg. 1) for a distilled
+  one/two-step model (:mod:`adiff_env.diffusion.distill`): the prediction ``x0`` is the
+  answer; before a further step it is re-noised to ``t_prev``,
+  ``x' = sqrt(a') x0 + sqrt(1 - a') (sqrt(1 - eta^2) eps + eta z)``: ``eta = 1`` draws fresh
+  noise (the paper's sampler), ``eta = 0`` (default) keeps the predicted noise (then the
+  update equals deterministic DDIM's). After the last step ``x' = x0``.
 """
 
 from __future__ import annotations
@@ -206,7 +212,44 @@ class DDIMScheduler(Scheduler):
         return {**super().config(), "eta": self.eta}
 
 
-SCHEDULERS: dict[str, type[Scheduler]] = {"ddpm": DDPMScheduler, "ddim": DDIMScheduler}
+class ConsistencyScheduler(Scheduler):
+    """Multistep consistency sampling (module doc); ``eta`` in ``[0, 1]`` is the share of
+    fresh noise when re-noising between steps. Meant for 1 or 2 steps of a distilled model."""
+
+    name = "consistency"
+
+    def __init__(
+        self,
+        schedule: NoiseSchedule,
+        prediction: str = "x0",
+        clip_sample: float | None = None,
+        spacing: str = "trailing",
+        eta: float = 0.0,
+    ) -> None:
+        if not 0.0 <= eta <= 1.0:
+            raise ValueError(
+                f"consistency eta must be in [0, 1] (0 = keep the predicted noise, 1 = fresh "
+                f"noise), got {eta}."
+            )
+        self.eta = float(eta)
+        super().__init__(schedule, prediction, clip_sample, spacing)
+
+    def _step(self, x0, eps, x_t, a, a_prev, generator):
+        if a_prev >= 1.0:
+            return x0
+        noise = eps
+        if self.eta > 0:
+            z = randn(tuple(x_t.shape), x_t, generator)
+            noise = (1 - self.eta**2) ** 0.5 * eps + self.eta * z
+        return a_prev**0.5 * x0 + (1 - a_prev) ** 0.5 * noise
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "eta": self.eta}
+
+
+SCHEDULERS: dict[str, type[Scheduler]] = {
+    "ddpm": DDPMScheduler, "ddim": DDIMScheduler, "consistency": ConsistencyScheduler,
+}
 
 
 def make_scheduler(
@@ -219,12 +262,12 @@ def make_scheduler(
     spacing: str = "trailing",
     eta: float = 0.0,
 ) -> Scheduler:
-    """Build ``"ddpm"`` or ``"ddim"`` over ``schedule`` with ``steps`` reverse steps
-    (default: all ``T``). ``eta`` applies to DDIM only."""
+    """Build ``"ddpm"``, ``"ddim"`` or ``"consistency"`` over ``schedule`` with ``steps``
+    reverse steps (default: all ``T``). ``eta`` applies to DDIM and consistency only."""
     if name not in SCHEDULERS:
         raise UnknownNameError("sampler", name, SCHEDULERS)
-    if name == "ddim":
-        sched: Scheduler = DDIMScheduler(schedule, prediction, clip_sample, spacing, eta=eta)
+    if name in ("ddim", "consistency"):
+        sched: Scheduler = SCHEDULERS[name](schedule, prediction, clip_sample, spacing, eta=eta)  # type: ignore[call-arg]
     else:
         sched = DDPMScheduler(schedule, prediction, clip_sample, spacing)
     if steps is not None:

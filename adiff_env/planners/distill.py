@@ -1,0 +1,190 @@
+"""Distil a trained trajectory planner into a one/two-step planner (a new registry version).
+
+``distill_planner("pointmaze-umaze", name="pointmaze-umaze-distilled")``::
+
+    teacher checkpoint (registry) -> its dataset's windows (SegmentDataset, the checkpoint's
+    normalizer) -> the training conditioning (start state at index 0, resting goal rows from
+    the window's goal index j, global condition [start, goal, j / H])
+    -> teacher DDIM-N trajectories (adiff_env.diffusion.distill.teacher_pool)
+    -> a student denoiser (default: a U-Net of dim 16, ~4x fewer parameters) trained to map
+       every trajectory point to the teacher's end point (adiff_env.diffusion.distill.distill)
+    -> ModelRegistry.save(name): the teacher's config with the student's model spec,
+       prediction "x0", act.sampler "consistency" and act.sampler_steps 1 (or 2); metadata
+       parent = the teacher's spec; the teacher's inverse-dynamics weights are kept.
+
+A planner loaded from the new version samples with
+:class:`~adiff_env.diffusion.schedulers.ConsistencyScheduler` through the same
+``make_scheduler(act.sampler, ...)`` call as DDIM, so no planner code changes.
+``--sampler ddim --steps 10`` on a distilled planner runs its student as if it were a
+diffusion model (meaningless beyond 2 steps; for comparisons use the teacher).
+
+Run: ``uv run python -m adiff_env.planners.distill pointmaze-umaze --name pointmaze-umaze-distilled``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from adiff_env.datasets.normalizers import normalizer_from_dict
+from adiff_env.datasets.segments import SegmentDataset
+from adiff_env.diffusion import build_model, model_spec, schedule_from_dict
+from adiff_env.diffusion.distill import DistillConfig, DistillResult, distill, teacher_pool
+from adiff_env.planners.train import training_conditioner
+from adiff_env.planners.trajectory import KIND, global_condition
+from adiff_env.registry import Checkpoint, CheckpointError, CheckpointMetadata, ModelRegistry, git_commit, load_weights
+
+DEFAULT_STUDENT: dict[str, Any] = {"arch": "temporal_unet", "dim": 16, "dim_mults": [1, 2, 4]}
+
+
+@dataclass
+class DistilledPlanner:
+    """What :func:`distill_planner` produced: the new checkpoint and the training figures."""
+
+    checkpoint: Checkpoint
+    teacher: str
+    result: DistillResult
+    student_parameters: int
+    teacher_parameters: int
+
+
+def _parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def _teacher(checkpoint: Checkpoint) -> torch.nn.Module:
+    if checkpoint.metadata.kind != KIND:
+        raise CheckpointError(f"{checkpoint.path} holds a {checkpoint.metadata.kind!r}, not a {KIND!r}; distil a planner.")
+    model = build_model(checkpoint.config["model"])
+    load_weights(model, {k[6:]: v for k, v in checkpoint.tensors.items() if k.startswith("model.")}, str(checkpoint.path))
+    return model.eval()
+
+
+def planner_conditions(data: SegmentDataset, action_dim: int, horizon: int, global_cond: bool):
+    """A condition source for :func:`~adiff_env.diffusion.distill.teacher_pool`: ``n`` random
+    training windows' inpainting ``[n, H, D]`` and global condition ``[n, O + 3]`` (or None),
+    built exactly as in training (:func:`~adiff_env.planners.train.training_conditioner`)."""
+
+    def draw(n: int, generator: torch.Generator):
+        idx = torch.randint(0, len(data), (n,), generator=generator).tolist()
+        batch = torch.utils.data.default_collate([data[i] for i in idx])
+        x0, j = batch.trajectories, batch.goal_index
+        inpaint = training_conditioner(x0, j, action_dim)
+        vector = None
+        if global_cond:
+            rows = torch.arange(n)
+            vector = global_condition(x0[:, 0, action_dim:], x0[rows, j, action_dim : action_dim + 2], j, horizon)
+        return inpaint, vector
+
+    return draw
+
+
+def distill_planner(
+    teacher: str | Checkpoint,
+    *,
+    name: str | None = None,
+    sampler_steps: int = 1,
+    eta: float = 0.0,
+    student_model: dict[str, Any] | None = None,
+    config: DistillConfig | None = None,
+    registry: ModelRegistry | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+) -> DistilledPlanner:
+    """Distil ``teacher`` (a spec such as ``"pointmaze-umaze"`` or a loaded checkpoint) and
+    save the student as a new version of ``name`` (default ``TEACHERNAME-distilled``).
+
+    ``sampler_steps`` (1 or 2) and ``eta`` become the saved ``act`` settings of the
+    consistency sampler; ``student_model`` is ``{"arch": ..., **config}`` without the data-set
+    dimensions (default :data:`DEFAULT_STUDENT`); ``config`` the distillation settings.
+    """
+    if sampler_steps not in (1, 2):
+        raise ValueError(f"sampler_steps must be 1 or 2 (one- or two-step consistency sampling), got {sampler_steps}.")
+    registry = registry or ModelRegistry()
+    ckpt = teacher if isinstance(teacher, Checkpoint) else registry.load(teacher, kind=KIND)
+    config = config or DistillConfig()
+    cfg = ckpt.config
+    try:
+        dims, schedule = cfg["dims"], schedule_from_dict(cfg["schedule"])
+        preset, teacher_spec = cfg["preset"], cfg["model"]
+        dataset_id = ckpt.metadata.dataset or preset["dataset"]
+    except KeyError as exc:
+        raise CheckpointError(f"{ckpt.path}: config.json misses {exc}; it is not a trajectory planner's config.") from None
+    a, h = dims["action_dim"], dims["horizon"]
+    global_cond = bool(cfg.get("global_cond", False))
+    teacher_model = _teacher(ckpt).to(device)
+    data_cfg = preset.get("data", {})
+    data = SegmentDataset(
+        dataset_id, h, normalizer=normalizer_from_dict(ckpt.metadata.normalizer),
+        goal_mode=data_cfg.get("goal_mode", "hindsight"), min_goal_index=data_cfg.get("min_goal_index", 8),
+        stride=data_cfg.get("stride", 1), seed=config.seed,
+    )
+    arch = dict(student_model or DEFAULT_STUDENT)
+    if "arch" not in arch:
+        raise ValueError(f"student_model needs an 'arch' (e.g. 'temporal_unet'), got {student_model!r}.")
+    fixed = {k: teacher_spec["config"][k] for k in ("transition_dim", "horizon", "cond_dim") if k in teacher_spec["config"]}
+    student = build_model({"arch": arch.pop("arch"), "config": {**fixed, **arch}}).to(device)
+    torch.manual_seed(config.seed)
+
+    tic = time.perf_counter()
+    pool = teacher_pool(teacher_model, schedule, cfg["prediction"], planner_conditions(data, a, h, global_cond), config,
+                        device=device, progress=progress)
+    pool_wall = time.perf_counter() - tic
+    result = distill(student, schedule, pool, config, device=device, progress=progress)
+    result.pool_wall_s = pool_wall
+
+    spec = model_spec(result.student)
+    act = {**cfg["act"], "sampler": "consistency", "sampler_steps": sampler_steps, "eta": eta}
+    new_preset = copy.deepcopy(preset)
+    new_preset["model"] = {"arch": spec["arch"], **{k: v for k, v in spec["config"].items() if k not in ("transition_dim", "horizon", "cond_dim")}}
+    new_preset["act"] = {**new_preset.get("act", {}), **act}
+    new_preset["name"] = name or f"{ckpt.metadata.name}-distilled"
+    config_out = {**copy.deepcopy(cfg), "model": spec, "prediction": "x0", "act": act, "preset": new_preset,
+                  "distill": {"teacher": ckpt.spec, "config": dataclasses.asdict(config)}}
+    tensors = {f"model.{k}": v for k, v in result.student.state_dict().items()}
+    tensors.update({k: v for k, v in ckpt.tensors.items() if k.startswith("inv.")})
+    meta = CheckpointMetadata(
+        kind=KIND, env=ckpt.metadata.env, dataset=dataset_id, normalizer=ckpt.metadata.normalizer, steps=config.steps,
+        scores={}, seed=config.seed, parent=ckpt.spec, git_commit=git_commit(),
+        extra={"distilled_from": ckpt.spec, "teacher_steps": config.teacher_steps, "pool_size": config.pool_size,
+               "pool_wall_s": round(pool_wall, 1), "train_wall_s_this_session": round(result.train_wall_s, 1),
+               "final_loss": result.losses[-1] if result.losses else None,
+               "student_parameters": _parameters(result.student), "teacher_parameters": _parameters(teacher_model)},
+    )
+    saved = registry.save(new_preset["name"], meta, tensors=tensors, config=config_out)
+    return DistilledPlanner(saved, ckpt.spec, result, _parameters(result.student), _parameters(teacher_model))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m adiff_env.planners.distill TEACHER [--name N] [--steps S] ...``"""
+    defaults = DistillConfig()
+    p = argparse.ArgumentParser(description="distil a trajectory planner into a one/two-step consistency planner")
+    p.add_argument("teacher", help="registry spec of the teacher, e.g. pointmaze-umaze or pointmaze-umaze@v2")
+    p.add_argument("--name", default=None, help="registry name of the student (default TEACHER-distilled)")
+    p.add_argument("--sampler-steps", type=int, default=1, choices=(1, 2))
+    p.add_argument("--eta", type=float, default=0.0)
+    p.add_argument("--student", default=json.dumps(DEFAULT_STUDENT), help="student model spec as JSON")
+    for f in dataclasses.fields(DistillConfig):
+        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(getattr(defaults, f.name)), default=getattr(defaults, f.name))
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    cfg = DistillConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(DistillConfig)})
+    out = distill_planner(args.teacher, name=args.name, sampler_steps=args.sampler_steps, eta=args.eta,
+                          student_model=json.loads(args.student), config=cfg)
+    print(json.dumps({"checkpoint": out.checkpoint.spec, "path": str(out.checkpoint.path), "teacher": out.teacher,
+                      "student_parameters": out.student_parameters, "teacher_parameters": out.teacher_parameters,
+                      "pool_wall_s": round(out.result.pool_wall_s, 1), "train_wall_s": round(out.result.train_wall_s, 1),
+                      "loss_first": out.result.losses[0] if out.result.losses else None,
+                      "loss_last": out.result.losses[-1] if out.result.losses else None}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

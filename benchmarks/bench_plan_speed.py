@@ -1,0 +1,76 @@
+"""Planning speed of real checkpoints: ms per ``TrajectoryPlanner.plan`` call at batch 1.
+
+Each configuration is ``PLANNER[:SAMPLER:STEPS]`` (default: the checkpoint's own sampler). The
+calls are interleaved round-robin (config 1, 2, ..., 1, 2, ...) on the same start states, so a
+busy shared machine slows every configuration alike; the median and the 10th percentile
+(closest to an idle machine) are reported, with plans/s = 1000 / ms. A call includes
+everything acting pays for: the conditioning, the global condition, the sampler loop and the
+unnormalization.
+
+    uv run python benchmarks/bench_plan_speed.py --env adiff/PointMaze-UMaze-v0 \
+        pointmaze-umaze:ddpm:64 pointmaze-umaze:ddim:10 pointmaze-umaze:ddim:1 pointmaze-umaze-distilled
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from adiff_env.planners.trajectory import TrajectoryPlanner
+from adiff_env.registry import ModelRegistry, git_commit
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("configs", nargs="+", help="PLANNER[:SAMPLER:STEPS]")
+    p.add_argument("--env", default="adiff/PointMaze-UMaze-v0")
+    p.add_argument("--repeats", type=int, default=100)
+    p.add_argument("--seed", type=int, default=40_000, help="reset seeds of the start states")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json-out", default=None)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    env = gym.make(args.env)
+    planners = []
+    for cfg in args.configs:
+        name, *rest = cfg.split(":")
+        over = {"sampler": rest[0], "sampler_steps": int(rest[1])} if rest else {}
+        planners.append(TrajectoryPlanner.from_checkpoint(ModelRegistry().load(name), env, **over))
+    starts = []
+    for k in range(8):
+        obs, _ = env.reset(seed=args.seed + k)
+        s, g = np.asarray(obs["observation"], np.float64), np.asarray(obs["desired_goal"], np.float64)
+        starts.append((s, g))
+    times: list[list[float]] = [[] for _ in planners]
+    for r in range(args.repeats + 3):
+        s, g = starts[r % len(starts)]
+        for i, planner in enumerate(planners):
+            j = planner.initial_deadline(s, g)
+            tic = time.perf_counter()
+            planner.plan(s, g, j)
+            if r >= 3:  # warm-up
+                times[i].append(1000 * (time.perf_counter() - tic))
+    header = {"env": args.env, "repeats": args.repeats, "threads": args.threads, "machine": platform.processor() or platform.machine(),
+              "git_commit": git_commit(), "argv": sys.argv[1:]}
+    print(json.dumps(header))
+    print(f"{'config':<40} {'median ms':>10} {'p10 ms':>8} {'plans/s (median)':>17} {'plans/s (p10)':>14}")
+    for cfg, planner, ts in zip(args.configs, planners, times):
+        med, p10 = float(np.median(ts)), float(np.percentile(ts, 10))
+        print(f"{cfg + ' (' + planner.act.sampler + '-' + str(planner.sampler_steps) + ')':<40} {med:10.2f} {p10:8.2f} "
+              f"{1000 / med:17.0f} {1000 / p10:14.0f}")
+        if args.json_out:
+            with open(args.json_out, "a") as fh:
+                fh.write(json.dumps({**header, "config": cfg, "sampler": planner.act.sampler, "steps": planner.sampler_steps,
+                                     "median_ms": med, "p10_ms": p10}) + "\n")
+    env.close()
+
+
+if __name__ == "__main__":
+    main()
