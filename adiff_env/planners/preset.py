@@ -20,6 +20,7 @@ from adiff_env.errors import UnknownNameError
 ACTION_RULES = ("pd", "inverse-dynamics", "plan")
 DEADLINE_RULES = ("geodesic", "horizon")
 RANK_RULES = ("free-cells", "smoothness")
+AMP_MODES = ("none", "bf16")
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,12 @@ class TrainConfig:
     checkpoint_every: int = 500
     inverse_dynamics_hidden: int = 256  # width of the inverse-dynamics MLP (0 = none)
     seed: int = 0
+    amp: str = "none"  # "bf16": bfloat16 autocast of the denoiser's forward (GPU; measured in docs/scaling.md)
+    compile: bool = False  # torch.compile the denoiser for training (measured in docs/scaling.md)
+
+    def __post_init__(self) -> None:
+        if self.amp not in AMP_MODES:
+            raise UnknownNameError("mixed-precision mode", self.amp, AMP_MODES)
 
 
 @dataclass(frozen=True)
