@@ -7,6 +7,9 @@ env). ``results.csv`` holds one row per cell and is rewritten atomically after e
 interrupted run keeps what it finished; a re-run skips cells already there with the same
 episode count unless ``force``. The report (``table.md``, ``scores.png``,
 ``score_vs_time.png``) is rebuilt from the whole CSV at the end.
+
+``ray`` (``adiff bench --ray [ADDRESS]``): the same cells on Ray actors
+(:mod:`adiff_env.distributed.ray_bench`), the same rows.
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ class BenchConfig:
     vector_mode: str = "async"
     force: bool = False
     progress: bool = True
+    ray: str | None = None  # None: this process; "": a local Ray cluster; else a Ray cluster address
+    ray_actors: int | None = None  # actors (default: the cluster's CPUs)
 
     def __post_init__(self) -> None:
         for name in ("episodes", "seeds", "vector"):
@@ -74,6 +79,8 @@ class BenchConfig:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
         if not self.agents:
             raise ValueError("give at least one agent, e.g. --agents random,expert.")
+        if self.ray_actors is not None and (isinstance(self.ray_actors, bool) or not isinstance(self.ray_actors, int) or self.ray_actors < 1):
+            raise ValueError(f"ray_actors must be an integer >= 1 or None (the cluster's CPUs), got {self.ray_actors!r}.")
         if self.vector_mode not in VECTOR_MODES:
             raise UnknownNameError("vector mode", self.vector_mode, VECTOR_MODES)
 
@@ -125,7 +132,11 @@ def run_bench(config: BenchConfig) -> list[dict[str, Any]]:
     out = Path(config.out)
     csv_path = out / "results.csv"
     rows: list[dict[str, Any]] = read_results(csv_path)
-    for agent in agents:
+    if config.ray is not None:
+        from adiff_env.distributed.ray_bench import run_bench_ray
+
+        rows = run_bench_ray(config, agents, envs, rows, csv_path)
+    for agent in agents if config.ray is None else ():
         for env_id in envs:
             todo = [s for s in range(config.seeds)
                     if config.force or not any(_same_cell(r, agent.label, env_id, s, config.episodes) for r in rows)]

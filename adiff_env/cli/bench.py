@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from adiff_env.cli.evaluate import positive_int
 
@@ -29,6 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vector", type=positive_int, default=8, help="sub-envs per evaluation (default 8)")
     p.add_argument("--vector-mode", choices=["async", "sync"], default="async", help="gymnasium vector env (default async)")
     p.add_argument("--force", action="store_true", help="re-run cells already in results.csv")
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="run the cells on Ray actors (extra adiff-env[ray]): a local Ray cluster, or the cluster at ADDRESS "
+                        "(e.g. ray://head:10001 or auto); the same rows as without --ray")
+    p.add_argument("--ray-actors", type=positive_int, help="Ray actors, one CPU each (default: the cluster's CPUs)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -44,9 +49,18 @@ def run(args: argparse.Namespace) -> int:
     config = BenchConfig(
         suite=args.suite, agents=tuple(split_agents(args.agents)), episodes=args.episodes, seeds=args.seeds,
         out=Path(args.out), envs=envs, vector=args.vector, vector_mode=args.vector_mode, force=args.force,
-        progress=not args.quiet,
+        progress=not args.quiet, ray=args.ray, ray_actors=args.ray_actors,
     )
-    rows = run_bench(config)
+    if args.ray is not None:
+        from adiff_env.distributed.ray_bench import CellsFailedError
+
+        try:
+            rows = run_bench(config)
+        except CellsFailedError as exc:
+            print(f"adiff bench: error: {exc}", file=sys.stderr)
+            return 1
+    else:
+        rows = run_bench(config)
     print(markdown_table(summarize(rows, list(config.agents))), end="")
     print(f"written: {Path(args.out) / 'results.csv'}, table.md, scores.png")
     return 0
