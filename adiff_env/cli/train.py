@@ -32,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "cuda gives rank r the GPU cuda:LOCAL_RANK)")
     p.add_argument("--amp", choices=["none", "bf16"], help="mixed precision: bf16 autocast of the denoiser (default: the preset's, none)")
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the denoiser for training")
+    p.add_argument("--ddp-noise", choices=["global", "rank"], help="with --nproc: noise draws, global (exactly one process "
+                   "with the global batch; O(N) draws per rank) or rank (per-rank streams; for many ranks). Default: the preset's, global")
     p.add_argument("--nproc", type=int, default=1, help="data-parallel ranks on this machine under torchrun (DDP: gloo on CPU, "
                    "NCCL on CUDA); --batch-size is per rank. The command for several nodes is printed")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -57,9 +59,10 @@ def run(args: argparse.Namespace) -> int:
     train = {k: v for k, v in {
         "steps": args.steps, "batch_size": args.batch_size, "seed": args.seed,
         "eval_every": args.eval_every, "eval_episodes": args.eval_episodes, "amp": args.amp, "compile": args.compile,
+        "ddp_noise": args.ddp_noise,
     }.items() if v is not None}
     for key, value in train.items():
-        if key in ("amp", "compile"):
+        if key in ("amp", "compile", "ddp_noise"):
             continue
         if key != "seed" and key != "eval_every" and value < 1 or key == "eval_every" and value < 0:
             raise ValueError(f"--{key.replace('_', '-')} must be positive, got {value}.")
@@ -101,7 +104,7 @@ def child_argv(args: argparse.Namespace, run_dir: Path) -> list[str]:
     """The ``adiff`` arguments each rank runs: this command without ``--nproc``, with ``--run-dir``."""
     argv = ["--threads", str(args.threads)] if getattr(args, "threads", None) else []
     argv += ["train", args.env_id, "--preset", str(args.preset), "--run-dir", str(run_dir), "--device", args.device]
-    for flag in ("dataset", "name", "steps", "batch_size", "seed", "eval_every", "eval_episodes", "amp"):
+    for flag in ("dataset", "name", "steps", "batch_size", "seed", "eval_every", "eval_episodes", "amp", "ddp_noise"):
         value = getattr(args, flag)
         if value is not None:
             argv += [f"--{flag.replace('_', '-')}", str(value)]

@@ -17,7 +17,8 @@ same computation as one process with batch ``W * B`` on the same data order:
 - noise: every rank's generator has the same seed and draws the whole global batch's timesteps
   and noise, keeping rows ``r::W`` (:func:`local_rows`); the generators stay in step, so a
   resumed run needs one generator state (the cost: ``W x`` the noise draws, small next to the
-  denoiser's forward/backward up to tens of ranks; see docs/scaling.md);
+  denoiser's forward/backward up to tens of ranks; beyond, ``TrainConfig.ddp_noise = "rank"``
+  draws per-rank streams from :func:`step_generator`: same distribution, O(1) cost);
 - loss: the diffusion loss divides by the global batch's loss weight (:func:`global_mean_weight`),
   so DDP's gradient mean is the global batch's gradient, not a mean of per-rank ratios.
 
@@ -172,6 +173,12 @@ def distributed_batches(dataset: Any, batch_size: int, seed: int, w: World, star
             if i >= skip:
                 yield batch
         epoch, skip = epoch + 1, 0
+
+
+def step_generator(seed: int, step: int, rank: int) -> torch.Generator:
+    """The ``ddp_noise = "rank"`` stream of one rank at one step: a CPU generator seeded from
+    ``(seed, step, rank)`` (no state to save, so a resumed run draws the same)."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + step) * 65_537 + rank)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

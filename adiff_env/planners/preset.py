@@ -21,6 +21,7 @@ ACTION_RULES = ("pd", "inverse-dynamics", "plan")
 DEADLINE_RULES = ("geodesic", "horizon")
 RANK_RULES = ("free-cells", "smoothness")
 AMP_MODES = ("none", "bf16")
+DDP_NOISE = ("global", "rank")
 
 
 @dataclass(frozen=True)
@@ -65,10 +66,16 @@ class TrainConfig:
     seed: int = 0
     amp: str = "none"  # "bf16": bfloat16 autocast of the denoiser's forward (GPU; measured in docs/scaling.md)
     compile: bool = False  # torch.compile the denoiser for training (measured in docs/scaling.md)
+    # DDP noise draws: "global" (each rank draws the global batch's and keeps its rows: N ranks x B
+    # train exactly as 1 x N*B; costs O(N) draws per rank) or "rank" (streams seeded by seed, step
+    # and rank: O(1), the same distribution, not the same numbers); see docs/scaling.md
+    ddp_noise: str = "global"
 
     def __post_init__(self) -> None:
         if self.amp not in AMP_MODES:
             raise UnknownNameError("mixed-precision mode", self.amp, AMP_MODES)
+        if self.ddp_noise not in DDP_NOISE:
+            raise UnknownNameError("DDP noise mode", self.ddp_noise, DDP_NOISE)
 
 
 @dataclass(frozen=True)

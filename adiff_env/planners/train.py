@@ -184,7 +184,12 @@ def train_planner(
             if dcfg.global_cond:
                 rows = torch.arange(x0.shape[0], device=device)
                 vector = global_condition(x0[:, 0, a:], x0[rows, j, a : a + 2], j, h)
-            t, noise = _global_draws(x0, schedule.num_steps, generator, world) if world.active else (None, None)
+            t, noise, draw_gen, draw_world = None, None, generator, world
+            if world.active and cfg.ddp_noise == "global":
+                t, noise = _global_draws(x0, schedule.num_steps, generator, world)
+            elif world.active:  # "rank": this rank's own stream for this step
+                draw_gen, draw_world = ddp.step_generator(cfg.seed, trainer.step, world.rank), ddp.World()
+                t, noise = _global_draws(x0, schedule.num_steps, draw_gen, draw_world)
 
             def loss_fn() -> torch.Tensor:
                 with autocast:
@@ -192,7 +197,7 @@ def train_planner(
                                      weight_sum=weight_sum).loss.float()
 
             loss = trainer(loss_fn)
-            inv_loss = _inverse_dynamics_step(inv_net, inv_opt, x0, j, a, generator, world) if inv is not None else None
+            inv_loss = _inverse_dynamics_step(inv_net, inv_opt, x0, j, a, draw_gen, draw_world) if inv is not None else None
             step = trainer.step
             bar.update(1)
             if step % 10 == 0 or step == cfg.steps:
@@ -245,6 +250,7 @@ def train_planner(
         extra={"train_wall_s_this_session": round(wall, 1), "run_dir": str(run_dir), "final_loss": loss,
                "world_size": world.world_size, "global_batch": cfg.batch_size * world.world_size,
                "resumed_at_step": resumed_at, "device": str(device), "amp": cfg.amp, "compile": cfg.compile,
+               "ddp_noise": cfg.ddp_noise,
                **({"extra_dataset": extra_dataset, "extra_ratio": extra_ratio} if extra_dataset else {})},
     )
     checkpoint = (registry or ModelRegistry()).save(preset.name, meta, tensors=tensors, config=config)
@@ -283,7 +289,7 @@ def _load_init(checkpoint: Checkpoint, model: torch.nn.Module, ema: EMA, inv: In
 def _global_draws(x0: torch.Tensor, num_steps: int, generator: torch.Generator, world: ddp.World) -> tuple[torch.Tensor, torch.Tensor]:
     """Timesteps ``[B]`` and noise ``[B, H, D]`` for this rank: the whole global batch's draws
     (``[W * B]``, in the order one process would draw them) and this rank's rows of them."""
-    b = x0.shape[0] * world.world_size
+    b = x0.shape[0] * (world.world_size if world.active else 1)
     t = torch.randint(0, num_steps, (b,), generator=generator, device=generator.device)
     noise = torch.randn((b, *x0.shape[1:]), generator=generator, device=generator.device, dtype=torch.float32)
     return ddp.local_rows(t, world), ddp.local_rows(noise, world)

@@ -157,7 +157,7 @@ def test_cli_nproc_2_resumes_and_registers_once(dataset_home, tmp_path, monkeypa
     preset, run = _preset_toml(tmp_path / "tiny.toml"), tmp_path / "run"
     base = ["--threads", "1", "train", ENV, "--preset", str(preset), "--run-dir", str(run), "--quiet"]
     assert main([*base, "--steps", "4"]) == 0  # one process (in this one), then resumed on 2 torchrun ranks
-    assert main([*base, "--steps", "8", "--resume", "--nproc", "2"]) == 0
+    assert main([*base, "--steps", "8", "--resume", "--nproc", "2", "--ddp-noise", "rank"]) == 0
     printed = capsys.readouterr().out
     assert "--nnodes 4" in printed and "--rdzv-endpoint HEAD_NODE_ADDRESS:29500" in printed
     versions = ModelRegistry().versions("tiny-cli-ddp")
@@ -165,4 +165,5 @@ def test_cli_nproc_2_resumes_and_registers_once(dataset_home, tmp_path, monkeypa
     last = ModelRegistry().load("tiny-cli-ddp")
     assert last.metadata.steps == 8
     assert last.metadata.extra["world_size"] == 2 and last.metadata.extra["resumed_at_step"] == 4
+    assert last.metadata.extra["ddp_noise"] == "rank"
     assert ModelRegistry().load("tiny-cli-ddp@v1").metadata.extra["world_size"] == 1

@@ -105,3 +105,12 @@ def test_train_config_amp_is_validated():
     assert TrainConfig(amp="bf16").amp == "bf16"
     with pytest.raises(ValueError, match="Unknown mixed-precision mode 'fp8'"):
         TrainConfig(amp="fp8")
+
+
+def test_rank_noise_streams_are_reproducible_and_distinct():
+    draw = lambda seed, step, rank: torch.randn(4, generator=ddp.step_generator(seed, step, rank))  # noqa: E731
+    assert torch.equal(draw(0, 5, 1), draw(0, 5, 1))
+    assert not torch.equal(draw(0, 5, 1), draw(0, 5, 0)) and not torch.equal(draw(0, 5, 1), draw(0, 6, 1))
+    assert not torch.equal(draw(0, 5, 1), draw(1, 5, 1))
+    with pytest.raises(ValueError, match="Unknown DDP noise mode"):
+        TrainConfig(ddp_noise="local")
