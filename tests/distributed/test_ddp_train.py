@@ -167,3 +167,34 @@ def test_cli_nproc_2_resumes_and_registers_once(dataset_home, tmp_path, monkeypa
     assert last.metadata.extra["world_size"] == 2 and last.metadata.extra["resumed_at_step"] == 4
     assert last.metadata.extra["ddp_noise"] == "rank"
     assert ModelRegistry().load("tiny-cli-ddp@v1").metadata.extra["world_size"] == 1
+
+
+def test_bf16_autocast_trains_on_cpu_and_compile_wraps_the_denoiser(dataset_home, tmp_path, monkeypatch):
+    """One process, real data: ``amp = "bf16"`` runs the denoiser under bf16 autocast (its
+    outputs are bf16) and ``compile = true`` hands the denoiser to ``torch.compile`` (recorded
+    here instead of compiled: inductor takes minutes on this machine; benchmarks/gpu_check.py
+    measures the real thing)."""
+    sys.path.insert(0, str(WORKER.parent))
+    try:
+        from ddp_worker import tiny_preset
+    finally:
+        sys.path.pop(0)
+    from adiff_env.planners.train import train_planner
+    from adiff_env.registry import ModelRegistry
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(dataset_home / "minari"))
+    compiled, dtypes = [], []
+
+    def fake_compile(module):
+        compiled.append(module)
+        module.register_forward_hook(lambda m, args, out: dtypes.append(out.dtype))
+        return module
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    preset = tiny_preset(DATASET, 3, 8).replace(train={"amp": "bf16", "compile": True})
+    result = train_planner(preset, run_dir=tmp_path / "run", progress=False, registry=ModelRegistry(tmp_path / "models"))
+    assert compiled == [result.modules["model"]]  # one process: the plain denoiser, no DDP wrapper
+    assert dtypes == [torch.bfloat16] * 3
+    assert torch.isfinite(torch.tensor(result.final_loss))
+    extra = result.checkpoint.metadata.extra
+    assert (extra["amp"], extra["compile"], extra["world_size"]) == ("bf16", True, 1)
