@@ -46,7 +46,11 @@ def test_ray_bench_gives_the_local_rows(local_ray, tmp_path):
     common = dict(suite="maze", agents=("random:0", "expert"), episodes=2, seeds=2, envs=("UMaze",), vector=2,
                   vector_mode="sync", progress=False)
     run_bench(BenchConfig(out=tmp_path / "local", **common))
-    run_bench(BenchConfig(out=tmp_path / "ray", ray="", ray_actors=2, **common))
+    from adiff_env.cli.main import main
+
+    assert main(["bench", "maze", "--agents", "random:0,expert", "--episodes", "2", "--seeds", "2", "--envs", "UMaze",
+                 "--vector", "2", "--vector-mode", "sync", "--out", str(tmp_path / "ray"), "--quiet", "--ray",
+                 "--ray-actors", "2"]) == 0
     local, remote = _rows(tmp_path / "local" / "results.csv"), _rows(tmp_path / "ray" / "results.csv")
     assert len(local) == 4
     assert [(r["agent"], r["seed"]) for r in remote] == [(r["agent"], r["seed"]) for r in local]
