@@ -8,6 +8,8 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from adiff_env.planners.preset import AMP_MODES, DDP_NOISE
+
     p = sub.add_parser(
         "train",
         help="train a diffusion trajectory planner on a Minari dataset",
@@ -30,9 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last resume.pt")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1, mps (default cpu; with --nproc, "
                    "cuda gives rank r the GPU cuda:LOCAL_RANK)")
-    p.add_argument("--amp", choices=["none", "bf16"], help="mixed precision: bf16 autocast of the denoiser (default: the preset's, none)")
+    p.add_argument("--amp", choices=AMP_MODES, help="mixed precision: bf16 autocast of the denoiser (default: the preset's, none)")
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the denoiser for training")
-    p.add_argument("--ddp-noise", choices=["global", "rank"], help="with --nproc: noise draws, global (exactly one process "
+    p.add_argument("--ddp-noise", choices=DDP_NOISE, help="with --nproc: noise draws, global (exactly one process "
                    "with the global batch; O(N) draws per rank) or rank (per-rank streams; for many ranks). Default: the preset's, global")
     p.add_argument("--nproc", type=int, default=1, help="data-parallel ranks on this machine under torchrun (DDP: gloo on CPU, "
                    "NCCL on CUDA); --batch-size is per rank. The command for several nodes is printed")
