@@ -7,33 +7,27 @@ env). ``results.csv`` holds one row per cell, with the git commit that ran it, a
 rewritten atomically after each cell, so an interrupted run keeps what it finished; a re-run
 skips cells already there with the same episode count unless ``force``. The report (``table.md``, ``scores.png``,
 ``score_vs_time.png``) is rebuilt from the whole CSV at the end.
+
+``ray`` (``adiff bench --ray [ADDRESS]``): the same cells on Ray actors
+(:mod:`adiff_env.distributed.ray_bench`), the same rows.
 """
 
 from __future__ import annotations
 
-import csv
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 
-from adiff_env._provenance import git_commit
-from adiff_env.bench.specs import BenchAgent, parse_bench_agent
+from adiff_env.bench.cells import SEED_STRIDE, cell_row, read_results, same_cell, write_results  # noqa: F401
+from adiff_env.bench.specs import parse_bench_agent
 from adiff_env.bench.vector import VECTOR_MODES, evaluate_vector
 from adiff_env.errors import UnknownNameError
 
-SEED_STRIDE = 10_000
 SUITES: dict[str, tuple[str, ...]] = {
     "maze": ("adiff/PointMaze-UMaze-v0", "adiff/PointMaze-Medium-v0", "adiff/PointMaze-Large-v0"),
     "goldcoin": ("adiff/PointMaze-Medium-GoldCoin-v0", "adiff/PointMaze-Large-GoldCoin-v0"),
 }
-CSV_FIELDS = (
-    "agent", "env", "seed", "episodes", "reset_seed_start", "normalized_score_x100_mean", "normalized_score_x100_std",
-    "success_rate", "return_mean", "return_std", "episode_length_mean", "wall_s", "steps_per_s", "episodes_per_s",
-    "plan_ms_median", "plans", "sampler", "sampler_steps", "n_envs", "batched", "coins_mean", "git_commit",
-)
 
 
 def suite_envs(suite: str, envs: list[str] | None = None) -> list[str]:
@@ -66,6 +60,8 @@ class BenchConfig:
     vector_mode: str = "async"  # gymnasium vector env: async or sync
     force: bool = False  # re-run cells already in results.csv
     progress: bool = True  # progress bars
+    ray: str | None = None  # None: this process; "": a local Ray cluster; else a Ray cluster address
+    ray_actors: int | None = None  # Ray actors (default: the cluster's CPUs)
 
     def __post_init__(self) -> None:
         for name in ("episodes", "seeds", "vector"):
@@ -74,45 +70,10 @@ class BenchConfig:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
         if not self.agents:
             raise ValueError("give at least one agent, e.g. --agents random,expert.")
+        if self.ray_actors is not None and (isinstance(self.ray_actors, bool) or not isinstance(self.ray_actors, int) or self.ray_actors < 1):
+            raise ValueError(f"ray_actors must be an integer >= 1 or None (the cluster's CPUs), got {self.ray_actors!r}.")
         if self.vector_mode not in VECTOR_MODES:
             raise UnknownNameError("vector mode", self.vector_mode, VECTOR_MODES)
-
-
-def read_results(path: Path) -> list[dict[str, str]]:
-    if not path.is_file():
-        return []
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
-
-
-def write_results(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Write ``rows`` to ``path`` atomically (temporary file, then ``os.replace``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".results-", suffix=".csv", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _cell_row(agent: BenchAgent, env_id: str, seed_index: int, result: Any) -> dict[str, Any]:
-    extra = result.extra
-    return {
-        "agent": agent.label, "env": env_id, "seed": seed_index, "episodes": result.episodes,
-        "reset_seed_start": result.seed, "normalized_score_x100_mean": result.normalized_score_x100_mean,
-        "normalized_score_x100_std": result.normalized_score_x100_std, "success_rate": result.success_rate,
-        "return_mean": result.return_mean, "return_std": result.return_std,
-        "episode_length_mean": result.episode_length_mean, "wall_s": result.wall_s, "steps_per_s": result.steps_per_s,
-        "episodes_per_s": result.episodes / result.wall_s if result.wall_s > 0 else None,
-        "plan_ms_median": extra.get("plan_ms_median"), "plans": extra.get("plans"), "sampler": extra.get("sampler"),
-        "sampler_steps": extra.get("steps"), "n_envs": extra.get("n_envs"), "batched": extra.get("batched"),
-        "coins_mean": extra.get("coins_mean"), "git_commit": git_commit(),
-    }
 
 
 def run_bench(config: BenchConfig) -> list[dict[str, Any]]:
@@ -125,10 +86,14 @@ def run_bench(config: BenchConfig) -> list[dict[str, Any]]:
     out = Path(config.out)
     csv_path = out / "results.csv"
     rows: list[dict[str, Any]] = read_results(csv_path)
-    for agent in agents:
+    if config.ray is not None:
+        from adiff_env.distributed.ray_bench import run_bench_ray
+
+        rows = run_bench_ray(config, agents, envs, rows, csv_path)
+    for agent in agents if config.ray is None else ():
         for env_id in envs:
             todo = [s for s in range(config.seeds)
-                    if config.force or not any(_same_cell(r, agent.label, env_id, s, config.episodes) for r in rows)]
+                    if config.force or not any(same_cell(r, agent.label, env_id, s, config.episodes) for r in rows)]
             if not todo:
                 continue
             from tqdm.auto import tqdm  # deferred: adiff --help builds this module's configs
@@ -139,13 +104,9 @@ def run_bench(config: BenchConfig) -> list[dict[str, Any]]:
                                              n_envs=config.vector, mode=config.vector_mode,
                                              agent_options=agent.options or None, bar=bar)
                     rows = [r for r in rows if not (r["agent"] == agent.label and r["env"] == env_id and int(r["seed"]) == s)]
-                    rows.append(_cell_row(agent, env_id, s, result))
+                    rows.append(cell_row(agent, env_id, s, result))
                     write_results(csv_path, rows)
     from adiff_env.bench.report import write_report
 
     write_report(rows, out, agent_order=labels, env_order=envs)
     return rows
-
-
-def _same_cell(row: dict[str, Any], label: str, env_id: str, seed: int, episodes: int) -> bool:
-    return row["agent"] == label and row["env"] == env_id and int(row["seed"]) == seed and int(row["episodes"]) == episodes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from adiff_env import config
 from adiff_env.bench.runner import BenchConfig
@@ -28,6 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                   types={"episodes": positive_int, "seeds": positive_int, "vector": positive_int})
     p.add_argument("--envs", help="comma-separated subset of the suite's envs (ids or names, e.g. UMaze,Medium)")
     p.add_argument("--force", action="store_true", help="re-run cells already in results.csv")
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="run the cells on Ray actors (extra adiff-env[ray]): a local Ray cluster, or the cluster at ADDRESS "
+                        "(e.g. ray://head:10001 or auto); the same rows as without --ray")
+    p.add_argument("--ray-actors", type=positive_int, help="Ray actors, one CPU each (default: the cluster's CPUs)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run, bench_fields=fields)
 
@@ -43,9 +48,18 @@ def run(args: argparse.Namespace) -> int:
     for spec in agents:
         check_agent(spec, resolve=True)  # every agent's kind, options and model before the first episode
     cfg = config.from_dict(BenchConfig, {"suite": args.suite, "agents": agents, "envs": envs, "force": args.force,
-                                         "progress": not args.quiet, **config.given_arguments(args, args.bench_fields)},
+                                         "progress": not args.quiet, "ray": args.ray, "ray_actors": args.ray_actors, **config.given_arguments(args, args.bench_fields)},
                            "the command's options")
-    rows = run_bench(cfg)
+    if cfg.ray is not None:
+        from adiff_env.distributed.ray_bench import CellsFailedError
+
+        try:
+            rows = run_bench(cfg)
+        except CellsFailedError as exc:
+            print(f"adiff bench: error: {exc}", file=sys.stderr)
+            return 1
+    else:
+        rows = run_bench(cfg)
     print(markdown_table(summarize(rows, list(cfg.agents))), end="")
     print(f"written: {cfg.out / 'results.csv'}, table.md, scores.png")
     return 0

@@ -40,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(same as ?sampler=...)")
     p.add_argument("--steps", type=positive_int, help="planners and coders: reverse diffusion steps (ddpm: default the "
                    "training count; same as ?steps=N)")
+    p.add_argument("--device", help="planners and coders: torch device to act on, e.g. cuda (default: the agent's, cpu)")
     p.add_argument(
         "--agent-option",
         action="append",
@@ -71,6 +72,8 @@ def agent_options(args: argparse.Namespace) -> dict:
             options["steps"] = 0  # 0 = the training step count
     if args.steps is not None:
         options["steps"] = args.steps
+    if getattr(args, "device", None):
+        options["device"] = args.device
     return options
 
 

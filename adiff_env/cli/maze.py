@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from adiff_env import config
-from adiff_env.cli._common import CLIError, check_env_id, mount_lazily
+from adiff_env.cli._common import CLIError, check_env_id, mount_lazily, positive_int
 from adiff_env.planners.preset import TrainConfig
 
 
@@ -45,7 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="fail instead of collecting a missing dataset (the error gives the command)")
     t.add_argument("--run-dir", type=Path, help="run directory (TensorBoard, resume state); default $ADIFF_HOME/runs/NAME-TIME")
     t.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last resume.pt")
-    t.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    t.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1, mps (default cpu; with --nproc, "
+                   "cuda gives rank r the GPU cuda:LOCAL_RANK)")
+    t.add_argument("--nproc", type=positive_int, default=1, help="data-parallel ranks on this machine under torchrun "
+                   "(DDP: gloo on CPU, NCCL on CUDA); --batch-size is per rank. The command for several nodes is printed")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=run_train, train_fields=config.add_arguments(
         t, TrainConfig, title="training (the preset's [train] table)", default_note="default: the preset's"))
@@ -68,16 +71,57 @@ def run_train(args: argparse.Namespace) -> int:
         top["name"] = args.name
     preset = config.replace(preset, {"train": config.given_arguments(args, args.train_fields), **top},
                             f"preset {args.preset} with the command's options")
-    ensure_dataset(preset.dataset, collect=not args.no_collect, progress=not args.quiet, recipe=args.recipe)
+    from adiff_env.distributed import ddp
+
+    if not ddp.under_torchrun():  # ranks trust their launcher's checks
+        ensure_dataset(preset.dataset, collect=not args.no_collect, progress=not args.quiet, recipe=args.recipe)
+    if args.nproc > 1 and not ddp.under_torchrun():
+        return _launch(args, preset)
 
     from adiff_env.planners.train import train_planner
 
-    result = train_planner(preset, run_dir=args.run_dir, resume=args.resume, device=args.device, progress=not args.quiet)
+    with ddp.process_group(args.device) as (_world, device):
+        result = train_planner(preset, run_dir=args.run_dir, resume=args.resume, device=device, progress=not args.quiet)
+    if result.checkpoint is None:  # ranks other than 0
+        return 0
     print(f"registered {result.checkpoint.spec} at {result.checkpoint.path}")
     print(f"run dir {result.run_dir} ({result.steps} steps, {result.wall_s:.0f} s, final loss {result.final_loss:.4f})")
     if result.scores:
         print(f"last evaluation: {result.scores}")
     return 0
+
+
+def _launch(args: argparse.Namespace, preset) -> int:
+    """Run this command as ``--nproc`` torchrun ranks; every rank gets the same run dir."""
+    from adiff_env.distributed import ddp
+    from adiff_env.planners.train import default_run_dir
+
+    run_dir = args.run_dir or default_run_dir(preset.name)
+    argv = child_argv(args, run_dir)
+    print(f"training on {args.nproc} ranks (torchrun, {ddp.backend_for(args.device)}), global batch "
+          f"{preset.train.batch_size} x {args.nproc} = {preset.train.batch_size * args.nproc}")
+    print(f"on several nodes, run on each (same endpoint and id; --nnodes = node count):\n  {ddp.multinode_hint(args.nproc, argv)}")
+    return ddp.launch(args.nproc, argv)
+
+
+def child_argv(args: argparse.Namespace, run_dir: Path) -> list[str]:
+    """The ``adiff`` arguments each rank runs: this command without ``--nproc``, with ``--run-dir``."""
+    argv = ["--threads", str(args.threads)] if getattr(args, "threads", None) else []
+    argv += ["maze", "train", args.env_id, "--preset", str(args.preset), "--run-dir", str(run_dir), "--device", args.device,
+             "--no-collect"]
+    for flag in ("dataset", "name", "recipe"):
+        if getattr(args, flag) is not None:
+            argv += [f"--{flag}", str(getattr(args, flag))]
+    for name, value in config.given_arguments(args, args.train_fields).items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            argv.append(flag if value else f"--no-{name.replace('_', '-')}")
+        else:
+            argv += [flag, str(value)]
+    for flag in ("resume", "quiet"):
+        if getattr(args, flag):
+            argv.append(f"--{flag}")
+    return argv
 
 
 def preflight_evolve(argv: list[str]) -> list[str]:

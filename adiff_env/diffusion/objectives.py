@@ -15,6 +15,7 @@ not in ``x_t``), which keeps the three prediction types consistent with each oth
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -83,14 +84,22 @@ class DiffusionObjective:
         cond: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
         t: torch.Tensor | None = None,
+        noise: torch.Tensor | None = None,
+        weight_sum: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> LossOutput:
-        """Loss on ``x0: [B, H, D]``; ``t`` ``[B]`` overrides the uniform draw (tests, curricula)."""
+        """Loss on ``x0: [B, H, D]``; ``t`` ``[B]`` and ``noise`` ``[B, H, D]`` override the draws
+        (tests, curricula, data-parallel ranks that draw a global batch's noise).
+
+        ``weight_sum`` maps this batch's total loss weight ``sum(w * keep)`` to the one to divide
+        by; data-parallel training passes the global batch's total over the world size
+        (:func:`adiff_env.distributed.ddp.global_mean_weight`), so that averaging gradients over
+        ranks gives exactly the gradient of the whole global batch's loss."""
         b = x0.shape[0]
         if t is None:
             gen_device = generator.device if generator is not None else x0.device
             t = torch.randint(0, self.schedule.num_steps, (b,), generator=generator, device=gen_device)
         t = t.to(x0.device)
-        eps = randn(tuple(x0.shape), x0, generator)
+        eps = randn(tuple(x0.shape), x0, generator) if noise is None else noise.to(x0.device, x0.dtype)
         abar = self.alphas_cumprod.to(x0.device, x0.dtype)[t]
         a = abar.view(-1, 1, 1)
         x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps
@@ -104,5 +113,6 @@ class DiffusionObjective:
         err = diff.square() if self.loss_type == "l2" else diff.abs()
         num = (w * err).flatten(1).sum(-1)
         den = w.flatten(1).sum(-1)
-        loss = num.sum() / den.sum().clamp_min(1e-12)
+        total = den.sum() if weight_sum is None else weight_sum(den.sum().detach())
+        loss = num.sum() / total.clamp_min(1e-12)
         return LossOutput(loss, t, (num / den.clamp_min(1e-12)).detach())

@@ -20,6 +20,8 @@ from adiff_env.errors import ConfigError, MissingResourceError, UnknownNameError
 ACTION_RULES = ("pd", "inverse-dynamics", "plan")
 DEADLINE_RULES = ("geodesic", "horizon")
 RANK_RULES = ("free-cells", "smoothness")
+AMP_MODES = ("none", "bf16")
+DDP_NOISE = ("global", "rank")
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,12 @@ class TrainConfig:
     checkpoint_every: int = 500  # write resume.pt every N steps
     inverse_dynamics_hidden: int = 256  # width of the inverse-dynamics MLP (0: none)
     seed: int = 0  # seed of data order, initialisation and evaluation
+    amp: str = "none"  # "bf16": bfloat16 autocast of the denoiser's forward (GPU; measured in docs/scaling.md)
+    compile: bool = False  # torch.compile the denoiser for training (measured in docs/scaling.md)
+    # DDP noise draws: "global" (each rank draws the global batch's and keeps its rows: N ranks x B
+    # train exactly as 1 x N*B; costs O(N) draws per rank) or "rank" (streams seeded by seed, step
+    # and rank: O(1), the same distribution, not the same numbers); see docs/scaling.md
+    ddp_noise: str = "global"
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "eval_episodes", "checkpoint_every"):
@@ -74,6 +82,10 @@ class TrainConfig:
                 raise ValueError(f"train.{name} must be >= 0, got {getattr(self, name)}.")
         if not self.lr > 0 or not 0 <= self.ema_decay < 1:
             raise ValueError(f"train.lr must be > 0 and 0 <= train.ema_decay < 1, got {self.lr} and {self.ema_decay}.")
+        if self.amp not in AMP_MODES:
+            raise UnknownNameError("mixed-precision mode", self.amp, AMP_MODES)
+        if self.ddp_noise not in DDP_NOISE:
+            raise UnknownNameError("DDP noise mode", self.ddp_noise, DDP_NOISE)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,11 @@ Every run has a run directory (TensorBoard events in ``tb/``, ``run.json`` with 
 seed and git commit, and ``resume.pt`` written atomically every ``checkpoint_every`` steps so
 ``--resume`` continues), evaluates the EMA model every ``eval_every`` steps on the preset's
 env, and registers the final EMA weights as a new version in the model registry.
+
+Under torchrun (``adiff train --nproc N``, :mod:`adiff_env.distributed.ddp`) the same loop runs
+on every rank with a few hooks: the denoiser and the inverse dynamics in DDP, the distributed
+data order and global-batch noise draws (N ranks x batch B = one process x batch N*B, exactly),
+and rank 0 alone logging, evaluating, writing ``resume.pt`` and registering.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import torch
 from tqdm.auto import tqdm
 
 from adiff_env.datasets.segments import SegmentDataset
+from adiff_env.distributed import ddp
 from adiff_env.diffusion import (
     EMA,
     DiffusionObjective,
@@ -52,12 +58,14 @@ from adiff_env.registry import Checkpoint, CheckpointMetadata, ModelRegistry, ad
 class TrainResult:
     """What a training run produced."""
 
-    checkpoint: Checkpoint
+    checkpoint: Checkpoint | None  # None on ranks other than 0 (rank 0 registers)
     run_dir: Path
     steps: int
     wall_s: float
     final_loss: float
     scores: dict[str, Any]
+    # The trained modules of this rank: "model" (last weights), "ema" (averaged), "inv" (or None).
+    modules: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
 
 
 def training_conditioner(batch_traj: torch.Tensor, goal_index: torch.Tensor, action_dim: int) -> Inpainting:
@@ -101,6 +109,9 @@ def train_planner(
 ) -> TrainResult:
     """Train the planner described by ``preset`` and register it as ``preset.name``.
 
+    Under an active process group (torchrun) ``device`` is this rank's device, ``batch_size`` is
+    per rank, and only rank 0 writes and registers (module docstring).
+
     Fine-tuning (self-evolution): ``init_from`` starts from a checkpoint's weights (model, EMA
     and inverse dynamics) and keeps its normalizer; ``extra_dataset`` (a Minari id) is mixed in
     so that a share ``extra_ratio`` of the training windows, in expectation, comes from it.
@@ -111,6 +122,9 @@ def train_planner(
     if resume and not resume_path.exists():
         raise FileNotFoundError(f"--resume: no resume.pt in {run_dir}; start without --resume or name the run dir.")
     run_dir.mkdir(parents=True, exist_ok=True)
+    world = ddp.world()
+    if world.active and extra_dataset:
+        raise ValueError("extra_dataset (fine-tuning on mixed data) runs in one process; drop --nproc.")
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
 
@@ -143,6 +157,7 @@ def train_planner(
         _load_init(init_from, model, ema, inv)
 
     scores: dict[str, Any] = {}
+    resumed_at = 0
     if resume:
         state = torch.load(resume_path, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
@@ -154,18 +169,25 @@ def train_planner(
             inv_opt.load_state_dict(state["inv_opt"])
         generator.set_state(state["generator"])
         scores = json.loads(state["scores"])
-    else:
+        resumed_at = trainer.step
+    elif world.is_main:
         _write_json(run_dir / "run.json", {
             "preset": preset.to_dict(), "seed": cfg.seed, "git_commit": git_commit(), "device": str(device),
+            "world_size": world.world_size, "global_batch": cfg.batch_size * world.world_size,
             "parameters": count_parameters(model), "windows": len(data), "started_at": datetime.now(timezone.utc).isoformat(),
         })
 
     from torch.utils.tensorboard import SummaryWriter
 
-    writer = SummaryWriter(str(run_dir / "tb"))
+    writer = SummaryWriter(str(run_dir / "tb")) if world.is_main else None
     start_wall, loss = time.perf_counter(), float("nan")
-    batches = _batches(loader)
-    bar = tqdm(total=cfg.steps, initial=trainer.step, desc=f"train {preset.name}", disable=not progress, dynamic_ncols=True)
+    batches = ddp.distributed_batches(data, cfg.batch_size, cfg.seed, world, trainer.step) if world.active else _batches(loader)
+    net, inv_net = ddp.wrap(model, world, device), ddp.wrap(inv, world, device) if inv is not None else None
+    net = torch.compile(net) if cfg.compile else net
+    weight_sum = ddp.global_mean_weight(world)
+    autocast = torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=cfg.amp == "bf16")
+    bar = tqdm(total=cfg.steps, initial=trainer.step, desc=f"train {preset.name}", disable=not (progress and world.is_main),
+               dynamic_ncols=True)
     try:
         while trainer.step < cfg.steps:
             seg = next(batches)
@@ -175,17 +197,32 @@ def train_planner(
             if dcfg.global_cond:
                 rows = torch.arange(x0.shape[0], device=device)
                 vector = global_condition(x0[:, 0, a:], x0[rows, j, a : a + 2], j, h)
-            loss = trainer(lambda: objective(model, x0, conditioner=cond, cond=vector, generator=generator).loss)
-            inv_loss = _inverse_dynamics_step(inv, inv_opt, x0, j, a, generator) if inv is not None else None
+            t, noise, draw_gen, draw_world = None, None, generator, world
+            if world.active and cfg.ddp_noise == "global":
+                t, noise = _global_draws(x0, schedule.num_steps, generator, world)
+            elif world.active:  # "rank": this rank's own stream for this step
+                draw_gen, draw_world = ddp.step_generator(cfg.seed, trainer.step, world.rank), ddp.World()
+                t, noise = _global_draws(x0, schedule.num_steps, draw_gen, draw_world)
+
+            def loss_fn() -> torch.Tensor:
+                with autocast:
+                    return objective(net, x0, conditioner=cond, cond=vector, generator=generator, t=t, noise=noise,
+                                     weight_sum=weight_sum).loss.float()
+
+            loss = trainer(loss_fn)
+            inv_loss = _inverse_dynamics_step(inv_net, inv_opt, x0, j, a, draw_gen, draw_world) if inv is not None else None
             step = trainer.step
             bar.update(1)
             if step % 10 == 0 or step == cfg.steps:
+                loss = ddp.mean_over_ranks(loss, world)
+                inv_loss = ddp.mean_over_ranks(inv_loss, world) if inv_loss is not None else None
+            if writer is not None and (step % 10 == 0 or step == cfg.steps):
                 bar.set_postfix(loss=f"{loss:.4f}", lr=f"{trainer.lr:.1e}")
                 writer.add_scalar("train/loss", loss, step)
                 writer.add_scalar("train/lr", trainer.lr, step)
                 if inv_loss is not None:
                     writer.add_scalar("train/inverse_dynamics_loss", inv_loss, step)
-            if cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
+            if world.is_main and cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
                 result = _evaluate_in_memory(preset, ema.shadow, schedule, data, inv, step)
                 scores = {"step": step, **result}
                 for key, value in result.items():
@@ -194,7 +231,7 @@ def train_planner(
                 bar.write(f"step {step}: normalized score x100 {result.get('normalized_score_x100_mean')}, success {result.get('success_rate')}")
                 if on_eval is not None:
                     on_eval(step, result)
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            if world.is_main and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
                 _atomic_torch_save({
                     "model": model.state_dict(), "ema": ema.shadow.state_dict(), "ema_updates": ema.num_updates,
                     "trainer": trainer.state_dict(), "inv": inv.state_dict() if inv is not None else {},
@@ -203,8 +240,12 @@ def train_planner(
                 }, resume_path)
     finally:
         bar.close()
-        writer.close()
+        if writer is not None:
+            writer.close()
     wall = time.perf_counter() - start_wall
+    modules = {"model": model, "ema": ema.shadow, "inv": inv}
+    if not world.is_main:
+        return TrainResult(None, run_dir, trainer.step, wall, loss, scores, modules)
 
     tensors = prefixed_state(ema.shadow, "model.")
     if inv is not None:
@@ -220,10 +261,13 @@ def train_planner(
         kind=KIND, env=preset.env, dataset=preset.dataset, normalizer=data.normalizer.to_dict(), steps=trainer.step,
         scores=scores, seed=cfg.seed, parent=init_from.spec if init_from is not None else None,
         extra={"train_wall_s_this_session": round(wall, 1), "run_dir": str(run_dir), "final_loss": loss,
+               "world_size": world.world_size, "global_batch": cfg.batch_size * world.world_size,
+               "resumed_at_step": resumed_at, "device": str(device), "amp": cfg.amp, "compile": cfg.compile,
+               "ddp_noise": cfg.ddp_noise,
                **({"extra_dataset": extra_dataset, "extra_ratio": extra_ratio} if extra_dataset else {})},
     )
     checkpoint = (registry or ModelRegistry()).save(preset.name, meta, tensors=tensors, config=config)
-    return TrainResult(checkpoint, run_dir, trainer.step, wall, loss, scores)
+    return TrainResult(checkpoint, run_dir, trainer.step, wall, loss, scores, modules)
 
 
 def _mixed_loader(data: SegmentDataset, preset: PlannerPreset, extra_id: str, ratio: float) -> torch.utils.data.DataLoader:
@@ -251,10 +295,22 @@ def _load_init(checkpoint: Checkpoint, model: torch.nn.Module, ema: EMA, inv: In
         load_prefixed(inv, tensors, "inv.", source)
 
 
-def _inverse_dynamics_step(inv, opt, x0: torch.Tensor, j: torch.Tensor, a: int, generator: torch.Generator) -> float:
-    """One step on pairs ``(s_k, s_{k+1}) -> a_k`` with ``k`` uniform in ``[0, j - 2]`` (moving rows only)."""
+def _global_draws(x0: torch.Tensor, num_steps: int, generator: torch.Generator, world: ddp.World) -> tuple[torch.Tensor, torch.Tensor]:
+    """Timesteps ``[B]`` and noise ``[B, H, D]`` for this rank: the whole global batch's draws
+    (``[W * B]``, in the order one process would draw them) and this rank's rows of them."""
+    b = x0.shape[0] * (world.world_size if world.active else 1)
+    t = torch.randint(0, num_steps, (b,), generator=generator, device=generator.device)
+    noise = torch.randn((b, *x0.shape[1:]), generator=generator, device=generator.device, dtype=torch.float32)
+    return ddp.local_rows(t, world), ddp.local_rows(noise, world)
+
+
+def _inverse_dynamics_step(inv, opt, x0: torch.Tensor, j: torch.Tensor, a: int, generator: torch.Generator,
+                           world: ddp.World = ddp.World()) -> float:
+    """One step on pairs ``(s_k, s_{k+1}) -> a_k`` with ``k`` uniform in ``[0, j - 2]`` (moving rows only);
+    under DDP the uniform draws are the global batch's (rows ``rank::W``)."""
     b = x0.shape[0]
-    k = (torch.rand(b, generator=generator) * (j.cpu() - 1).clamp_min(1)).long().to(x0.device)
+    u = ddp.local_rows(torch.rand(b * (world.world_size if world.active else 1), generator=generator), world)
+    k = (u * (j.cpu() - 1).clamp_min(1)).long().to(x0.device)
     idx = torch.arange(b, device=x0.device)
     pred = inv(x0[idx, k, a:], x0[idx, k + 1, a:])
     loss = torch.nn.functional.mse_loss(pred, x0[idx, k, :a])
