@@ -20,12 +20,14 @@ from adiff_env.cli import datasets as _datasets
 from adiff_env.cli import demo as _demo
 from adiff_env.cli import envs as _envs
 from adiff_env.cli import evolve as _evolve
+from adiff_env.cli import keys as _keys
 from adiff_env.cli import sandbox as _sandbox
+from adiff_env.cli import serve as _serve
 from adiff_env.cli import tasks as _tasks
 from adiff_env.cli import train as _train
 
 # Command modules in the order `adiff --help` lists them.
-COMMAND_MODULES = [_demo, _evaluate, _bench, _train, _evolve, _code, _baseline, _datasets, _envs, _sandbox, _tasks]
+COMMAND_MODULES = [_demo, _evaluate, _bench, _train, _evolve, _code, _baseline, _datasets, _envs, _sandbox, _tasks, _serve, _keys]
 
 
 class CLIError(Exception):
