@@ -74,6 +74,8 @@ class Edge:
         status = {"code": 500, "started": False}
 
         async def send_wrapped(message: dict) -> None:
+            if status.get("replied"):  # the 413 is out; the app's own answer is dropped
+                return
             if message["type"] == "http.response.start":
                 status["code"], status["started"] = message["status"], True
                 message = dict(message, headers=[*message.get("headers", []), (b"x-request-id", rid.encode())])
@@ -86,8 +88,11 @@ class Edge:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > cap:
-                    raise _TooLarge()
+                if seen > cap:  # answer 413 now, then tell the app the client is gone
+                    if not status["started"]:
+                        await _plain(send_wrapped, 413, f"request body larger than {cap} bytes")
+                    status["replied"] = True
+                    return {"type": "http.disconnect"}
             return message
 
         try:
@@ -98,6 +103,9 @@ class Edge:
         except _TooLarge:
             if not status["started"]:
                 await _plain(send_wrapped, 413, f"request body larger than {cap} bytes")
+        except Exception:
+            if not status.get("replied"):
+                raise
         finally:
             route = self._route(scope)
             ms = 1000 * (time.perf_counter() - tic)

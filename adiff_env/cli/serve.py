@@ -36,11 +36,12 @@ def run(args: argparse.Namespace) -> int:
     batching = {k: v for k, v in (("max_batch", args.max_batch), ("max_wait_ms", args.max_wait_ms)) if v is not None}
     if batching:
         config = dataclasses.replace(config, limits=dataclasses.replace(config.limits, **batching))
-    from adiff_env.api.app import create_app
-
     if args.print_openapi:
-        print(json.dumps(create_app(config, start_background=False).openapi(), indent=2, sort_keys=True))
+        from adiff_env.api.openapi import openapi_document
+
+        print(json.dumps(openapi_document(), indent=2, sort_keys=True))
         return 0
+    from adiff_env.api.app import create_app
     from adiff_env.api.store import Store
 
     check_bind(config, Store(config.db_path).active_keys())
