@@ -16,7 +16,7 @@ from typing import Any
 
 from adiff_env.api.config import ServeConfig
 from adiff_env.api.planning import FieldError, NotFound
-from adiff_env.api.schemas import CodeGenerateRequest, VerdictRequest
+from adiff_env.api.schemas import CodeGenerateRequest, SandboxLimits, VerdictRequest
 
 OUTPUT_CAP = 4096  # characters of stdout / stderr returned
 
@@ -112,11 +112,14 @@ class Verdicts:
             tests, setup, hidden = list(task.tests), task.setup, True
         else:
             tests, setup, hidden = list(req.tests), req.setup, False
-        base = Limits()
-        clamps = self.config.clamps
-        wall = min(req.limits.wall_s if req.limits and req.limits.wall_s else base.wall_s, clamps.max_sandbox_wall_s)
-        memory = min(req.limits.memory_mb if req.limits and req.limits.memory_mb else base.memory_mb,
-                     clamps.max_sandbox_memory_mb)
+        base, clamps = Limits(), self.config.clamps
+        asked = req.limits or SandboxLimits()
+        for name, cap in (("wall_s", clamps.max_sandbox_wall_s), ("memory_mb", clamps.max_sandbox_memory_mb)):
+            value = getattr(asked, name)
+            if value is not None and value > cap:
+                raise FieldError(("body", "limits", name), f"limits.{name} = {value} is above this server's cap of {cap}.")
+        wall = min(asked.wall_s or base.wall_s, clamps.max_sandbox_wall_s)
+        memory = min(asked.memory_mb or base.memory_mb, clamps.max_sandbox_memory_mb)
         limits = Limits(wall_s=float(wall), memory_mb=int(memory), program_bytes=4 * clamps.max_program_chars)
         program = f"{setup}\n{req.program}" if setup else req.program
         result = self.sandbox.run(program, tests, limits)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
 from adiff_env.api.edge import require
-from adiff_env.api.planning import NotFound, check_env_id
+from adiff_env.api.planning import FieldError, NotFound, check_env_id
 from adiff_env.api.schemas import Artifact, ErrorBody, JobRequest, JobResponse
 from adiff_env.api.security import Principal
 from adiff_env.api.store import FINAL_STATES, JobRow
@@ -41,7 +41,15 @@ def _own_job(svc: Any, job_id: str, who: Principal) -> JobRow:
 
 
 def _check_inputs(svc: Any, params: dict[str, Any]) -> None:
-    """Fail before the work: unknown env ids, base models and presets are 404 now, not a failed job later."""
+    """Fail before the work: numbers above the server's clamps are 422, unknown env ids, base
+    models and presets 404 now, not a failed job later."""
+    c = svc.config.clamps
+    for name, cap in (("episodes", c.max_eval_episodes), ("eval_episodes", c.max_eval_episodes),
+                      ("rounds", c.max_evolve_rounds), ("steps", c.max_train_steps),
+                      ("finetune_steps", c.max_train_steps)):
+        value = params.get(name)
+        if value is not None and value > cap:
+            raise FieldError(("body", params["kind"], name), f"{name} = {value} is above this server's cap of {cap}.")
     check_env_id(params["env_id"])
     if params["kind"] == "evolve":
         svc.planners.pin(params["base"])
