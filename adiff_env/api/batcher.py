@@ -50,10 +50,14 @@ class DynamicBatcher:
         self.pending = 0
         self.batch_ms_ewma = 50.0  # running estimate of one batch's time, for Retry-After
 
-    async def submit(self, key: Hashable, item: Any) -> tuple[Any, BatchInfo]:
+    def check_capacity(self) -> None:
+        """Raise :class:`QueueFull` when ``plan_queue_cap`` items wait already."""
         if self.pending >= self.limits.plan_queue_cap:
             waits = self.pending / max(1, self.limits.max_batch) + 1
             raise QueueFull(waits * self.batch_ms_ewma / 1000)
+
+    async def submit(self, key: Hashable, item: Any) -> tuple[Any, BatchInfo]:
+        self.check_capacity()
         loop = asyncio.get_running_loop()
         fut: asyncio.Future = loop.create_future()
         q = self._queues.get(key)

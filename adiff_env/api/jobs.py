@@ -44,11 +44,15 @@ class JobQueueFull(Exception):
     pass
 
 
-def _die_with_parent() -> None:  # pragma: no cover  (runs in the child before exec)
+def _death_signal() -> Any:
+    """A ``preexec_fn`` that makes the child get SIGKILL when the server dies (Linux
+    ``PR_SET_PDEATHSIG``; the libc symbol is looked up here, in the parent, not after fork).
+    None elsewhere: :meth:`JobManager.recover` kills leftovers instead."""
     try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass  # not Linux: recover() kills leftovers instead
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return lambda: prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 
 @dataclass
@@ -75,6 +79,7 @@ class JobManager:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._preexec = _death_signal()
 
     # -- requests (event loop) --------------------------------------------------------
     def submit(self, params: dict[str, Any], key_id: str | None, idempotency_key: str | None) -> tuple[JobRow, bool]:
@@ -195,7 +200,7 @@ class JobManager:
         with open(workdir / "stdout.log", "ab") as out, open(workdir / "stderr.log", "ab") as err:
             offsets = {"stdout.log": out.tell(), "stderr.log": err.tell()}
             proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=workdir, env=env,
-                                    start_new_session=True, preexec_fn=_die_with_parent)
+                                    start_new_session=True, preexec_fn=self._preexec)
         rounds = sum(1 for e in self.store.events(row.id, limit=100_000) if e["type"] == "round")
         self._runs[row.id] = _Run(row.id, row.kind, proc, workdir, offsets, rounds_seen=rounds)
         self.store.update_job(row.id, status="running", pid=proc.pid, attempts=row.attempts + 1,

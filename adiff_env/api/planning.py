@@ -81,6 +81,12 @@ class PlannerPool:
         self._lock = threading.Lock()
         self._threads_set = False
 
+    def cached_pin(self, spec: str) -> str | None:
+        """The pinned spec from the cache (under a second old), else None (then call :meth:`pin`)."""
+        with self._lock:
+            hit = self._pins.get(spec)
+        return hit[1] if hit is not None and time.monotonic() - hit[0] < 1.0 else None
+
     def pin(self, spec: str) -> str:
         """``NAME`` -> ``NAME@vK`` (latest), cached for a second; raises :class:`NotFound`."""
         now = time.monotonic()

@@ -38,12 +38,13 @@ def _clamp(value: int | None, cap: int, loc: str) -> None:
 async def plan(req: PlanRequest, request: Request, _: Any = Depends(require("generate"))) -> PlanResponse:
     svc = request.app.state.services
     tic = time.perf_counter()
+    svc.batcher.check_capacity()  # a full queue answers 429 before any other work
     if req.reward:
         raise FieldError(("body", "reward"), "reward-guided planning over HTTP is not supported yet; leave 'reward' out.")
     _clamp(req.steps, svc.config.clamps.max_sampler_steps, "steps")
     _clamp(req.candidates, svc.config.clamps.max_candidates, "candidates")
     check_env_id(req.env_id)
-    pinned = await anyio.to_thread.run_sync(svc.planners.pin, req.model)
+    pinned = svc.planners.cached_pin(req.model) or await anyio.to_thread.run_sync(svc.planners.pin, req.model)
     key = PlanKey(pinned, req.env_id, req.sampler, req.steps, req.candidates, req.seed)
     svc.metrics.plan_queue.set(svc.batcher.pending)
     result, info = await svc.batcher.submit(key, PlanItem(list(req.observation), list(req.goal)))
