@@ -23,6 +23,7 @@ from adiff_env.api.jobs import JobConflict, JobManager, JobQueueFull
 from adiff_env.api.planning import FieldError, NotFound, PlannerPool
 from adiff_env.api.security import Admission, KeyVerifier, retry_after_header
 from adiff_env.api.store import AuditWriter, Store
+from adiff_env.api.worker import SamplerProcess
 
 TITLE = "adiff-env service"
 
@@ -44,6 +45,7 @@ class Services:
     sampler: ThreadPoolExecutor
     sandbox_pool: ThreadPoolExecutor
     batcher: DynamicBatcher
+    sampler_process: SamplerProcess
     routes: list[Any] = field(default_factory=list)
 
 
@@ -51,12 +53,13 @@ def build_services(config: ServeConfig) -> Services:
     store = Store(config.db_path)
     sampler = ThreadPoolExecutor(1, thread_name_prefix="adiff-sampler")  # torch calls never overlap
     planners = PlannerPool(config)
+    process = SamplerProcess(config)
     return Services(
         config=config, store=store, audit=AuditWriter(store), verifier=KeyVerifier(store),
         admission=Admission(config.limits), metrics=Metrics(), planners=planners, coders=Coders(config),
         verdicts=Verdicts(config), jobs=JobManager(store, config), sampler=sampler,
         sandbox_pool=ThreadPoolExecutor(config.sandbox_pool, thread_name_prefix="adiff-sandbox"),
-        batcher=DynamicBatcher(planners.run_batch, sampler, config.limits),
+        batcher=DynamicBatcher(process.run_batch, sampler, config.limits), sampler_process=process,
     )
 
 
@@ -81,6 +84,7 @@ def create_app(config: ServeConfig | None = None, *, start_background: bool = Tr
             services.jobs.stop()
             services.verdicts.close()
             services.sampler.shutdown(wait=False, cancel_futures=True)
+            services.sampler_process.close()
             services.sandbox_pool.shutdown(wait=False, cancel_futures=True)
             services.audit.close()
 

@@ -29,6 +29,9 @@ class FieldError(ValueError):
         super().__init__(msg)
         self.loc, self.msg = loc, msg
 
+    def __reduce__(self) -> tuple:  # it crosses the pipe from the sampler process
+        return (FieldError, (self.loc, self.msg))
+
 
 class NotFound(LookupError):
     """An unknown model or env (answered as 404 with the message listing the options)."""

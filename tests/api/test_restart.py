@@ -1,5 +1,6 @@
 """``kill -9`` of the server in the middle of a train job, then a fresh start on the same store:
-the job resumes from its last checkpoint (``--resume``) and finishes; nothing is left "running".
+the job resumes from its last checkpoint (``--resume``) and finishes; nothing is left "running";
+then an evolve job on the version it registered reports its round and keeps its artifacts.
 Also: the verdict route is off without a sandbox, and a public bind is refused without keys."""
 
 from __future__ import annotations
@@ -102,6 +103,19 @@ def test_kill_9_mid_job_then_restart_resumes_it(setup):
         assert started[0]["resume"] is False and started[1]["resume"] is True  # continued from resume.pt
         assert any(e["event"] == "progress" for e in events)
         assert done["result"]["registered"].startswith("tiny-serve@v")
+
+        # an evolve job on the version the resumed train job registered: round rows as events
+        with client_for(srv, "all") as c:
+            evo = c.submit_job("evolve", env_id=ENV, base=done["result"]["registered"], name="tiny-evo", rounds=1,
+                               samples=2, candidates=1, finetune_steps=5, eval_episodes=1)
+            events = list(c.job_events(evo["id"]))
+            evo = c.job(evo["id"])
+            assert evo["status"] == "succeeded", (evo, (root / "serve" / "jobs" / evo["id"] / "stderr.log").read_text()[-3000:])
+            rounds = [e["data"] for e in events if e["event"] == "round"]
+            assert [r["round"] for r in rounds] == [1] and "score" in rounds[0]
+            assert {"state.json", "score_by_round.png", "result.json"} <= set(evo["artifacts"])
+            assert evo["result"]["rounds"] == 1 and evo["result"]["registered"].startswith("tiny-")
+            assert c.artifact(evo["id"], "score_by_round.png")[:4] == b"\x89PNG"
     finally:
         srv.stop()
 
