@@ -1,8 +1,9 @@
 """The plan sampler in a child process, so torch's Python-side work never holds the server's GIL.
 
-Measured on the 2-core machine: with the sampler on a thread of the server process, a 429 for a
-full plan queue took seconds at twice saturation (the event loop waited for the GIL behind the
-sampler); in its own process the event loop only waits for I/O. ``run_batch`` is called from the
+With the sampler on a thread of the server process, the event loop competes for the GIL with the
+sampler's Python-side work (one run on the busy 2-core machine saw 429s for a full plan queue take
+1.9 s p50 at twice saturation; see docs/service.md); in its own process the event loop only waits
+for I/O. ``run_batch`` is called from the
 batcher's single executor thread, sends ``(key, items)`` over a pipe and blocks (without the GIL)
 for the answer. The child is started on first use (spawn; it imports torch there) and restarted
 if it dies; it exits when the pipe closes (the server stopped or was killed).

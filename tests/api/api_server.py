@@ -22,7 +22,7 @@ def free_port() -> int:
 
 
 def write_config(path: Path, home: Path, port: int, **extra: object) -> Path:
-    lines = [f'host = "127.0.0.1"', f"port = {port}", f'home = "{home}"']
+    lines = ['host = "127.0.0.1"', f"port = {port}", f'home = "{home}"']
     tables: dict[str, dict] = {}
     for key, value in extra.items():
         if isinstance(value, dict):

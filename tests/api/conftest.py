@@ -8,7 +8,6 @@ answers (verdict tests follow the docker skip/require rule of tests/conftest.py)
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
