@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 
 from adiff_env import __version__
 from adiff_env.api.batcher import DynamicBatcher, QueueFull
-from adiff_env.api.coding import Coders, Verdicts
+from adiff_env.api.coding import Coders, SandboxUnavailable, Verdicts
 from adiff_env.api.config import ServeConfig
 from adiff_env.api.edge import Edge, Metrics
 from adiff_env.api.jobs import JobConflict, JobManager, JobQueueFull
@@ -119,6 +119,11 @@ def _error_handlers(app: FastAPI) -> None:
     async def _jobs_full(request: Request, exc: JobQueueFull) -> JSONResponse:
         cap = request.app.state.services.config.job_queue_cap
         return JSONResponse({"detail": f"{cap} jobs are queued already; retry later"}, 429, headers={"Retry-After": "30"})
+
+    @app.exception_handler(SandboxUnavailable)
+    async def _sandbox(request: Request, exc: SandboxUnavailable) -> JSONResponse:
+        print(f"adiff serve: {exc}", flush=True)
+        return JSONResponse({"detail": str(exc)}, 503, headers={"Retry-After": "5"})
 
     @app.exception_handler(JobConflict)
     async def _conflict(request: Request, exc: JobConflict) -> JSONResponse:

@@ -21,6 +21,10 @@ from adiff_env.api.schemas import CodeGenerateRequest, SandboxLimits, VerdictReq
 OUTPUT_CAP = 4096  # characters of stdout / stderr returned
 
 
+class SandboxUnavailable(RuntimeError):
+    """The Docker engine or the warm pool failed under a request (answered 503 + Retry-After)."""
+
+
 class Coders:
     """Coder checkpoints by spec, loaded on first use (on the sampler thread)."""
 
@@ -99,6 +103,13 @@ class Verdicts:
     def verdict(self, req: VerdictRequest) -> dict[str, Any]:
         from adiff_env.sandbox import Limits
 
+        clamps = self.config.clamps
+        if len(req.program) > clamps.max_program_chars:
+            raise FieldError(("body", "program"), f"program length {len(req.program)} is above this server's cap of "
+                             f"{clamps.max_program_chars}.")
+        if req.tests is not None and len(req.tests) > clamps.max_tests:
+            raise FieldError(("body", "tests"), f"{len(req.tests)} tests are above this server's cap of {clamps.max_tests}.")
+
         if req.task_id is not None:
             try:
                 tasks = _suite(req.suite)
@@ -112,7 +123,7 @@ class Verdicts:
             tests, setup, hidden = list(task.tests), task.setup, True
         else:
             tests, setup, hidden = list(req.tests), req.setup, False
-        base, clamps = Limits(), self.config.clamps
+        base = Limits()
         asked = req.limits or SandboxLimits()
         for name, cap in (("wall_s", clamps.max_sandbox_wall_s), ("memory_mb", clamps.max_sandbox_memory_mb)):
             value = getattr(asked, name)
@@ -122,7 +133,13 @@ class Verdicts:
         memory = min(asked.memory_mb or base.memory_mb, clamps.max_sandbox_memory_mb)
         limits = Limits(wall_s=float(wall), memory_mb=int(memory), program_bytes=4 * clamps.max_program_chars)
         program = f"{setup}\n{req.program}" if setup else req.program
-        result = self.sandbox.run(program, tests, limits)
+        try:
+            result = self.sandbox.run(program, tests, limits)
+        except (ValueError, TypeError) as exc:  # the sandbox refuses input before it runs (e.g. NUL bytes)
+            where = "tests" if "tests[" in str(exc) else "program"
+            raise FieldError(("body", where), str(exc)) from None
+        except Exception as exc:  # noqa: BLE001  (the engine or the pool failed: not the request's fault)
+            raise SandboxUnavailable(f"the sandbox failed: {type(exc).__name__}: {exc}") from exc
         total = result.tests_total or len(result.tests) or len(tests)
         outcomes = [{"index": t.index, "passed": bool(t.passed), "error_type": t.error_type,
                      "message": "" if hidden else t.message[:OUTPUT_CAP]} for t in result.tests]

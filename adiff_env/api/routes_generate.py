@@ -31,7 +31,8 @@ SSE = {200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}}
 
 def _clamp(value: int | None, cap: int, loc: str) -> None:
     if value is not None and value > cap:
-        raise FieldError(("body", loc), f"{loc} = {value} is above this server's cap of {cap}.")
+        what = f"{loc} length {value}" if loc == "prompt" else f"{loc} = {value}"
+        raise FieldError(("body", loc), f"{what} is above this server's cap of {cap}.")
 
 
 @router.post("/v1/plan", response_model=PlanResponse, summary="plan and act (dynamically batched)")
@@ -63,6 +64,7 @@ async def plan(req: PlanRequest, request: Request, _: Any = Depends(require("gen
              summary="programs for a task prompt (optionally streamed per denoising step)")
 async def code_generate(req: CodeGenerateRequest, request: Request, _: Any = Depends(require("generate"))) -> Any:
     svc = request.app.state.services
+    _clamp(len(req.prompt), svc.config.clamps.max_prompt_chars, "prompt")
     _clamp(req.samples, svc.config.clamps.max_code_samples, "samples")
     _clamp(req.steps, svc.config.clamps.max_code_steps, "steps")
     loop = asyncio.get_running_loop()

@@ -14,7 +14,8 @@ import pytest
 from api_server import Server, free_port, make_key, write_config
 
 CLAMPS = {"max_sampler_steps": 4, "max_candidates": 2, "max_code_samples": 2, "max_code_steps": 4,
-          "max_sandbox_wall_s": 3.0, "max_eval_episodes": 3, "max_train_steps": 2000, "max_evolve_rounds": 2}
+          "max_sandbox_wall_s": 3.0, "max_eval_episodes": 3, "max_train_steps": 2000, "max_evolve_rounds": 2,
+          "max_prompt_chars": 300, "max_tests": 8}
 
 
 def _docker_up() -> bool:

@@ -28,6 +28,9 @@ def test_generate_streams_denoising_steps(client):
 
 
 def test_generate_errors(client):
+    with pytest.raises(ApiError) as err:  # above this server's prompt cap of 300 characters
+        client.generate_code("x" * 400)
+    assert err.value.status == 422 and "prompt" in str(err.value.detail)
     for kw, status in (({"samples": 3}, 422), ({"steps": 0}, 422), ({"model": "no-such-coder"}, 404),
                        ({"model": "../etc"}, 422)):
         with pytest.raises(ApiError) as err:
