@@ -166,3 +166,28 @@ def test_recover_requeues_resumable_and_fails_the_rest(tmp_path):
     assert store.get_job(tr.id).status == "queued"
     assert store.get_job(worn.id).status == "failed" and "interrupted 2 times" in store.get_job(worn.id).error
     assert store.count_jobs(("running",)) == 0
+
+
+def test_keys_cli_create_list_revoke(tmp_path, capsys):
+    from adiff_env.cli.main import main
+
+    home = str(tmp_path / "serve")
+    assert main(["keys", "--home", home, "create", "--scope", "generate", "--scope", "adapt", "--name", "ci"]) == 0
+    key = capsys.readouterr().out.splitlines()[0]
+    key_id = parse_key(key)
+    assert key_id is not None
+    assert main(["keys", "--home", home, "list"]) == 0
+    listing = capsys.readouterr().out
+    assert key_id in listing and "generate,adapt" in listing and "active" in listing and key not in listing
+    assert main(["keys", "--home", home, "revoke", key_id]) == 0
+    assert main(["keys", "--home", home, "list"]) == 0 and "revoked" in capsys.readouterr().out
+    assert main(["keys", "--home", home, "revoke", "ffffffff"]) == 2
+
+
+def test_cli_help_imports_no_server_stack():
+    import subprocess
+
+    code = ("import sys; from adiff_env.cli.main import build_parser; build_parser(); "
+            "import adiff_env.api; bad = [m for m in ('fastapi', 'uvicorn', 'starlette') if m in sys.modules]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
