@@ -8,6 +8,7 @@ its verdict reports pass/fail and the error type per test, never the test text o
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import time
@@ -60,6 +61,9 @@ class Coders:
                                       ("temperature", req.temperature)) if v is not None})
         act["sandbox"] = None
         config = CoderActConfig.from_dict(act)
+        clamps = self.config.clamps  # the checkpoint's own defaults are held to the server's caps too
+        config = dataclasses.replace(config, samples=min(config.samples, clamps.max_code_samples),
+                                     steps=min(config.steps, clamps.max_code_steps))
         tic = time.perf_counter()
         generator = torch.Generator().manual_seed(req.seed)
         if isinstance(coder, DiffusionCoder) and on_step is not None:  # the AR baseline has no steps

@@ -158,6 +158,10 @@ class PlannerPool:
                                                         **overrides)
         except ValueError as exc:  # e.g. more sampler steps than the model was trained with
             raise FieldError(("body", "steps"), str(exc)) from None
+        clamps = self.config.clamps  # a checkpoint's own defaults are held to the server's caps too
+        if planner.sampler_steps > clamps.max_sampler_steps or planner.act.n_samples > clamps.max_candidates:
+            planner.set_act(dataclasses.replace(planner.act, sampler_steps=min(planner.sampler_steps, clamps.max_sampler_steps),
+                                                n_samples=min(planner.act.n_samples, clamps.max_candidates)))
         self._planners[key] = planner
         while len(self._planners) > self.config.max_planners:
             self._planners.popitem(last=False)

@@ -88,8 +88,10 @@ class KeyVerifier:
             hit = self._cache.get(key_id)
         if hit is None or now - hit[0] > CACHE_S:
             row = self.store.get_key(key_id)
-            scopes = frozenset(row["scopes"].split(",")) if row is not None and row["revoked_at"] is None else None
-            hit = (now, row["hash"] if row is not None else "", scopes)
+            if row is None:  # unknown ids are not cached: a flood of made-up ids cannot grow the cache
+                return None
+            scopes = frozenset(row["scopes"].split(",")) if row["revoked_at"] is None else None
+            hit = (now, row["hash"], scopes)
             with self._lock:
                 self._cache[key_id] = hit
         _, stored, scopes = hit

@@ -18,6 +18,7 @@ def test_generate_programs(client):
     assert out["model"] == "coder-default@v1" and len(out["programs"]) == 2
     assert all(isinstance(p["program"], str) and p["logp"] <= 0 for p in out["programs"])
     assert client.generate_code(PROMPT, samples=2, steps=4, seed=1)["programs"] == out["programs"]  # seeded
+    assert len(client.generate_code(PROMPT)["programs"]) == 2  # the checkpoint's default 16 is held to the cap of 2
 
 
 def test_generate_streams_denoising_steps(client):
