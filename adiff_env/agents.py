@@ -15,7 +15,6 @@ entry-point group ``adiff_env.agents``); :func:`make_agent` parses the spec and 
 from __future__ import annotations
 
 import dataclasses
-
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable

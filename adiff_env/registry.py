@@ -33,13 +33,12 @@ import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from adiff_env.errors import CheckpointError, ConfigError, MissingResourceError, UnknownNameError, UserError
-
 from adiff_env._provenance import git_commit  # noqa: F401  (re-exported)
+from adiff_env.errors import CheckpointError, ConfigError, MissingResourceError, UnknownNameError
 
 if TYPE_CHECKING:  # torch loads with the first checkpoint, so listing models stays light
     import torch
@@ -250,7 +249,7 @@ class ModelRegistry:
             meta = dataclasses.replace(
                 metadata,
                 name=name,
-                created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                created_at=datetime.now(UTC).isoformat(timespec="seconds"),
                 git_commit=metadata.git_commit or git_commit(),
                 files={p.name: _sha256(p) for p in sorted(tmp.iterdir())},
             )

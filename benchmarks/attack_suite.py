@@ -19,9 +19,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "sandbox"))
 import attacks as A  # noqa: E402
 
+from adiff_env.code.tasks import load_tasks  # noqa: E402
 from adiff_env.sandbox import make_sandbox  # noqa: E402
 from adiff_env.sandbox.base import Limits  # noqa: E402
-from adiff_env.code.tasks import load_tasks  # noqa: E402
 
 
 def main() -> None:

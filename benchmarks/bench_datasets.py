@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         if name not in best or sps > best[name][2]:
             best[name] = (workers, steps, sps)
 
-    for rep in range(args.repeats):  # interleaved, best of N: the machine may be shared
+    for _rep in range(args.repeats):  # interleaved, best of N: the machine may be shared
         record("loop only (no recording)", 1, args.steps, loop_only(args.env, args.steps, ep))
         for workers in (1, args.workers):
             r = collect_dataset(args.env, args.steps, dataset_id=f"bench/buffers-w{workers}-v0", workers=workers,

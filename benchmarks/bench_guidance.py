@@ -40,10 +40,10 @@ import numpy as np
 import torch
 
 from adiff_env.diffusion import GuidanceConfig
+from adiff_env.evaluation import run_episodes
 from adiff_env.evolve.rewards import Composite, planner_guide
 from adiff_env.maze.geometry import MazeGeometry
 from adiff_env.maze.rewards import CoinReward, FreeCellReward
-from adiff_env.evaluation import run_episodes
 from adiff_env.planners.trajectory import TrajectoryPlanner
 from adiff_env.registry import ModelRegistry, git_commit
 

@@ -28,9 +28,9 @@ from tqdm.auto import tqdm
 
 from adiff_env.agents import RandomAgent
 from adiff_env.assets import asset_path
-from adiff_env.maze.expert import make_expert
-from adiff_env.maze import MAZE_PRESETS
 from adiff_env.evaluation import run_episodes
+from adiff_env.maze import MAZE_PRESETS
+from adiff_env.maze.expert import make_expert
 
 
 def _git_commit() -> str:

@@ -235,7 +235,7 @@ def supervise(job, workdir, kill_all=False):
             os.dup2(err_w, 2)
             for fd in (null, out_r, out_w, err_r, err_w, res_r):
                 os.close(fd)
-            sys.stdin = open(0, "r", closefd=False)
+            sys.stdin = open(0, closefd=False)
             sys.stdout = open(1, "w", encoding="utf-8", errors="replace", closefd=False)
             sys.stderr = open(2, "w", encoding="utf-8", errors="replace", closefd=False)
             _set_limits(job)

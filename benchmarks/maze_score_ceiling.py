@@ -29,8 +29,8 @@ from tqdm.auto import tqdm
 
 import adiff_env  # noqa: F401  (registers the adiff/ ids)
 from adiff_env.agents import make_agent
-from adiff_env.maze.bounds import OpenRoom, return_upper_bound
 from adiff_env.evaluation import run_episodes
+from adiff_env.maze.bounds import OpenRoom, return_upper_bound
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from planner_tables import ENVS, append_jsonl, multitask_pairs  # noqa: E402

@@ -31,8 +31,9 @@ def main() -> None:
     ap.add_argument("--horizon", type=int, default=128)
     args = ap.parse_args()
     os.environ.setdefault("MINARI_DATASETS_PATH", tempfile.mkdtemp())
-    from adiff_env.datasets.collect import collect_dataset
     import minari
+
+    from adiff_env.datasets.collect import collect_dataset
 
     env = gym.make(args.env)
     filt = ConsistencyFilter(env, FilterConfig(epsilon=1e9))

@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "sandbox"
 import attacks as A  # noqa: E402
 import sandbox_helpers as H  # noqa: E402
 
+from adiff_env.code.tasks import load_tasks  # noqa: E402
 from adiff_env.sandbox.base import Limits  # noqa: E402
 from adiff_env.sandbox.docker import POOL_LABEL, DockerSandbox  # noqa: E402
-from adiff_env.code.tasks import load_tasks  # noqa: E402
 
 CLASSIC = {"loop": H.INFINITE_LOOP, "sleep": H.SLEEP_PAST_LIMIT, "fork_bomb": H.FORK_BOMB, "memory_bomb": H.MEMORY_BOMB,
            "memory_bomb_processes": H.MEMORY_BOMB_PROCESSES, "orphan": H.ORPHAN, "daemon": H.DAEMON,
@@ -59,7 +59,7 @@ def schedule(n: int, seed: int) -> list[tuple[str, str, object]]:
     fast_hostile = [("attack", k) for k in A.ATTACKS] + [("classic", k) for k in CLASSIC if k not in SLOW]
     slow_hostile = [("classic", k) for k in CLASSIC if k in SLOW] + [("timing", k) for k in A.TIMING_ATTACKS]
     plan = []
-    for i in range(n):
+    for _i in range(n):
         r = rng.random()
         if r < 0.35:
             kind, name = "reference", "reference"
@@ -128,7 +128,7 @@ def main() -> None:
                          entry_point=task.entry_point).pass_rate for t in A.HONEST_WRONG.values())
     finally:
         pool.close()
-    for kind, name, task_id, rate, _ in done:
+    for kind, name, _task_id, rate, _ in done:
         scores[kind, name].append(rate)
     time.sleep(2)
     left = pool.client.containers.list(all=True, filters={"label": f"{POOL_LABEL}={pool.owner}"})

@@ -34,7 +34,7 @@ def test_the_command_tree_is_noun_first():
     parser = build_parser()
     groups = {a.dest: a for a in parser._subparsers._group_actions}["command"].choices
     assert set(groups) == {"demo", "evaluate", "bench", "maze", "code", "chunk", "models", "agents", "envs", "datasets",
-                           "baselines", "sandbox"}
+                           "baselines", "sandbox", "serve", "keys"}
 
     def subs(name):
         return set(next(a for a in groups[name]._actions if a.__class__.__name__ == "_SubParsersAction").choices)

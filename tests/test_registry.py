@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from adiff_env.diffusion.models import build_model, load_model, model_spec, prefixed_state
-from adiff_env.diffusion.value import ValueNet, ValueNetConfig
 from adiff_env.diffusion.pipeline import sample
 from adiff_env.diffusion.schedulers import make_scheduler, scheduler_from_dict
 from adiff_env.diffusion.schedules import CosineSchedule
 from adiff_env.diffusion.unet import TemporalUNet, UNetConfig
+from adiff_env.diffusion.value import ValueNet, ValueNetConfig
 from adiff_env.errors import UnknownNameError
 from adiff_env.registry import (
     CheckpointError,

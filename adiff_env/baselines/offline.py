@@ -26,8 +26,8 @@ from adiff_env.baselines.cql import CQLConfig, CQLLearner
 from adiff_env.baselines.data import GoalTransitions, load_goal_transitions
 from adiff_env.baselines.iql import IQLConfig, IQLLearner
 from adiff_env.baselines.nets import DeterministicPolicy, GaussianPolicy, InputNorm, TanhGaussianPolicy
-from adiff_env.errors import UnknownNameError
 from adiff_env.diffusion.models import load_prefixed
+from adiff_env.errors import UnknownNameError
 from adiff_env.registry import Checkpoint, CheckpointError, CheckpointMetadata, ModelRegistry
 
 ALGOS: dict[str, tuple[type[OfflineConfig], type, type[torch.nn.Module]]] = {

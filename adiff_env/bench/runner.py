@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
 from adiff_env.bench.cells import SEED_STRIDE, cell_row, read_results, same_cell, write_results  # noqa: F401
 from adiff_env.bench.specs import parse_bench_agent
 from adiff_env.bench.vector import VECTOR_MODES, evaluate_vector

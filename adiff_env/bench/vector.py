@@ -59,7 +59,7 @@ def merge_stats(stats: list[dict[str, Any]]) -> dict[str, Any]:
     if len(stats) <= 1:
         return dict(stats[0]) if stats else {}
     out = dict(stats[0])
-    for key, value in out.items():
+    for key, _value in out.items():
         values = [s.get(key) for s in stats]
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
             out[key] = float(np.mean(values))

@@ -62,7 +62,6 @@ def run_train(args: argparse.Namespace) -> int:
         if not args.dataset:
             raise CLIError(f"{args.algo} trains offline; give --dataset ID (see 'adiff datasets list').")
         from adiff_env.baselines.offline import make_config, train_offline
-
         from adiff_env.datasets.recipes import ensure_dataset
 
         cfg = make_config(args.algo, steps=args.steps, seed=args.seed, **overrides)

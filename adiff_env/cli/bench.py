@@ -38,9 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from adiff_env.agents import check_agent
     from adiff_env.bench.report import markdown_table, summarize
     from adiff_env.bench.runner import run_bench
-    from adiff_env.agents import check_agent
     from adiff_env.bench.specs import split_agents
 
     envs = split_csv(args.envs)

@@ -162,10 +162,9 @@ def _default_act(arch: str) -> dict:
 
 
 def run_passk(args: argparse.Namespace) -> int:
+    from adiff_env.agents import check_agent
     from adiff_env.code.coder import DEFAULT_MODEL, CoderActConfig, load_coder
     from adiff_env.code.evaluate import eval_tasks, evaluate_pass_at_k
-
-    from adiff_env.agents import check_agent
 
     agent = check_agent(args.agent)
     if agent.kind != "coder":

@@ -7,7 +7,6 @@ import time
 
 from adiff_env.cli._common import SANDBOX_BUILD, CLIError
 
-
 _CHECK_PROGRAM = "def add(a, b):\n    return a + b\n"
 _CHECK_TESTS = ["assert add(1, 2) == 3", "assert add(1, 2) == 4"]  # the second must fail
 

@@ -45,8 +45,8 @@ class DiffusionCoder:
 
     @classmethod
     def from_checkpoint(cls, checkpoint: Any, device: str = "cpu") -> DiffusionCoder:
-        from adiff_env.diffusion.discrete import MaskedTransformer, MaskedTransformerConfig
         from adiff_env.code.tokenizer import CodeTokenizer
+        from adiff_env.diffusion.discrete import MaskedTransformer, MaskedTransformerConfig
         from adiff_env.registry import load_weights
 
         tok = CodeTokenizer.load(checkpoint.path / "tokenizer.json")
@@ -60,16 +60,17 @@ class DiffusionCoder:
         return enc, torch.tensor([ids] * n, dtype=torch.long, device=self.device)
 
     @torch.no_grad()
-    def generate(self, prompt: str, n: int, act: CoderActConfig, generator: torch.Generator | None = None
-                 ) -> tuple[list[str], list[float]]:
-        """``n`` programs for ``prompt`` and their mean token log-probabilities."""
+    def generate(self, prompt: str, n: int, act: CoderActConfig, generator: torch.Generator | None = None,
+                 on_step: Any = None) -> tuple[list[str], list[float]]:
+        """``n`` programs for ``prompt`` and their mean token log-probabilities. ``on_step(step,
+        total)``, if given, is called after each denoising step (the service streams it)."""
+        from adiff_env.code.tokenizer import BOS_ID, EOS_ID, MASK_ID, PAD_ID, UNK_ID
         from adiff_env.diffusion.discrete import (
             MaskedSampler,
             UnmaskConfig,
             effective_sample_size,
             systematic_resample,
         )
-        from adiff_env.code.tokenizer import BOS_ID, EOS_ID, MASK_ID, PAD_ID, UNK_ID
 
         enc, prompts = self._prompt_tensor(prompt, n)
         entry = sel.entry_point_of(prompt)
@@ -83,6 +84,8 @@ class DiffusionCoder:
         state = sampler.init(prompts, None, lengths)
         while not sampler.done(state):
             state = sampler.step(state, prompts, None, generator=generator)
+            if on_step is not None:
+                on_step(int(state.step), act.steps)
             if act.smc_every and state.step % act.smc_every == 0 and not sampler.done(state) and n > 1:
                 guess = sampler.predict_x0(state, prompts, None)
                 logw = torch.tensor([self._potential(row, pad, enc, entry, act.smc_penalty)

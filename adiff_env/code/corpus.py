@@ -15,17 +15,17 @@ import json
 import logging
 import os
 import random
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from adiff_env.code.tokenizer import _atomic_write_text
-from adiff_env.sandbox import Sandbox, make_sandbox
 from adiff_env.code.tasks.procedural import SPLITS, families, generate
 from adiff_env.code.tasks.variants import reference_solutions
+from adiff_env.code.tokenizer import _atomic_write_text
+from adiff_env.sandbox import Sandbox, make_sandbox
 
 log = logging.getLogger(__name__)
 

@@ -69,12 +69,12 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from adiff_env.code.tasks.base import Task
+from adiff_env.code.tasks.procedural import episode_tests
+from adiff_env.code.tasks.suites import load_tasks
 from adiff_env.errors import UnknownNameError
 from adiff_env.sandbox.base import ExecResult, Limits, Sandbox, TestOutcome
 from adiff_env.sandbox.jobs import check_program
-from adiff_env.code.tasks.base import Task
-from adiff_env.code.tasks.suites import load_tasks
-from adiff_env.code.tasks.procedural import episode_tests
 
 ACTION_MAX_CHARS = 16_384
 FEEDBACK_MAX_CHARS = 2_048

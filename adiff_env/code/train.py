@@ -34,7 +34,6 @@ from adiff_env.diffusion.training import EMA
 from adiff_env.registry import Checkpoint, CheckpointMetadata, ModelRegistry, adiff_home
 
 
-
 @dataclass
 class CoderTrainResult:
     checkpoint: Checkpoint
@@ -85,8 +84,8 @@ def _pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor
 
 def diffusion_loss(model: torch.nn.Module, schedule: Any, prompts: list[list[int]], programs: list[list[int]],
                    length_weight: float, generator: torch.Generator) -> torch.Tensor:
-    from adiff_env.diffusion.discrete import mask_tokens, masked_diffusion_loss
     from adiff_env.code.tokenizer import MASK_ID, PAD_ID
+    from adiff_env.diffusion.discrete import mask_tokens, masked_diffusion_loss
 
     p, ppad = _pad(prompts, PAD_ID)
     x0, xpad = _pad(programs, PAD_ID)
@@ -259,8 +258,8 @@ def _ema_state(ema: EMA) -> dict[str, torch.Tensor]:
 
 
 def _evaluate(fn: Callable, arch: str, ema: EMA, model_config: dict, tokenizer: Any, writer: Any, step: int) -> dict:
-    from adiff_env.code.coder import DiffusionCoder
     from adiff_env.baselines.ar_coder import ARCoder
+    from adiff_env.code.coder import DiffusionCoder
 
     model = build_model(arch, model_config)
     model.load_state_dict(_ema_state(ema))

@@ -73,7 +73,7 @@ class BenchWorker:
     def __init__(self, cell_fn: Callable[[CellTask], dict[str, Any]] = evaluate_cell, threads: int = 1) -> None:
         import torch
 
-        import adiff_env.envs  # noqa: F401  (env ids in this worker process)
+        import adiff_env  # noqa: F401  (env ids in this worker process)
 
         torch.set_num_threads(threads)
         self.cell_fn = cell_fn

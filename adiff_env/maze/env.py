@@ -47,7 +47,6 @@ from gymnasium_robotics.envs.maze.point_maze import PointMazeEnv
 
 from adiff_env.assets import asset_path
 from adiff_env.maze.geometry import MazeGeometry
-from adiff_env.maze.task import MazePlanningTask
 from adiff_env.maze.layout import (
     Cell,
     MazeLayout,
@@ -57,6 +56,7 @@ from adiff_env.maze.layout import (
     resolve_layout_path,
     validate_layout,
 )
+from adiff_env.maze.task import MazePlanningTask
 
 GOAL_RADIUS = 0.5
 """D4RL's success / reward distance (gymnasium-robotics uses 0.45)."""

@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from adiff_env.maze.geometry import MazeGeometry
 from adiff_env.evolve.rewards import (
     Composite,
     RewardFactory,
@@ -37,6 +36,7 @@ from adiff_env.evolve.rewards import (
     reward_factories,
     trajectory_positions,
 )
+from adiff_env.maze.geometry import MazeGeometry
 
 
 class GoalReward:

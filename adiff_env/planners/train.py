@@ -25,7 +25,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,6 @@ import torch
 from tqdm.auto import tqdm
 
 from adiff_env.datasets.segments import SegmentDataset
-from adiff_env.distributed import ddp
 from adiff_env.diffusion import (
     EMA,
     DiffusionObjective,
@@ -48,6 +47,7 @@ from adiff_env.diffusion import (
     prefixed_state,
     tensors_under,
 )
+from adiff_env.distributed import ddp
 from adiff_env.planners.preset import PlannerPreset
 from adiff_env.planners.task import goal_dim_of, planning_task_of
 from adiff_env.planners.trajectory import KIND, InverseDynamics, TrajectoryPlanner, global_condition
@@ -90,7 +90,7 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
 
 
 def default_run_dir(name: str) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return adiff_home() / "runs" / f"{name}-{stamp}"
 
 
@@ -174,7 +174,7 @@ def train_planner(
         _write_json(run_dir / "run.json", {
             "preset": preset.to_dict(), "seed": cfg.seed, "git_commit": git_commit(), "device": str(device),
             "world_size": world.world_size, "global_batch": cfg.batch_size * world.world_size,
-            "parameters": count_parameters(model), "windows": len(data), "started_at": datetime.now(timezone.utc).isoformat(),
+            "parameters": count_parameters(model), "windows": len(data), "started_at": datetime.now(UTC).isoformat(),
         })
 
     from torch.utils.tensorboard import SummaryWriter

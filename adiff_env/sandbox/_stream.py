@@ -6,7 +6,6 @@ Each docker frame is an 8-byte header ``(stream: u8, 0, 0, 0, length: u32 big-en
 
 from __future__ import annotations
 
-import socket
 import struct
 import time
 
@@ -47,7 +46,7 @@ class DockerStream:
             self.sock.settimeout(remaining)
             try:
                 chunk = self.sock.recv(1 << 16)
-            except socket.timeout:
+            except TimeoutError:
                 return None
             except OSError:
                 chunk = b""
@@ -66,7 +65,7 @@ class DockerStream:
         self.sock.settimeout(remaining)
         try:
             self.sock.sendall(data)
-        except socket.timeout:
+        except TimeoutError:
             return False
         except OSError:
             return True  # gone: the next read reports EOF

@@ -6,7 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from adiff_env.bench.vector import make_vector_env, merge_stats, run_vector_episodes, evaluate_vector
+from adiff_env.bench.vector import evaluate_vector, make_vector_env, merge_stats, run_vector_episodes
 from adiff_env.errors import UnknownNameError
 from adiff_env.evaluation import evaluate
 

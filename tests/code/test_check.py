@@ -4,10 +4,10 @@ import warnings
 
 import pytest
 
-from adiff_env.sandbox.process import ProcessSandbox, UnsafeSandboxWarning
 from adiff_env.code.tasks import generate
 from adiff_env.code.tasks.base import Task
 from adiff_env.code.tasks.check import check_suite
+from adiff_env.sandbox.process import ProcessSandbox, UnsafeSandboxWarning
 
 
 @pytest.fixture(scope="module")

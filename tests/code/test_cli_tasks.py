@@ -5,8 +5,8 @@ import json
 import pytest
 
 from adiff_env.cli.main import build_parser, main
-from adiff_env.errors import UnknownNameError
 from adiff_env.code.tasks import load_jsonl
+from adiff_env.errors import UnknownNameError
 
 
 def _run(argv):

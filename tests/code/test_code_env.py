@@ -1,6 +1,5 @@
 """adiff/CodeTests-v0 on the real ProcessSandbox (and Docker where an engine answers)."""
 
-import warnings
 
 import gymnasium as gym
 import numpy as np
@@ -9,10 +8,10 @@ from gymnasium.utils.env_checker import check_env
 
 import adiff_env  # noqa: F401  (registers the adiff/ ids)
 from adiff_env.code.env import ACTION_MAX_CHARS, CodeTestsEnv
+from adiff_env.code.tasks import generate
 from adiff_env.errors import UnknownNameError
 from adiff_env.sandbox import Limits, make_sandbox
 from adiff_env.sandbox.base import ExecResult
-from adiff_env.code.tasks import generate
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 SUITE = "procedural:train:2"

@@ -18,9 +18,9 @@ from adiff_env.code.corpus import (
     save_corpus,
     task_programs,
 )
-from adiff_env.sandbox import Limits, make_sandbox
 from adiff_env.code.tasks import generate
 from adiff_env.code.tasks.procedural import draw_spec, load_function
+from adiff_env.sandbox import Limits, make_sandbox
 
 FAMILIES = ["take_smallest", "upper_every_kth"]
 

@@ -5,8 +5,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from adiff_env.sandbox import Limits, make_sandbox
 from adiff_env.code.tasks.humaneval import load_humaneval, split_check
+from adiff_env.sandbox import Limits, make_sandbox
 
 LIMITS = Limits(wall_s=20.0, memory_mb=512)
 

@@ -2,10 +2,10 @@ import json
 
 import pytest
 
-from adiff_env.errors import UnknownNameError
 from adiff_env.code.tasks import Task, load_jsonl, load_tasks, save_jsonl, suite_names
 from adiff_env.code.tasks.jsonl import task_from_record
 from adiff_env.code.tasks.procedural import families
+from adiff_env.errors import UnknownNameError
 
 
 def _write(path, lines):

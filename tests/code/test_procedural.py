@@ -4,10 +4,10 @@ import warnings
 
 import pytest
 
-from adiff_env.errors import UnknownNameError
-from adiff_env.sandbox import make_sandbox
 from adiff_env.code.tasks.mutation import kill_report, mutants, passes_tests
 from adiff_env.code.tasks.procedural import draw_spec, families, generate, load_procedural
+from adiff_env.errors import UnknownNameError
+from adiff_env.sandbox import make_sandbox
 
 FAMILY_NAMES = [f.name for f in families()]
 MUTATION_SEEDS = range(20)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from adiff_env.code import select as sel
+from adiff_env.code.tasks.procedural import generate
 from adiff_env.sandbox.base import Limits
 from adiff_env.sandbox.process import ProcessSandbox
-from adiff_env.code.tasks.procedural import generate
 
 PROMPT = "Write a Python function take_smallest. Return the 3 smallest values.\n\ndef take_smallest(xs: list[int]) -> list[int]:\n"
 GOOD = "def take_smallest(xs):\n    return sorted(xs)[:3]\n"

@@ -9,6 +9,7 @@ import re
 import pytest
 
 from adiff_env.code.corpus import task_programs
+from adiff_env.code.tasks import families, generate
 from adiff_env.code.tokenizer import (
     BOS_ID,
     EOS_ID,
@@ -22,7 +23,6 @@ from adiff_env.code.tokenizer import (
     CodeTokenizer,
     EncodedPrompt,
 )
-from adiff_env.code.tasks import families, generate
 
 SEEDS = (1000, 1001, 1002)
 

@@ -1,5 +1,6 @@
 import pytest
 import torch
+from diffusion_toy import AnalyticGMM
 
 from adiff_env.diffusion.conditioning import Conditioner, Inpainting
 from adiff_env.diffusion.guidance import GuidanceConfig, RewardGuide, ValueGuide, guide_step
@@ -9,8 +10,6 @@ from adiff_env.diffusion.schedules import CosineSchedule
 from adiff_env.diffusion.training import OptimConfig, TrainStep
 from adiff_env.diffusion.unet import TemporalUNet, UNetConfig
 from adiff_env.diffusion.value import ValueNet, ValueNetConfig, value_loss
-
-from diffusion_toy import AnalyticGMM
 
 SCHEDULE = CosineSchedule(num_steps=20)
 

@@ -3,6 +3,7 @@ DDIM-10 samples from the same noise."""
 
 import pytest
 import torch
+from diffusion_toy import AnalyticGMM
 from torch import nn
 
 from adiff_env.diffusion.conditioning import Inpainting
@@ -11,8 +12,6 @@ from adiff_env.diffusion.guidance import GuidanceConfig, RewardGuide
 from adiff_env.diffusion.pipeline import sample
 from adiff_env.diffusion.schedulers import make_scheduler
 from adiff_env.diffusion.schedules import CosineSchedule
-
-from diffusion_toy import AnalyticGMM
 
 SCHEDULE = CosineSchedule(num_steps=64)
 H, D = 4, 2

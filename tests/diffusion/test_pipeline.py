@@ -1,13 +1,12 @@
 import pytest
 import torch
+from diffusion_toy import AnalyticGMM
 
 from adiff_env.diffusion._config import config_from_dict
 from adiff_env.diffusion.pipeline import sample
 from adiff_env.diffusion.schedulers import make_scheduler
 from adiff_env.diffusion.schedules import CosineSchedule
 from adiff_env.diffusion.unet import TemporalUNet, UNetConfig
-
-from diffusion_toy import AnalyticGMM
 
 SCHEDULE = CosineSchedule(num_steps=12)
 

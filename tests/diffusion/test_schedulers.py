@@ -1,5 +1,6 @@
 import pytest
 import torch
+from diffusion_toy import AnalyticGMM, gmm_moments
 
 from adiff_env.diffusion.pipeline import sample
 from adiff_env.diffusion.prediction import prediction_target, to_x0_eps
@@ -12,8 +13,6 @@ from adiff_env.diffusion.schedulers import (
 )
 from adiff_env.diffusion.schedules import CosineSchedule, LinearSchedule
 from adiff_env.errors import UnknownNameError
-
-from diffusion_toy import AnalyticGMM, gmm_moments
 
 SCHEDULE = CosineSchedule(num_steps=50)
 

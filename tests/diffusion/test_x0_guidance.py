@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from diffusion_toy import AnalyticGMM
 
 from adiff_env.diffusion.conditioning import Inpainting
 from adiff_env.diffusion.guidance import GUIDANCE_METHODS, GuidanceConfig, RewardGuide, x0_guided_step
@@ -11,8 +12,6 @@ from adiff_env.diffusion.schedulers import ConsistencyScheduler, make_scheduler,
 from adiff_env.diffusion.schedules import CosineSchedule
 from adiff_env.diffusion.unet import TemporalUNet, UNetConfig
 from adiff_env.errors import UnknownNameError
-
-from diffusion_toy import AnalyticGMM
 
 SCHEDULE = CosineSchedule(num_steps=64)
 TARGET = torch.tensor([1.0, 1.0])

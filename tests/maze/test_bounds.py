@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import adiff_env  # noqa: F401  (registers the adiff/ ids)
-from adiff_env.maze.expert import make_expert
-from adiff_env.maze.bounds import geodesic_distance, in_free_space, max_step_displacement, return_upper_bound
 from adiff_env.evaluation import run_episodes
+from adiff_env.maze.bounds import geodesic_distance, in_free_space, max_step_displacement, return_upper_bound
+from adiff_env.maze.expert import make_expert
 
 
 @pytest.fixture

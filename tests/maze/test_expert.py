@@ -8,8 +8,8 @@ import pytest
 
 import adiff_env  # noqa: F401  (registers the adiff/ ids)
 from adiff_env.agents import agent_kinds, make_agent
-from adiff_env.maze.expert import TunedWaypointExpert, WaypointExpert, make_expert
 from adiff_env.evaluation import run_episodes
+from adiff_env.maze.expert import TunedWaypointExpert, WaypointExpert, make_expert
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from adiff_env.errors import UnknownNameError
 from adiff_env.maze.layout import (
     bfs_distances,
     farthest_cell,
@@ -13,7 +14,6 @@ from adiff_env.maze.layout import (
     shortest_path,
     validate_layout,
 )
-from adiff_env.errors import UnknownNameError
 
 UMAZE = [[1, 1, 1, 1, 1], [1, 0, 0, 0, 1], [1, 1, 1, 0, 1], [1, 0, 0, 0, 1], [1, 1, 1, 1, 1]]
 

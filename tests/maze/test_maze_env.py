@@ -12,9 +12,9 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import adiff_env  # noqa: F401  (registers the adiff/ ids)
+from adiff_env.errors import UnknownNameError
 from adiff_env.maze import GOLD_COINS, MAZE_PRESETS, load_maze_references
 from adiff_env.maze.env import D4RL_EVAL_GOALS, normalized_score_x100
-from adiff_env.errors import UnknownNameError
 
 MAZE_IDS = list(MAZE_PRESETS)
 BASE_IDS = ["adiff/PointMaze-UMaze-v0", "adiff/PointMaze-Medium-v0", "adiff/PointMaze-Large-v0"]

@@ -7,6 +7,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from test_planner import ENV, tiny_preset
 
 import adiff_env.maze  # noqa: F401
 from adiff_env.agents import make_agent
@@ -15,8 +16,6 @@ from adiff_env.diffusion.schedulers import ConsistencyScheduler
 from adiff_env.planners.distill import distill_planner
 from adiff_env.planners.train import train_planner
 from adiff_env.registry import ModelRegistry
-
-from test_planner import ENV, tiny_preset
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ run (real Minari data on disk, real MuJoCo maze) whose checkpoint is loaded back
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import gymnasium as gym

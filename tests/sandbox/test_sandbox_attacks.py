@@ -11,9 +11,9 @@ import attacks as A
 import pytest
 import sandbox_helpers as H
 
+from adiff_env.code.tasks import load_tasks
 from adiff_env.sandbox.base import Limits
 from adiff_env.sandbox.process import ProcessSandbox, UnsafeSandboxWarning
-from adiff_env.code.tasks import load_tasks
 
 LIMITS = Limits(wall_s=4, output_bytes=4096, workdir_mb=8)
 HUMANEVAL_IDS = ("HumanEval/0", "HumanEval/12", "HumanEval/32")

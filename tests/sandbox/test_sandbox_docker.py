@@ -4,8 +4,6 @@ Needs the image adiff-sandbox:py3 (`adiff sandbox build --offline`). Skips witho
 unless ADIFF_REQUIRE_DOCKER=1 (CI), where it fails.
 """
 
-import json
-import os
 import re
 import socket
 import subprocess

@@ -9,10 +9,10 @@ import time
 
 import pytest
 
+from adiff_env.sandbox.base import Limits
 from adiff_env.sandbox.codec import encode, frame
 from adiff_env.sandbox.jobs import RUNNER_PATH
 from adiff_env.sandbox.judge import limits_message
-from adiff_env.sandbox.base import Limits
 from adiff_env.sandbox.process import _PipeTransport
 from adiff_env.sandbox.session import Session, SessionDead
 

@@ -17,9 +17,9 @@ import copy
 import random
 from dataclasses import dataclass
 
-from adiff_env.errors import UnknownNameError
 from adiff_env.code.tasks.base import Task
 from adiff_env.code.tasks.families import FAMILIES, Spec
+from adiff_env.errors import UnknownNameError
 
 SPLITS = ("train", "test")
 DEFAULT_COUNT = 50  # instances per family in a suite: seeds start .. start + count - 1

@@ -17,12 +17,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from adiff_env.errors import UnknownNameError
 from adiff_env.code.tasks.base import Task
 from adiff_env.code.tasks.families import FAMILIES
 from adiff_env.code.tasks.humaneval import load_humaneval
 from adiff_env.code.tasks.jsonl import load_jsonl
 from adiff_env.code.tasks.procedural import DEFAULT_COUNT, SPLITS, load_procedural
+from adiff_env.errors import UnknownNameError
 
 
 def suite_names() -> list[str]:
