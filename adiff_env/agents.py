@@ -15,7 +15,7 @@ entry-point group ``adiff_env.agents``); :func:`make_agent` parses the spec and 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -151,14 +151,10 @@ def parse_agent(text: str, options: dict[str, Any] | None = None) -> AgentSpec:
     kind, _, arg = base.partition(":")
     if not kind:
         raise ConfigError(f"Agent spec {label!r} has no kind before ':' (e.g. 'planner:NAME').")
-    out: dict[str, Any] = {}
-    for pair in filter(None, query.split("&")):
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"agent option {pair!r} in {label!r} must be KEY=VALUE, e.g. '{base}?steps=5'.")
-        if key in out:
-            raise ConfigError(f"agent option {key!r} is given twice in {label!r}.")
-        out[key] = value
+    out: dict[str, Any] = key_values(
+        filter(None, query.split("&")),
+        bad=lambda pair: f"agent option {pair!r} in {label!r} must be KEY=VALUE, e.g. '{base}?steps=5'.",
+        twice=lambda key: f"agent option {key!r} is given twice in {label!r}.")
     for key, value in (options or {}).items():
         if key in out:
             raise ConfigError(f"agent option {key!r} is given both in {label!r} and as an option.")
@@ -166,17 +162,24 @@ def parse_agent(text: str, options: dict[str, Any] | None = None) -> AgentSpec:
     return AgentSpec(label, kind, arg, out)
 
 
-def parse_option_pairs(pairs: list[str], flag: str = "--agent-option") -> dict[str, str]:
-    """``["k=v", ...]`` (repeated ``--agent-option k=v``) as a dict of text values."""
+def key_values(pairs: Iterable[str], bad: Callable[[str], str], twice: Callable[[str], str]) -> dict[str, str]:
+    """``KEY=VALUE`` texts as a dict of text values; :class:`ConfigError` with ``bad(pair)`` for
+    a pair without ``=`` or key, ``twice(key)`` for a key given twice."""
     out: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ConfigError(f"{flag} expects KEY=VALUE, got {pair!r}.")
+            raise ConfigError(bad(pair))
         if key in out:
-            raise ConfigError(f"{flag} {key!r} is given twice.")
+            raise ConfigError(twice(key))
         out[key] = value
     return out
+
+
+def parse_option_pairs(pairs: list[str], flag: str = "--agent-option") -> dict[str, str]:
+    """``["k=v", ...]`` (repeated ``--agent-option k=v``) as a dict of text values."""
+    return key_values(pairs, bad=lambda pair: f"{flag} expects KEY=VALUE, got {pair!r}.",
+                      twice=lambda key: f"{flag} {key!r} is given twice.")
 
 
 def check_agent(spec: str | AgentSpec, options: dict[str, Any] | None = None, resolve: bool = False) -> AgentSpec:

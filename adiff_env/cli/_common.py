@@ -46,15 +46,15 @@ def non_negative_float(text: str) -> float:
 
 def parse_env_kwargs(pairs: list[str], flag: str = "--env-kwarg") -> dict[str, Any]:
     """``KEY=JSON`` pairs as a dict; a value that is no JSON stays text (``layout=umaze``)."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"{flag} expects KEY=JSON, got {pair!r}.")
+    from adiff_env.agents import key_values
+
+    out: dict[str, Any] = key_values(pairs, bad=lambda pair: f"{flag} expects KEY=JSON, got {pair!r}.",
+                                     twice=lambda key: f"{flag} {key!r} is given twice.")
+    for key, value in out.items():
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
-            out[key] = value
+            pass
     return out
 
 
