@@ -76,8 +76,9 @@ def test_distill_planner_rejects_bad_steps(distilled):
         distill_planner(teacher, sampler_steps=3, registry=registry)
 
 
-def test_distillation_continues_from_an_earlier_student(distilled):
+def test_distillation_continues_from_an_earlier_student(distilled, monkeypatch):
     teacher, _, registry, _ = distilled
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(registry.home.parent / "minari"))  # the fixture's data
     cfg = DistillConfig(teacher_steps=4, pool_size=32, teacher_batch=32, steps=5, batch_size=16, warmup_steps=1, seed=1)
     again = distill_planner(teacher, name="tiny-distilled", config=cfg, registry=registry, init_from="tiny-distilled@v1",
                             progress=False).checkpoint
