@@ -9,6 +9,8 @@ softmin distance to each coin; optional ``--free-cells`` weight adds the wall-pe
 penalty). Per method and scale it reports, over all plans (no ranking):
 
 - ``coins``: coins passed within 0.5 by the planned positions up to the goal index (of 2);
+- ``coin_dist``: mean over coins of the plan's closest approach to the coin (graded: how far the
+  guidance moved the plan toward the coins even where it does not reach them);
 - ``in_wall``: share of planned positions inside wall cells;
 - ``jump``: median over plans of the largest step between consecutive planned positions after
   index 1 (the ball moves <= ~0.075 per step; a plan that jumps is not followable); ``jump0``:
@@ -63,6 +65,7 @@ def plan_metrics(pos: np.ndarray, j: int, coins: np.ndarray, geometry: MazeGeome
     d = np.linalg.norm(p[:, None, :] - coins[None], axis=-1)
     return {
         "coins": float(np.sum(d.min(axis=0) <= 0.5)),
+        "coin_dist": float(np.mean(d.min(axis=0))),
         "in_wall": float(np.mean(geometry.in_wall(p))),
         "jump": float(np.max(np.linalg.norm(np.diff(p[1:], axis=0), axis=1))) if len(p) > 2 else 0.0,
         "jump0": float(np.linalg.norm(p[1] - p[0])) if len(p) > 1 else 0.0,
@@ -87,6 +90,7 @@ def open_loop(planner: TrajectoryPlanner, env: Any, guidance: GuidanceConfig | N
         rows += [plan_metrics(p[:, a : a + 2], j, coins, geometry) for p in plans]
     return {
         "coins": float(np.mean([r["coins"] for r in rows])),
+        "coin_dist": float(np.mean([r["coin_dist"] for r in rows])),
         "in_wall": float(np.mean([r["in_wall"] for r in rows])),
         "jump": float(np.median([r["jump"] for r in rows])),
         "jump0": float(np.median([r["jump0"] for r in rows])),
@@ -170,7 +174,7 @@ def main() -> None:
               "n_guide_steps": args.n_guide_steps, "recurrence_steps": args.recurrence_steps,
               "t_recurrence": args.t_recurrence, "act": overrides, "git_commit": git_commit(), "argv": sys.argv[1:]}
     print(json.dumps(header))
-    print(f"{'method':<6} {'scale':>7} {'coins':>6} {'in_wall':>8} {'jump':>6} {'jump0':>6} {'ms':>7}  closed loop")
+    print(f"{'method':<6} {'scale':>7} {'coins':>6} {'c_dist':>6} {'in_wall':>8} {'jump':>6} {'jump0':>6} {'ms':>7}  closed loop")
     for method, scale in configs:
         guidance = None if method == "none" else GuidanceConfig(
             scale=scale, method=method, n_guide_steps=args.n_guide_steps, t_stopgrad=args.t_stopgrad if method != "xt" else 2,
@@ -180,8 +184,8 @@ def main() -> None:
             row.update(open_loop(planner, env, guidance, args))
         if args.closed_loop:
             row.update(closed_loop(planner, env, guidance, args))
-        ol = (f"{row['coins']:6.2f} {row['in_wall']:8.3f} {row['jump']:6.3f} {row['jump0']:6.3f} {row['ms']:7.1f}"
-              if "coins" in row else " " * 37)
+        ol = (f"{row['coins']:6.2f} {row['coin_dist']:6.2f} {row['in_wall']:8.3f} {row['jump']:6.3f} {row['jump0']:6.3f} {row['ms']:7.1f}"
+              if "coins" in row else " " * 44)
         cl = (f"  coins {row['cl_coins']:.2f} success {row['cl_success']:.2f} score {row['cl_score_x100']:.1f}"
               if "cl_coins" in row else "")
         print(f"{method:<6} {scale:7.3g} {ol}{cl}", flush=True)

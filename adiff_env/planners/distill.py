@@ -97,6 +97,7 @@ def distill_planner(
     registry: ModelRegistry | None = None,
     device: str = "cpu",
     progress: bool = True,
+    init_from: str | Checkpoint | None = None,
 ) -> DistilledPlanner:
     """Distil ``teacher`` (a spec such as ``"pointmaze-umaze"`` or a loaded checkpoint) and
     save the student as a new version of ``name`` (default ``TEACHERNAME-distilled``).
@@ -104,6 +105,8 @@ def distill_planner(
     ``sampler_steps`` (1 or 2) and ``eta`` become the saved ``act`` settings of the
     consistency sampler; ``student_model`` is ``{"arch": ..., **config}`` without the data-set
     dimensions (default :data:`DEFAULT_STUDENT`); ``config`` the distillation settings.
+    ``init_from``: continue from an earlier distilled version's student (its architecture is
+    used; with a new ``config.seed`` the teacher pool is drawn afresh).
     """
     if sampler_steps not in (1, 2):
         raise ValueError(f"sampler_steps must be 1 or 2 (one- or two-step consistency sampling), got {sampler_steps}.")
@@ -130,7 +133,11 @@ def distill_planner(
     if "arch" not in arch:
         raise ValueError(f"student_model needs an 'arch' (e.g. 'temporal_unet'), got {student_model!r}.")
     fixed = {k: teacher_spec["config"][k] for k in ("transition_dim", "horizon", "cond_dim") if k in teacher_spec["config"]}
-    student = build_model({"arch": arch.pop("arch"), "config": {**fixed, **arch}}).to(device)
+    if init_from is not None:
+        init = init_from if isinstance(init_from, Checkpoint) else registry.load(init_from, kind=KIND)
+        student = _teacher(init).train().to(device)
+    else:
+        student = build_model({"arch": arch.pop("arch"), "config": {**fixed, **arch}}).to(device)
     torch.manual_seed(config.seed)
 
     tic = time.perf_counter()
@@ -153,7 +160,8 @@ def distill_planner(
     meta = CheckpointMetadata(
         kind=KIND, env=ckpt.metadata.env, dataset=dataset_id, normalizer=ckpt.metadata.normalizer, steps=config.steps,
         scores={}, seed=config.seed, parent=ckpt.spec, git_commit=git_commit(),
-        extra={"distilled_from": ckpt.spec, "teacher_steps": config.teacher_steps, "pool_size": config.pool_size,
+        extra={"distilled_from": ckpt.spec, "student_init": None if init_from is None else init.spec,
+               "teacher_steps": config.teacher_steps, "pool_size": config.pool_size,
                "pool_wall_s": round(pool_wall, 1), "train_wall_s_this_session": round(result.train_wall_s, 1),
                "final_loss": result.losses[-1] if result.losses else None,
                "student_parameters": _parameters(result.student), "teacher_parameters": _parameters(teacher_model)},
@@ -173,12 +181,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--student", default=json.dumps(DEFAULT_STUDENT), help="student model spec as JSON")
     for f in dataclasses.fields(DistillConfig):
         p.add_argument(f"--{f.name.replace('_', '-')}", type=type(getattr(defaults, f.name)), default=getattr(defaults, f.name))
+    p.add_argument("--init-from", default=None, help="continue from this distilled version's student")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     cfg = DistillConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(DistillConfig)})
     out = distill_planner(args.teacher, name=args.name, sampler_steps=args.sampler_steps, eta=args.eta,
-                          student_model=json.loads(args.student), config=cfg)
+                          student_model=json.loads(args.student), config=cfg, init_from=args.init_from)
     print(json.dumps({"checkpoint": out.checkpoint.spec, "path": str(out.checkpoint.path), "teacher": out.teacher,
                       "student_parameters": out.student_parameters, "teacher_parameters": out.teacher_parameters,
                       "pool_wall_s": round(out.result.pool_wall_s, 1), "train_wall_s": round(out.result.train_wall_s, 1),

@@ -38,7 +38,7 @@ def distilled(tmp_path_factory):
 
 def test_distilled_version_records_parent_and_consistency_sampler(distilled):
     teacher, out, registry, _ = distilled
-    ckpt = registry.load("tiny-distilled", kind="trajectory-planner")
+    ckpt = registry.load("tiny-distilled@v1", kind="trajectory-planner")
     assert ckpt.metadata.parent == teacher.spec and ckpt.metadata.version == 1
     assert ckpt.config["act"]["sampler"] == "consistency" and ckpt.config["act"]["sampler_steps"] == 1
     assert ckpt.config["prediction"] == "x0" and ckpt.config["distill"]["teacher"] == teacher.spec
@@ -53,7 +53,7 @@ def test_distilled_planner_acts_with_one_step_and_keeps_its_conditioning(distill
     monkeypatch.setenv("ADIFF_HOME", str(registry.home))
     env = gym.make(ENV)
     try:
-        agent = make_agent("planner:tiny-distilled", env)
+        agent = make_agent("planner:tiny-distilled@v1", env)
         assert isinstance(agent.scheduler, ConsistencyScheduler) and agent.scheduler.timesteps.tolist() == [7]
         obs, _ = env.reset(seed=0)
         for _ in range(6):
@@ -73,3 +73,14 @@ def test_distill_planner_rejects_bad_steps(distilled):
     teacher, _, registry, _ = distilled
     with pytest.raises(ValueError, match="sampler_steps must be 1 or 2"):
         distill_planner(teacher, sampler_steps=3, registry=registry)
+
+
+def test_distillation_continues_from_an_earlier_student(distilled, monkeypatch):
+    teacher, _, registry, _ = distilled
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(registry.home.parent / "minari"))  # the fixture's data
+    cfg = DistillConfig(teacher_steps=4, pool_size=32, teacher_batch=32, steps=5, batch_size=16, warmup_steps=1, seed=1)
+    again = distill_planner(teacher, name="tiny-distilled", config=cfg, registry=registry, init_from="tiny-distilled@v1",
+                            progress=False).checkpoint
+    assert again.metadata.version == 2 and again.metadata.parent == teacher.spec
+    assert again.metadata.extra["student_init"] == "tiny-distilled@v1"
+    assert again.config["model"] == registry.load("tiny-distilled@v1").config["model"]
