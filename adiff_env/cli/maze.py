@@ -2,6 +2,7 @@
 
     adiff maze train adiff/PointMaze-UMaze-v0 --preset pointmaze-umaze [--steps N ...]
     adiff maze evolve adiff/PointMaze-Medium-v0 --from planner:pointmaze-medium --rounds 1
+    adiff maze distill pointmaze-umaze --steps 1200
 
 ``train`` checks everything before it starts: the preset (typed, :mod:`adiff_env.config`),
 the env id, and the dataset -- a missing dataset that a shipped recipe makes is collected
@@ -52,6 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=run_train, train_fields=config.add_arguments(
         t, TrainConfig, title="training (the preset's [train] table)", default_note="default: the preset's"))
+    mount_lazily(cmds, "distill", "adiff_env.cli.distill", prog="adiff maze",
+                 help="distil a planner into a one/two-step consistency planner (a new version, parent = the teacher)")
     mount_lazily(cmds, "evolve", "adiff_env.cli.evolve", prog="adiff maze", preflight=preflight_evolve,
                  help="self-evolve a planner (AdaptDiffuser): guided generation, filter, buffer, fine-tune, evaluate; "
                       "--from takes planner:NAME[@vK][?KEY=VALUE&...] (acting options), --no-collect as in train")

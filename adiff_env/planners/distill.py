@@ -23,7 +23,6 @@ Run: ``uv run python -m adiff_env.planners.distill pointmaze-umaze --name pointm
 
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
 import json
@@ -168,32 +167,3 @@ def distill_planner(
     )
     saved = registry.save(new_preset["name"], meta, tensors=tensors, config=config_out)
     return DistilledPlanner(saved, ckpt.spec, result, _parameters(result.student), _parameters(teacher_model))
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m adiff_env.planners.distill TEACHER [--name N] [--steps S] ...``"""
-    defaults = DistillConfig()
-    p = argparse.ArgumentParser(description="distil a trajectory planner into a one/two-step consistency planner")
-    p.add_argument("teacher", help="registry spec of the teacher, e.g. pointmaze-umaze or pointmaze-umaze@v2")
-    p.add_argument("--name", default=None, help="registry name of the student (default TEACHER-distilled)")
-    p.add_argument("--sampler-steps", type=int, default=1, choices=(1, 2))
-    p.add_argument("--eta", type=float, default=0.0)
-    p.add_argument("--student", default=json.dumps(DEFAULT_STUDENT), help="student model spec as JSON")
-    for f in dataclasses.fields(DistillConfig):
-        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(getattr(defaults, f.name)), default=getattr(defaults, f.name))
-    p.add_argument("--init-from", default=None, help="continue from this distilled version's student")
-    p.add_argument("--threads", type=int, default=1)
-    args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    cfg = DistillConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(DistillConfig)})
-    out = distill_planner(args.teacher, name=args.name, sampler_steps=args.sampler_steps, eta=args.eta,
-                          student_model=json.loads(args.student), config=cfg, init_from=args.init_from)
-    print(json.dumps({"checkpoint": out.checkpoint.spec, "path": str(out.checkpoint.path), "teacher": out.teacher,
-                      "student_parameters": out.student_parameters, "teacher_parameters": out.teacher_parameters,
-                      "pool_wall_s": round(out.result.pool_wall_s, 1), "train_wall_s": round(out.result.train_wall_s, 1),
-                      "loss_first": out.result.losses[0] if out.result.losses else None,
-                      "loss_last": out.result.losses[-1] if out.result.losses else None}, indent=2))
-
-
-if __name__ == "__main__":
-    main()
