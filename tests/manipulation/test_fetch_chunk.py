@@ -94,3 +94,13 @@ def test_offline_baselines_accept_fetch_data(tiny_push, capsys):
         assert rc == 0
         result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         assert result["episode_length_mean"] == 50 and "ever_success_rate" in result
+
+
+def test_episode_features_match_the_agent_features(tiny_push):
+    from adiff_env.planners.chunk_policy import observation_features
+    from adiff_env.planners.chunk_train import _episode_features
+
+    ep = next(iter(minari.load_dataset(tiny_push).iterate_episodes()))
+    keys = ("observation", "desired_goal")
+    rows = np.stack([observation_features({k: v[i] for k, v in ep.observations.items()}, keys) for i in range(51)])
+    np.testing.assert_array_equal(_episode_features(ep.observations, keys, 51), rows)
