@@ -57,16 +57,17 @@ class GoalTransitions:
         return x.mean(0), x.std(0)
 
     def sample(
-        self, batch_size: int, rng: np.random.Generator, relabel_prob: float = 0.8, max_goal_offset: int = 300
+        self, batch_size: int, rng: np.random.Generator, relabel_prob: float = 0.8, max_goal_offset: int = 300,
+        goal_radius: float = GOAL_RADIUS,
     ) -> dict[str, torch.Tensor]:
-        """A relabelled batch (see the module docstring)."""
+        """A relabelled batch (see the module docstring; ``goal_radius`` replaces 0.5, e.g. 0.05 on Fetch)."""
         idx = rng.integers(0, len(self), size=batch_size)
         goal = self.goal[idx].copy()
         relabel = rng.random(batch_size) < relabel_prob
         span = np.minimum(max_goal_offset, self.end[idx] - 1 - idx)
         k = np.floor(rng.random(batch_size) * (span + 1)).astype(np.int64)
         goal[relabel] = self.achieved_next[(idx + k)[relabel]]
-        reward = (np.linalg.norm(self.achieved_next[idx] - goal, axis=1) <= GOAL_RADIUS).astype(np.float32)
+        reward = (np.linalg.norm(self.achieved_next[idx] - goal, axis=1) <= goal_radius).astype(np.float32)
         as_t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))  # noqa: E731
         return {
             "x": as_t(np.concatenate([self.obs[idx], goal], axis=1)),

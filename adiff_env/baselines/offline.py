@@ -94,7 +94,8 @@ def train_offline(
     start, last = time.perf_counter(), {}
     bar = tqdm(range(1, cfg.steps + 1), desc=f"{algo} on {dataset_id}", disable=not progress)
     for step in bar:
-        batch = {k: v.to(dev) for k, v in data.sample(cfg.batch_size, rng, cfg.relabel_prob, cfg.max_goal_offset).items()}
+        batch = {k: v.to(dev) for k, v in data.sample(cfg.batch_size, rng, cfg.relabel_prob, cfg.max_goal_offset,
+                                                                cfg.goal_radius).items()}
         last = learner.update(batch)
         if step % cfg.log_every == 0 or step == cfg.steps:
             bar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in last.items()})

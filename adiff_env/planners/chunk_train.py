@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from adiff_env.datasets.normalizers import MinMaxNormalizer
 from adiff_env.diffusion import EMA, DiffusionObjective, OptimConfig, TrainStep, build_model, make_schedule, model_spec
 from adiff_env.diffusion._config import config_to_dict
-from adiff_env.planners.chunk_policy import KIND, ChunkConfig, ChunkPolicy, observation_features
+from adiff_env.planners.chunk_policy import KIND, ChunkConfig, ChunkPolicy
 from adiff_env.registry import Checkpoint, CheckpointMetadata, ModelRegistry
 
 
@@ -92,8 +92,7 @@ class ChunkPairs:
         for ep in ds.iterate_episodes():
             obs = ep.observations
             T = len(ep.actions)
-            rows = [{k: v[i] for k, v in obs.items()} if isinstance(obs, dict) else obs[i] for i in range(T + 1)]
-            feats.append(np.stack([observation_features(r, chunk.obs_keys) for r in rows]))
+            feats.append(_episode_features(obs, chunk.obs_keys, T + 1))
             acts.append(np.asarray(ep.actions, dtype=np.float64).reshape(T, -1))
             t = np.arange(T)
             lags = np.arange(-(chunk.obs_horizon - 1), 1)
@@ -192,6 +191,16 @@ def evaluate_policy(policy: Any, env_id: str, episodes: int, seed: int, env_kwar
     return {"env": env_id, "env_kwargs": env_kwargs or {}, "episodes": episodes, "seeds": [seed, seed + episodes - 1],
             "success_rate": float(np.mean(successes)), "ever_success_rate": float(np.mean(ever)),
             "return_mean": float(np.mean(returns)), **policy.eval_stats()}
+
+
+def _episode_features(obs: Any, keys: tuple[str, ...], n: int) -> np.ndarray:
+    """``[n, F]`` features of an episode's observations, as :func:`observation_features` row by row."""
+    if isinstance(obs, dict):
+        missing = [k for k in keys if k not in obs]
+        if missing:
+            raise KeyError(f"dataset observations lack the key(s) {missing}; they have {sorted(obs)}.")
+        return np.concatenate([np.asarray(obs[k], dtype=np.float64).reshape(n, -1) for k in keys], axis=1)
+    return np.asarray(obs, dtype=np.float64).reshape(n, -1)
 
 
 def _eval_env_id(ds: Any) -> str:

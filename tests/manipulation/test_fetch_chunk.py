@@ -73,3 +73,34 @@ def test_tiny_chunk_policy_end_to_end_through_the_cli(tiny_push, capsys):
             make_agent("chunk:tiny-chunk", env, {"bogus": 1})
     finally:
         env.close()
+
+
+@pytest.mark.slow
+def test_offline_baselines_accept_fetch_data(tiny_push, capsys):
+    from adiff_env.baselines.data import load_goal_transitions
+
+    data = load_goal_transitions(tiny_push)
+    assert data.dims == {"obs_dim": 25, "goal_dim": 3, "action_dim": 4}
+    batch = data.sample(64, np.random.default_rng(0), relabel_prob=1.0, max_goal_offset=0, goal_radius=0.05)
+    assert float(batch["reward"].mean()) > 0.9  # the next achieved goal is always within 0.05 of itself
+    for algo in ("bc", "iql"):
+        rc = main(["--threads", "1", "baseline", "train", algo, "adiff/FetchPush-v0", "--dataset", tiny_push,
+                   "--steps", "5", "--name", f"{algo}-tiny-push", "--set", "goal_radius=0.05",
+                   "--set", "batch_size=16", "--quiet"])
+        assert rc == 0
+        capsys.readouterr()
+        rc = main(["--threads", "1", "evaluate", "adiff/FetchPush-v0", "--agent", f"{algo}:{algo}-tiny-push",
+                   "--episodes", "1", "--json"])
+        assert rc == 0
+        result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert result["episode_length_mean"] == 50 and "ever_success_rate" in result
+
+
+def test_episode_features_match_the_agent_features(tiny_push):
+    from adiff_env.planners.chunk_policy import observation_features
+    from adiff_env.planners.chunk_train import _episode_features
+
+    ep = next(iter(minari.load_dataset(tiny_push).iterate_episodes()))
+    keys = ("observation", "desired_goal")
+    rows = np.stack([observation_features({k: v[i] for k, v in ep.observations.items()}, keys) for i in range(51)])
+    np.testing.assert_array_equal(_episode_features(ep.observations, keys, 51), rows)

@@ -91,3 +91,11 @@ def test_success_counts_at_the_last_step_on_fetch():
         assert successes == [False, False] and ever == [True, True]
     finally:
         env.close()
+
+
+def test_vector_evaluation_counts_the_last_step_too():
+    from adiff_env.bench.vector import evaluate_vector
+
+    result = evaluate_vector("adiff/FetchPickAndPlace-v0", "expert", episodes=2, seed=7, n_envs=2, mode="sync",
+                             env_kwargs={"goal_region": "table"})
+    assert result.success_rate == 1.0 and result.episode_length_mean == 50 and result.extra["batched"]
