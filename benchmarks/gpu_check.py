@@ -44,7 +44,7 @@ def _train(preset, device: str, variant: str, registry) -> dict:
 def _plan(checkpoint, device: str, plans: int, batch: int) -> dict:
     import gymnasium as gym
 
-    import adiff_env.maze  # noqa: F401
+    import adiff_env  # noqa: F401  (registers the adiff/ ids)
     from adiff_env.planners.trajectory import TrajectoryPlanner
 
     env = gym.make("adiff/PointMaze-UMaze-v0")

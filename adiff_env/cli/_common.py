@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from adiff_env.errors import ConfigError, MissingResourceError, UserError
+from adiff_env.errors import MissingResourceError, UserError
 
 SANDBOX_BUILD = "uv run adiff sandbox build --offline"
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from test_planner import ENV, tiny_preset
 
-import adiff_env.maze  # noqa: F401
+import adiff_env  # noqa: F401  (registers the adiff/ ids)
 from adiff_env.agents import make_agent
 from adiff_env.diffusion import DistillConfig, GuidanceConfig, RewardGuide
 from adiff_env.diffusion.schedulers import ConsistencyScheduler
