@@ -114,7 +114,7 @@ def test_tiny_fetch_planner_end_to_end_through_the_cli(tiny_push, tmp_path, caps
         'name = "tiny-fetch"\nenv = "adiff/FetchPush-v0"\ndataset = "adiff/tiny-push-v0"\n'
         '[data]\nhorizon = 16\ngoal_mode = "hindsight"\nmin_goal_index = 2\n'
         f'rest_keep_dims = {list(range(O))}\n'
-        '[model]\ndim = 8\ndim_mults = [1, 2]\n[diffusion]\nn_timesteps = 8\n'
+        '[model]\narch = "temporal_unet"\ndim = 8\ndim_mults = [1, 2]\n[diffusion]\nn_timesteps = 8\n'
         '[train]\nsteps = 10\nbatch_size = 8\nwarmup_steps = 2\neval_every = 0\ncheckpoint_every = 10\n'
         'inverse_dynamics_hidden = 16\n'
         '[act]\nsampler_steps = 2\nreplan_every = 8\naction = "plan"\ndeadline = "horizon"\nrank = "smoothness"\n')
