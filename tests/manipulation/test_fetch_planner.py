@@ -99,12 +99,20 @@ def test_training_pins_what_acting_pins():
                        training_conditioner(x, torch.tensor([3, 7]), 2).mask)
 
 
-def test_fetch_presets_load():
-    preset = load_preset("fetch-push")
-    assert preset.env == "adiff/FetchPush-v0" and preset.dataset == "adiff/fetch-push-v0"
+@pytest.mark.parametrize("name, env_id, dataset", [("fetch-push", "adiff/FetchPush-v0", "adiff/fetch-push-v0"),
+                                                    ("fetch-pick-place", "adiff/FetchPickAndPlace-v0", "adiff/fetch-pickandplace-v0")])
+def test_fetch_presets_load(name, env_id, dataset):
+    from adiff_env.datasets.recipes import load_recipe
+
+    preset = load_preset(name)
+    assert preset.env == env_id and preset.dataset == dataset
+    assert load_recipe(dataset.split("/")[1].removesuffix("-v0")).resolved_dataset_id == dataset  # a recipe makes it
     assert preset.data.horizon <= 50 and preset.data.horizon % 4 == 0
     assert preset.data.rest_keep_dims == tuple(range(O)) and preset.act.action in ("plan", "inverse-dynamics")
-    assert load_preset("pointmaze-umaze").data.rest_keep_dims is None  # the maze keeps its rule
+    assert preset.train.inverse_dynamics_hidden > 0  # both action rules available from one checkpoint
+
+def test_maze_presets_keep_their_rest_rule():
+    assert load_preset("pointmaze-umaze").data.rest_keep_dims is None
 
 
 @pytest.mark.slow
