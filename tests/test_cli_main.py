@@ -33,13 +33,13 @@ def test_help_and_parser_build_import_no_torch():
 def test_the_command_tree_is_noun_first():
     parser = build_parser()
     groups = {a.dest: a for a in parser._subparsers._group_actions}["command"].choices
-    assert set(groups) == {"demo", "evaluate", "bench", "maze", "code", "chunk", "models", "agents", "envs", "datasets",
+    assert set(groups) == {"demo", "evaluate", "bench", "maze", "planner", "code", "chunk", "models", "agents", "envs", "datasets",
                            "baselines", "sandbox", "serve", "keys"}
 
     def subs(name):
         return set(next(a for a in groups[name]._actions if a.__class__.__name__ == "_SubParsersAction").choices)
 
-    assert subs("maze") == {"train", "evolve", "distill"} and subs("chunk") == {"train"}
+    assert subs("maze") == {"train", "evolve", "distill"} and subs("chunk") == {"train"} and subs("planner") == {"train"}
     assert subs("code") == {"corpus", "train", "passk", "evolve", "tasks"}
     assert subs("models") == {"list", "show"} and subs("agents") == {"list"} and subs("envs") == {"list"}
     assert subs("datasets") == {"collect", "list", "show"} and subs("baselines") == {"train"}

@@ -40,13 +40,14 @@ from adiff_env.cli import evaluate as _evaluate
 from adiff_env.cli import keys as _keys
 from adiff_env.cli import maze as _maze
 from adiff_env.cli import models as _models
+from adiff_env.cli import planner as _planner
 from adiff_env.cli import sandbox as _sandbox
 from adiff_env.cli import serve as _serve
 from adiff_env.cli._common import CLIError  # noqa: F401  (re-exported: the CLI's one-line error)
 from adiff_env.errors import UserError
 
 # Command modules in the order `adiff --help` lists them.
-COMMAND_MODULES = [_demo, _evaluate, _bench, _maze, _code, _chunk, _models, _agents, _envs, _datasets, _baselines, _sandbox, _serve, _keys]
+COMMAND_MODULES = [_demo, _evaluate, _bench, _maze, _planner, _code, _chunk, _models, _agents, _envs, _datasets, _baselines, _sandbox, _serve, _keys]
 
 # Spellings of earlier versions -> the command that replaced them.
 MOVED = {"train": "maze train", "evolve": "maze evolve", "tasks": "code tasks", "baseline": "baselines"}

@@ -26,6 +26,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="The diffusion trajectory planner on PointMaze: training (Diffuser) and "
                                    "self-evolution (AdaptDiffuser).")
     cmds = p.add_subparsers(dest="maze_command", metavar="SUBCOMMAND", required=True)
+    add_train_command(cmds)
+    mount_lazily(cmds, "distill", "adiff_env.cli.distill", prog="adiff maze",
+                 help="distil a planner into a one/two-step consistency planner (a new version, parent = the teacher)")
+    mount_lazily(cmds, "evolve", "adiff_env.cli.evolve", prog="adiff maze", preflight=preflight_evolve,
+                 help="self-evolve a planner (AdaptDiffuser): guided generation, filter, buffer, fine-tune, evaluate; "
+                      "--from takes planner:NAME[@vK][?KEY=VALUE&...] (acting options), --no-collect as in train")
+
+
+def add_train_command(cmds: argparse._SubParsersAction) -> None:
+    """``train`` under ``adiff maze`` and under its domain-neutral alias ``adiff planner`` (any
+    env with a preset: mazes, Fetch)."""
     t = cmds.add_parser(
         "train",
         help="train a diffusion trajectory planner on a Minari dataset",
@@ -53,11 +64,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=run_train, train_fields=config.add_arguments(
         t, TrainConfig, title="training (the preset's [train] table)", default_note="default: the preset's"))
-    mount_lazily(cmds, "distill", "adiff_env.cli.distill", prog="adiff maze",
-                 help="distil a planner into a one/two-step consistency planner (a new version, parent = the teacher)")
-    mount_lazily(cmds, "evolve", "adiff_env.cli.evolve", prog="adiff maze", preflight=preflight_evolve,
-                 help="self-evolve a planner (AdaptDiffuser): guided generation, filter, buffer, fine-tune, evaluate; "
-                      "--from takes planner:NAME[@vK][?KEY=VALUE&...] (acting options), --no-collect as in train")
 
 
 def run_train(args: argparse.Namespace) -> int:

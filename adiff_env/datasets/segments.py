@@ -27,8 +27,14 @@ Goal modes (``goal_mode``):
   ``[min_goal_index, H-1]`` per window (seeded, fixed at construction), resting where the point
   was at step ``j``: goal-reaching segments to anywhere, not only to the data's goals.
 
-Observations ``[x, y, vx, vy]``: the first ``position_dims`` entries are positions (kept when
-resting), the rest velocities (zeroed).
+Resting rows (the goal modes, rows ``j .. H-1``): the state dims ``rest_keep_dims`` keep their
+value at step ``j``, every other state dim and every action is zero. Default (``rest_keep_dims =
+None``): the first ``position_dims`` dims, the maze's rule for ``[x, y, vx, vy]`` (positions kept,
+velocities zeroed). A task whose other dims are free at acting time (Fetch: only the block is
+pinned) keeps them all, ``rest_keep_dims = range(O)``: the world frozen at step ``j``.
+
+Windows never cross an episode boundary: rows ``< j`` (all rows in ``"none"``) are steps of one
+episode, and ``j`` is at most the episode's last kept step (Fetch: many 50-step episodes).
 """
 
 from __future__ import annotations
@@ -67,6 +73,8 @@ class SegmentDataset(torch.utils.data.Dataset):
         min_goal_index: smallest ``j`` in the goal modes (>= 1).
         pad_position: ``"achieved"`` or ``"goal"`` (events mode only).
         position_dims: leading observation entries that are positions (PointMaze: 2).
+        rest_keep_dims: state dims kept at their step-``j`` value in resting rows (None: the
+            first ``position_dims``); the other state dims and the actions rest at zero.
         seed: seeds the hindsight ``j`` draws.
         obs_key / goal_key: keys of a dict observation space (PointMaze: ``observation`` and
             ``desired_goal``); ignored for array observations (goal_mode ``"events"`` needs them).
@@ -83,6 +91,7 @@ class SegmentDataset(torch.utils.data.Dataset):
         min_goal_index: int = 1,
         pad_position: str = "achieved",
         position_dims: int = 2,
+        rest_keep_dims: tuple[int, ...] | list[int] | None = None,
         seed: int = 0,
         obs_key: str = "observation",
         goal_key: str = "desired_goal",
@@ -107,6 +116,15 @@ class SegmentDataset(torch.utils.data.Dataset):
         self.observation_dim = int(self._data.shape[1] - self.action_dim)
         if position_dims > self.observation_dim:
             raise ValueError(f"position_dims ({position_dims}) exceeds the observation size {self.observation_dim}.")
+        if rest_keep_dims is None:
+            keep = list(range(position_dims))
+        else:
+            keep = [int(d) for d in rest_keep_dims]
+            bad = [d for d in keep if not 0 <= d < self.observation_dim]
+            if bad or len(set(keep)) != len(keep):
+                raise ValueError(f"rest_keep_dims {tuple(rest_keep_dims)} must be distinct state dims in "
+                                 f"[0, {self.observation_dim}); bad: {bad or 'duplicates'}.")
+        self.rest_keep_dims: tuple[int, ...] = tuple(keep)
         self._goals = goals if pad_position == "goal" and need_goals else None
         self._indices = self._build_indices(events, stride, min_goal_index, seed)
         if len(self._indices) == 0:
@@ -165,7 +183,8 @@ class SegmentDataset(torch.utils.data.Dataset):
         if self._goals is not None:
             window[j:, a: a + p] = self._goals[offset + j, :p]
         else:
-            window[j:, a: a + p] = self._data[offset + j, a: a + p]
+            cols = [a + d for d in self.rest_keep_dims]
+            window[j:, cols] = self._data[offset + j, cols]
         return window, j
 
     def __getitem__(self, index: int) -> Segment:

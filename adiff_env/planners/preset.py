@@ -26,13 +26,19 @@ DDP_NOISE = ("global", "rank")
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Training windows (see :class:`adiff_env.datasets.segments.SegmentDataset`)."""
+    """Training windows (see :class:`adiff_env.datasets.segments.SegmentDataset`).
+
+    ``rest_keep_dims``: state dims that keep their step-``j`` value in the resting rows of the
+    goal modes (the rest rests at zero); omitted (None): the first two (the maze's positions,
+    velocities zeroed). Fetch keeps all 25 (the world frozen at ``j``): acting pins only the
+    block there, so the other dims must stay plausible, not zero."""
 
     horizon: int = 128
     goal_mode: str = "hindsight"
     min_goal_index: int = 8
     normalizer: str = "minmax"
     stride: int = 1
+    rest_keep_dims: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,17 @@ def point_mass_task(obs_dim: int, goal_dim: int = 2) -> GoalTask:
                     position_dims=tuple(range(p)), velocity_dims=tuple(range(p, 2 * p)), goal_tolerance=0.5)
 
 
+def pinned_columns(task: PlanningTask, action_dim: int) -> list[int]:
+    """Columns of a plan row ``[action (A), state (O)]`` the planner pins from the goal index on:
+    the task's ``goal_dims`` and ``rest_dims`` (offset by ``A``), plus every action column with
+    ``rest_actions``. Training pins the same columns (``training_conditioner``), so the model
+    learns to fill exactly what acting leaves free."""
+    cols = [action_dim + d for d in task.goal_dims] + [action_dim + d for d in task.rest_dims]
+    if task.rest_actions:
+        cols += list(range(action_dim))
+    return sorted(set(cols))
+
+
 def goal_dim_of(env: Any) -> int:
     """Size of the env's ``desired_goal`` (a GoalEnv's Dict observation space)."""
     space = getattr(env, "observation_space", None)

@@ -24,7 +24,7 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,7 @@ from adiff_env.diffusion import (
 )
 from adiff_env.distributed import ddp
 from adiff_env.planners.preset import PlannerPreset
-from adiff_env.planners.task import goal_dim_of, planning_task_of
+from adiff_env.planners.task import PlanningTask, goal_dim_of, pinned_columns, planning_task_of
 from adiff_env.planners.trajectory import KIND, InverseDynamics, TrajectoryPlanner, global_condition
 from adiff_env.registry import Checkpoint, CheckpointMetadata, ModelRegistry, adiff_home, git_commit
 
@@ -68,14 +68,32 @@ class TrainResult:
     modules: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
 
 
-def training_conditioner(batch_traj: torch.Tensor, goal_index: torch.Tensor, action_dim: int) -> Inpainting:
+def training_conditioner(batch_traj: torch.Tensor, goal_index: torch.Tensor, action_dim: int,
+                         columns: Sequence[int] | None = None) -> Inpainting:
     """Per-sample inpainting for a batch ``[B, H, D]``: the start state (observation entries of
-    row 0) and every entry of rows ``>= goal_index[b]`` (the resting goal) are fixed."""
+    row 0) and, in rows ``>= goal_index[b]`` (the resting goal), the entries of ``columns`` —
+    what the planner pins when acting (:func:`~adiff_env.planners.task.pinned_columns` of the
+    env's task). ``columns = None``: every entry (the maze: goal, velocities and actions)."""
     b, h, d = batch_traj.shape
     rows = torch.arange(h, device=batch_traj.device).view(1, h, 1)
     mask = (rows >= goal_index.view(b, 1, 1)).expand(b, h, d).clone()
+    if columns is not None:
+        keep = torch.zeros(d, dtype=torch.bool, device=batch_traj.device)
+        keep[list(columns)] = True
+        mask &= keep.view(1, 1, d)
     mask[:, 0, action_dim:] = True
     return Inpainting(mask, batch_traj)
+
+
+def training_task(preset: PlannerPreset, obs_dim: int) -> PlanningTask:
+    """The :class:`PlanningTask` of the preset's env (what acting will pin), for training."""
+    import gymnasium as gym
+
+    env = gym.make(preset.env)
+    try:
+        return planning_task_of(env, obs_dim, goal_dim_of(env))
+    finally:
+        env.close()
 
 
 def _batches(loader: torch.utils.data.DataLoader) -> Iterator[Any]:
@@ -138,12 +156,17 @@ def train_planner(
     data = SegmentDataset(
         preset.dataset, preset.data.horizon, normalizer=normalizer, goal_mode=preset.data.goal_mode,
         min_goal_index=preset.data.min_goal_index, stride=preset.data.stride, seed=cfg.seed,
+        rest_keep_dims=preset.data.rest_keep_dims,
     )
     a, o, h = data.action_dim, data.observation_dim, preset.data.horizon
+    task = training_task(preset, o)
+    pinned = pinned_columns(task, a)
+    pinned_arg = None if len(pinned) == a + o else pinned  # everything pinned: the maze, unchanged
+    goal_cols = [a + d for d in task.goal_dims]
     loader = _mixed_loader(data, preset, extra_dataset, extra_ratio) if extra_dataset else torch.utils.data.DataLoader(
         data, batch_size=cfg.batch_size, shuffle=True, drop_last=len(data) >= cfg.batch_size,
         generator=torch.Generator().manual_seed(cfg.seed))
-    cond_dim = o + 3 if dcfg.global_cond else 0
+    cond_dim = o + len(goal_cols) + 1 if dcfg.global_cond else 0
     model = build_model({"arch": preset.model.arch, "config": preset.model.denoiser_config(a + o, h, cond_dim)}).to(device)
     schedule = make_schedule(dcfg.schedule, dcfg.n_timesteps)
     weights = torch.ones(a + o)
@@ -192,11 +215,11 @@ def train_planner(
         while trainer.step < cfg.steps:
             seg = next(batches)
             x0, j = seg.trajectories.to(device), seg.goal_index.to(device)
-            cond = training_conditioner(x0, j, a)
+            cond = training_conditioner(x0, j, a, pinned_arg)
             vector = None
             if dcfg.global_cond:
                 rows = torch.arange(x0.shape[0], device=device)
-                vector = global_condition(x0[:, 0, a:], x0[rows, j, a : a + 2], j, h)
+                vector = global_condition(x0[:, 0, a:], x0[rows.view(-1, 1), j.view(-1, 1), goal_cols], j, h)
             t, noise, draw_gen, draw_world = None, None, generator, world
             if world.active and cfg.ddp_noise == "global":
                 t, noise = _global_draws(x0, schedule.num_steps, generator, world)
@@ -277,7 +300,7 @@ def _mixed_loader(data: SegmentDataset, preset: PlannerPreset, extra_id: str, ra
     extra = SegmentDataset(
         extra_id, preset.data.horizon, normalizer=data.normalizer, goal_mode=preset.data.goal_mode,
         min_goal_index=preset.data.min_goal_index,
-        stride=1, seed=cfg.seed,
+        stride=1, seed=cfg.seed, rest_keep_dims=preset.data.rest_keep_dims,
     )
     both = torch.utils.data.ConcatDataset([data, extra])
     weights = torch.cat([torch.full((len(data),), (1 - ratio) / len(data)), torch.full((len(extra),), ratio / len(extra))])

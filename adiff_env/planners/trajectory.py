@@ -40,7 +40,7 @@ from adiff_env.datasets.normalizers import Normalizer, normalizer_from_dict
 from adiff_env.diffusion import Inpainting, load_model, load_prefixed, make_scheduler, sample, schedule_from_dict
 from adiff_env.errors import CheckpointError
 from adiff_env.planners.preset import ActConfig
-from adiff_env.planners.task import PlanningTask, check_task, goal_dim_of, planning_task_of, point_mass_task
+from adiff_env.planners.task import PlanningTask, check_task, goal_dim_of, pinned_columns, planning_task_of, point_mass_task
 
 KIND = "trajectory-planner"
 
@@ -61,8 +61,9 @@ class InverseDynamics(nn.Module):
 
 
 def global_condition(start: torch.Tensor, goal: torch.Tensor, goal_index: torch.Tensor, horizon: int) -> torch.Tensor:
-    """The denoiser's global condition ``[B, O + 3]``: normalized start state ``[B, O]``,
-    normalized goal position ``[B, 2]`` and the goal index as a fraction ``j / H`` ``[B]``."""
+    """The denoiser's global condition ``[B, O + G + 1]``: normalized start state ``[B, O]``,
+    normalized goal ``[B, G]`` (the task's goal dims; a maze: the position, G = 2) and the goal
+    index as a fraction ``j / H`` ``[B]``."""
     frac = goal_index.to(start.dtype).view(-1, 1) / horizon
     return torch.cat([start, goal, frac], dim=-1)
 
@@ -293,8 +294,7 @@ class TrajectoryPlanner:
         values = torch.as_tensor(self.normalizer.normalize(raw), dtype=torch.float32, device=self.device)
         mask = torch.zeros(h, a + o, dtype=torch.bool, device=self.device)
         mask[0, a:] = True
-        pinned = self._goal_cols + [a + d for d in self.task.rest_dims] + (list(range(a)) if self.task.rest_actions else [])
-        mask[j:, pinned] = True
+        mask[j:, pinned_columns(self.task, a)] = True
         return Inpainting(mask, values)
 
     def plan(self, s: np.ndarray, goal: np.ndarray, steps_left: int) -> np.ndarray:

@@ -84,7 +84,7 @@ def test_offline_baselines_accept_fetch_data(tiny_push, capsys):
     batch = data.sample(64, np.random.default_rng(0), relabel_prob=1.0, max_goal_offset=0, goal_radius=0.05)
     assert float(batch["reward"].mean()) > 0.9  # the next achieved goal is always within 0.05 of itself
     for algo in ("bc", "iql"):
-        rc = main(["--threads", "1", "baseline", "train", algo, "adiff/FetchPush-v0", "--dataset", tiny_push,
+        rc = main(["--threads", "1", "baselines", "train", algo, "adiff/FetchPush-v0", "--dataset", tiny_push,
                    "--steps", "5", "--name", f"{algo}-tiny-push", "--set", "goal_radius=0.05",
                    "--set", "batch_size=16", "--quiet"])
         assert rc == 0
