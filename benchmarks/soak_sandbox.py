@@ -113,6 +113,9 @@ def main() -> None:
             errors.append(f"{kind}/{name}/{task.task_id}: {type(exc).__name__}: {exc}")
             return None
         latencies.append(time.perf_counter() - t)
+        if kind == "reference" and not result.all_passed:
+            errors.append(f"reference {task.task_id} scored {result.pass_rate:.3f}: "
+                          f"{[(o.index, o.error_type, o.message[:80]) for o in result.tests if not o.passed][:3]}")
         return kind, name, task.task_id, result.pass_rate, result.trusted
 
     by_id = {task.task_id: task for _, _, task in plan}
@@ -136,7 +139,7 @@ def main() -> None:
     q = statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else [0] * 99
     print(f"{len(done)} runs of {len(plan)} in {wall:.1f} s ({len(done) / wall:.1f} runs/s), "
           f"p50 {1000 * statistics.median(latencies):.0f} ms, p99 {1000 * q[98]:.0f} ms; containers replaced {pool.replaced}")
-    print(f"all verdicts trusted: {all(d[4] for d in done)}; errors raised: {len(errors)}")
+    print(f"all verdicts trusted: {all(d[4] for d in done)}; errors and failed references: {len(errors)}")
     print("| kind | program | runs | mean score | max score |")
     print("|---|---|---|---|---|")
     for (kind, name), rates in sorted(scores.items()):
