@@ -39,13 +39,17 @@ SLOW = {"loop", "sleep", "fork_bomb", "memory_bomb", "memory_bomb_processes", "i
 
 
 def uid_processes(uid: int = 1000) -> list[int]:
+    """Processes of the sandbox uid running this project's runner (other pools on the host run other code)."""
     out = []
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
                 with open(f"/proc/{name}/status") as fh:
-                    if any(line.startswith("Uid:") and line.split()[1] == str(uid) for line in fh):
-                        out.append(int(name))
+                    mine = any(line.startswith("Uid:") and line.split()[1] == str(uid) for line in fh)
+                with open(f"/proc/{name}/cmdline", "rb") as fh:
+                    mine = mine and b"Program-side runner" in fh.read()
+                if mine:
+                    out.append(int(name))
             except OSError:
                 pass
     return out
@@ -148,7 +152,7 @@ def main() -> None:
     above = [d for d in hostile if d[3] > per_task_wrong.get(d[2], 0.0) + 1e-9 and d[3] > 0]
     print(f"hostile runs scoring above the best honest wrong program on their task: {len(above)}")
     print(f"reference runs at 1.0: {sum(r == 1.0 for r in scores['reference', 'reference'])}/{len(scores['reference', 'reference'])}")
-    print(f"leftover pool containers: {len(left)}; host orphans: {len(H.host_orphans())}; new uid-1000 processes: {len(stray_uid)}")
+    print(f"leftover pool containers: {len(left)}; host orphans: {len(H.host_orphans())}; uid-1000 processes of this runner: {len(stray_uid)}")
     for line in errors[:5]:
         print("  error:", line)
 
