@@ -4,8 +4,8 @@ Programs, in a fixed shuffled order over HumanEval and procedural tasks: referen
 (must score 1.0), honest wrong programs, the reward hacks of ``tests/sandbox/attacks.py``, and
 the classic hostile ones (infinite loop, sleep, fork bomb, memory bombs, orphans, daemons,
 100 MB of output, killing the runner). Every run is judged trusted (entry point stubbed).
-Afterwards: no container of the pool, no ``sleep 3017`` orphan and no process of the sandbox
-uid (1000) on this host. Bounded by ``--runs`` and ``--max-s``.
+Afterwards: no container of the pool, no ``sleep 3017`` orphan and no process in any of the
+pool's containers (by cgroup) on this host. Bounded by ``--runs`` and ``--max-s``.
 
     uv run python benchmarks/soak_sandbox.py --runs 1000 --threads 2 --pool-size 2
 """
@@ -38,16 +38,18 @@ CLASSIC = {"loop": H.INFINITE_LOOP, "sleep": H.SLEEP_PAST_LIMIT, "fork_bomb": H.
 SLOW = {"loop", "sleep", "fork_bomb", "memory_bomb", "memory_bomb_processes", "ignore_alarm", "block_alarm_patch_timer"}
 
 
-def uid_processes(uid: int = 1000) -> list[int]:
+def pool_processes(container_ids: set[str]) -> list[int]:
+    """Host processes still inside any container this pool ever made (by cgroup path)."""
     out = []
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
-                with open(f"/proc/{name}/status") as fh:
-                    if any(line.startswith("Uid:") and line.split()[1] == str(uid) for line in fh):
-                        out.append(int(name))
+                with open(f"/proc/{name}/cgroup") as fh:
+                    text = fh.read()
             except OSError:
-                pass
+                continue
+            if any(cid in text for cid in container_ids):
+                out.append(int(name))
     return out
 
 
@@ -95,7 +97,15 @@ def main() -> None:
     args = ap.parse_args()
     limits = Limits(wall_s=3, test_s=1.0, output_bytes=4096, workdir_mb=8)
     plan = schedule(args.runs, args.seed)
-    before_uid = set(uid_processes())
+    made: set[str] = set()
+    original = DockerSandbox._new_slot
+
+    def recording(self):
+        slot = original(self)
+        made.add(slot.container.id)
+        return slot
+
+    DockerSandbox._new_slot = recording  # every container of the pool, for the leak check
     pool = DockerSandbox(limits, pool_size=args.pool_size)
     start = time.perf_counter()
     scores: dict[tuple[str, str], list[float]] = defaultdict(list)
@@ -113,6 +123,9 @@ def main() -> None:
             errors.append(f"{kind}/{name}/{task.task_id}: {type(exc).__name__}: {exc}")
             return None
         latencies.append(time.perf_counter() - t)
+        if kind == "reference" and not result.all_passed:
+            errors.append(f"reference {task.task_id} scored {result.pass_rate:.3f}: "
+                          f"{[(o.index, o.error_type, o.message[:80]) for o in result.tests if not o.passed][:3]}")
         return kind, name, task.task_id, result.pass_rate, result.trusted
 
     by_id = {task.task_id: task for _, _, task in plan}
@@ -132,11 +145,11 @@ def main() -> None:
         scores[kind, name].append(rate)
     time.sleep(2)
     left = pool.client.containers.list(all=True, filters={"label": f"{POOL_LABEL}={pool.owner}"})
-    stray_uid = sorted(set(uid_processes()) - before_uid)
+    stray = pool_processes(made)
     q = statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else [0] * 99
     print(f"{len(done)} runs of {len(plan)} in {wall:.1f} s ({len(done) / wall:.1f} runs/s), "
           f"p50 {1000 * statistics.median(latencies):.0f} ms, p99 {1000 * q[98]:.0f} ms; containers replaced {pool.replaced}")
-    print(f"all verdicts trusted: {all(d[4] for d in done)}; errors raised: {len(errors)}")
+    print(f"all verdicts trusted: {all(d[4] for d in done)}; errors and failed references: {len(errors)}")
     print("| kind | program | runs | mean score | max score |")
     print("|---|---|---|---|---|")
     for (kind, name), rates in sorted(scores.items()):
@@ -145,7 +158,7 @@ def main() -> None:
     above = [d for d in hostile if d[3] > per_task_wrong.get(d[2], 0.0) + 1e-9 and d[3] > 0]
     print(f"hostile runs scoring above the best honest wrong program on their task: {len(above)}")
     print(f"reference runs at 1.0: {sum(r == 1.0 for r in scores['reference', 'reference'])}/{len(scores['reference', 'reference'])}")
-    print(f"leftover pool containers: {len(left)}; host orphans: {len(H.host_orphans())}; new uid-1000 processes: {len(stray_uid)}")
+    print(f"leftover pool containers: {len(left)}; host orphans: {len(H.host_orphans())}; processes left in the pool's {len(made)} containers: {len(stray)}")
     for line in errors[:5]:
         print("  error:", line)
 

@@ -99,11 +99,12 @@ def remove_leftovers(client) -> int:
     """Remove pool containers whose owner process on this host is gone; return how many."""
     host = socket.gethostname()
     removed = 0
-    for container in client.containers.list(all=True, filters={"label": POOL_LABEL}):
-        owner_host, _, rest = container.labels.get(POOL_LABEL, "").partition(":")
+    # summaries (no inspect per container): other pools may remove theirs while we list
+    for summary in client.api.containers(all=True, filters={"label": POOL_LABEL}):
+        owner_host, _, rest = (summary.get("Labels") or {}).get(POOL_LABEL, "").partition(":")
         pid = rest.partition(":")[0]
         if owner_host == host and pid.isdigit() and not _pid_alive(int(pid)):
-            _remove(container)
+            _remove_id(client, summary["Id"])
             removed += 1
     return removed
 
@@ -125,13 +126,21 @@ def _remove(container) -> None:
         pass
 
 
+def _remove_id(client, container_id: str) -> None:
+    try:
+        client.api.remove_container(container_id, force=True)
+    except Exception:  # already gone, or the engine is going away at exit
+        pass
+
+
 def _cleanup(client, owner: str) -> None:
     """Remove every container of one pool (also runs at interpreter exit)."""
     try:
-        for container in client.containers.list(all=True, filters={"label": f"{POOL_LABEL}={owner}"}):
-            _remove(container)
-    except Exception:
-        pass
+        summaries = client.api.containers(all=True, filters={"label": f"{POOL_LABEL}={owner}"})
+    except Exception:  # the engine is going away at exit
+        return
+    for summary in summaries:
+        _remove_id(client, summary["Id"])
 
 
 class _Slot:
@@ -280,8 +289,17 @@ class DockerSandbox:
         return slot
 
     def containers(self) -> list:
-        """The live containers of this pool (from the engine, by label)."""
-        return self.client.containers.list(all=True, filters={"label": f"{POOL_LABEL}={self.owner}"})
+        """The live containers of this pool (from the engine, by label); one removed while
+        listing (a replaced container) is left out."""
+        import docker.errors
+
+        out = []
+        for summary in self.client.api.containers(all=True, filters={"label": f"{POOL_LABEL}={self.owner}"}):
+            try:
+                out.append(self.client.containers.get(summary["Id"]))
+            except docker.errors.NotFound:
+                continue
+        return out
 
     # -- runs -------------------------------------------------------------------------
     def run(self, program: str, tests: list[str], limits: Limits | None = None, *, setup: str = "",

@@ -99,10 +99,21 @@ class _Literal(Exception):
     pass
 
 
+_CONST = (ast.Constant, ast.BinOp, ast.UnaryOp, ast.Tuple, ast.List, ast.Set, ast.Dict, ast.operator, ast.unaryop,
+          ast.Load, ast.Expression)
+
+
 def _literal(node: ast.AST) -> object:
+    """The value of a literal or constant expression (``3 * 19``, ``'ab' + 'c'``) of a trusted test."""
     try:
         return ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        pass
+    if not all(isinstance(n, _CONST) for n in ast.walk(node)):
+        raise _Literal()
+    try:  # only constants and operators: what the test itself would compute when it runs
+        return eval(compile(ast.Expression(node), "<arg>", "eval"), {"__builtins__": {}})  # noqa: S307
+    except Exception:  # noqa: BLE001
         raise _Literal() from None
 
 
@@ -121,7 +132,10 @@ def _planned_call(source: str, names: frozenset[str], entry_point: str) -> tuple
         tree = ast.parse(source)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return False, None
-    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assert) or tree.body[0].msg is not None:
+    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assert):
+        return False, None
+    msg = tree.body[0].msg  # evaluated only when the assert fails: it must not call the program
+    if msg is not None and any(isinstance(n, (ast.Call, ast.Name)) for n in ast.walk(msg)):
         return False, None
     calls = []
     for node in ast.walk(tree.body[0].test):
@@ -229,6 +243,10 @@ def judge(
     run = _Run(open_session, limits, program, limits_message(limits, rlimit_nproc=rlimit_nproc),
                pipeline_plan(tests, setup, entry_point, fallback) if pipeline else None)
     loaded = run.load(deadline)
+    while loaded is None and run.broken.kind != TIMEOUT and run.restarts < MAX_RESTARTS:  # type: ignore[union-attr]
+        run.restarts += 1  # the process died before answering (the program, or a container that went away)
+        run.broken = None
+        loaded = run.load(deadline)
     compiled = bool(loaded and loaded["ok"])
     load_note = "" if loaded is None or loaded["ok"] else f"[program] {loaded['error_type']}: {loaded.get('message', '')}"
     error = None
@@ -254,8 +272,7 @@ def judge(
             outcomes.append(_failed(index, TIMEOUT, "time limit exceeded", trusted))
             continue
         if run.broken is not None:
-            top_level_died = len(run.sessions) == 1 and loaded is None
-            if top_level_died or run.restarts >= MAX_RESTARTS:
+            if loaded is None or run.restarts >= MAX_RESTARTS:
                 kind = run.broken.kind if run.broken.kind == TIMEOUT else "NotRun"
                 outcomes.append(_failed(index, kind, run.broken.message, trusted))
                 continue
@@ -272,14 +289,12 @@ def judge(
     for session in run.sessions:
         session.finish(min(time.monotonic() + END_GRACE_S, deadline + END_GRACE_S))
     wall = time.monotonic() - start
-    timed_out = any(t.error_type == TIMEOUT for t in outcomes) or (loaded is None and run.sessions[0].dead is not None
-                                                                   and run.sessions[0].dead.kind == TIMEOUT)
+    first_dead = run.sessions[-1].dead if loaded is None else None  # why the program never loaded
+    timed_out = any(t.error_type == TIMEOUT for t in outcomes) or (first_dead is not None and first_dead.kind == TIMEOUT)
     if dead and wall >= limits.wall_s:
         timed_out = True  # the wall deadline was reached, however the process ended
-    if loaded is None and run.sessions[0].dead is not None:
-        error = run.sessions[0].dead.message
-        if run.sessions[0].dead.kind == TIMEOUT:
-            timed_out = True
+    if first_dead is not None:
+        error = first_dead.message
     elif dead and not timed_out and error is None:
         error = "; ".join(sorted({d.message for d in dead}))[:MESSAGE_CHARS]
     stdout = "".join(s.stdout for s in run.sessions)[: limits.output_bytes]

@@ -158,3 +158,16 @@ def test_make_sandbox_process_warns_and_follows_protocol():
     assert isinstance(sandbox, ProcessSandbox) and isinstance(sandbox, Sandbox)
     assert sandbox.limits.wall_s == 2
     sandbox.close()
+
+
+def test_pipeline_plan_sends_ahead_only_calls_known_before_the_test_runs():
+    from adiff_env.sandbox.judge import pipeline_plan
+
+    plan = pipeline_plan(["assert f(3 * 19) == 1", 'assert f("a" + "b", k=-1) == 2, "Test 2"', "assert True"], "", "f", ())
+    assert [(m["args"], m["kwargs"]) for m in plan] == [(["l", 57], ["d"]), (["l", "ab"], ["d", ["k", -1]])]
+    setup = "def candidate(*args, **kwargs):\n    return f(*args, **kwargs)\n"
+    assert pipeline_plan(["assert candidate([1]) == 1"], setup, "f", ())[0]["fn"] == "f"
+    for test in ("assert f(x) == 1", "assert f(1) == 1, f(2)", "assert f(1) or f(2)", "assert 0 < 1 < f(2)",
+                 "for i in range(3):\n    assert f(i)", "assert f(*[1])", "assert [f(i) for i in (1, 2)]"):
+        assert pipeline_plan([test], "", "f", ()) is None, test
+    assert pipeline_plan(["assert f(x)"], "", "f", (0,))[0]["op"] == "exec"  # a fallback test runs the old way

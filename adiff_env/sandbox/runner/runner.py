@@ -388,7 +388,9 @@ def _waiting(pid):
 
 def serve(workroot):
     """PID 1 of a sandbox container (see the module docstring). The next run's runner is
-    forked while the current one runs, so a run starts without waiting for a fork."""
+    forked and prepared right after a run ends, before the next ``start`` arrives; no program
+    runs while it waits (forking it during a run measured no faster, and it would share the
+    container with a hostile program)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _prctl(4, 0)  # PR_SET_DUMPABLE = 0: the program (same user) cannot trace or open us
     kill_all = os.getpid() == 1 and os.getuid() != 0
@@ -416,9 +418,8 @@ def serve(workroot):
         oom_before = _oom_kills()
         write_frame(go_w, {"workdir": workdir})
         os.close(go_w)
-        spare = _spawn()
         _, status = os.waitpid(pid, 0)
-        leftovers = kill_tree(kill_all, spare=(spare[0],))
+        leftovers = kill_tree(kill_all)
         shutil.rmtree(workdir, ignore_errors=True)
         if os.WIFSIGNALED(status):
             exit_desc = "signal %d" % os.WTERMSIG(status)
@@ -426,6 +427,7 @@ def serve(workroot):
             exit_desc = "exit %d" % os.WEXITSTATUS(status)
         write_frame(1, {"op": "ended", "token": start["token"], "exit": exit_desc, "leftovers": leftovers,
                         "oom": _oom_kills() > oom_before})
+        spare = _spawn()  # the next runner prepares while the host reads this frame (no program runs now)
 
 
 def cleanup():
