@@ -33,7 +33,7 @@ import random
 import re
 import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from adiff_env.code.tasks.augment_inputs import Candidate, candidates, seed_inputs
 from adiff_env.code.tasks.base import Task
@@ -168,7 +168,9 @@ def augment_task(task: Task, sandbox, config: AugmentConfig, summary: AugmentSum
     rng = random.Random(f"augment:{config.seed}:{task.task_id}")
     pool: list[Candidate] = candidates(seeds, rng, config.pool_factor * config.per_task)
     summary.candidates += len(pool)
-    limits = Limits(wall_s=max(60.0, 4 * config.test_s * PROBE_BATCH / 4), test_s=config.test_s, memory_mb=512)
+    base = getattr(sandbox, "limits", None)  # keep the sandbox's container limits (Docker cannot change them)
+    limits = replace(base if isinstance(base, Limits) else Limits(), wall_s=max(60.0, config.test_s * PROBE_BATCH),
+                     test_s=config.test_s)
     inputs = [c.args for c in pool]
     first = _probe_values(sandbox, task, inputs, limits)
     second = _probe_values(sandbox, task, inputs, limits)
