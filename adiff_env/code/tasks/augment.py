@@ -10,7 +10,8 @@ For a task with an entry point, a reference solution and tests:
    (separate processes, so a hash-order dependence shows). A probe is a one-call
    ``assert`` with literal arguments (the pipelined shape) whose trusted helper, defined in the
    probe's setup, appends the decoded return value to a JSONL file of ours: the judge, not the
-   program, writes it, and only plain data decoded by the sandbox's codec reaches it;
+   program, writes it, and only plain data decoded by the sandbox's codec reaches it
+   (calls the judge left unrun after its restarts, behind calls that timed out, run again);
 3. an input is kept when both runs returned, within ``Limits.test_s``, the same value (by its
    codec encoding) that can be written as a Python literal; a reference that raised, timed out
    or gave two answers drops it. The first ``per_task`` kept inputs (boundary, mutation and
@@ -38,6 +39,7 @@ from dataclasses import asdict, dataclass, field, replace
 from adiff_env.code.tasks.augment_inputs import Candidate, candidates, seed_inputs
 from adiff_env.code.tasks.base import Task
 from adiff_env.sandbox.base import Limits
+from adiff_env.sandbox.judge import MAX_RESTARTS
 
 _SINK = "_adiff_probe"
 PROBE_BATCH = 40  # candidates per sandbox run
@@ -99,13 +101,14 @@ def _call(entry_point: str, args: tuple) -> str:
 
 def _probe_values(sandbox, task: Task, inputs: list[tuple], limits: Limits) -> list[tuple[str, str | None]]:
     """Per input: ``("ok", json_of_encoded_value)`` or ``(reason, None)``; one sandbox run per batch."""
-    out: list[tuple[str, str | None]] = []
-    for start in range(0, len(inputs), PROBE_BATCH):
-        batch = inputs[start:start + PROBE_BATCH]
+    out: dict[int, tuple[str, str | None]] = {}
+    queue = list(range(len(inputs)))
+    while queue:
+        batch, queue = queue[:PROBE_BATCH], queue[PROBE_BATCH:]
         fd, sink = tempfile.mkstemp(prefix="adiff-augment-", suffix=".jsonl")
         os.close(fd)
         try:
-            probes = [f"assert {_SINK}({i}, {_call(task.entry_point, a)})" for i, a in enumerate(batch)]
+            probes = [f"assert {_SINK}({i}, {_call(task.entry_point, inputs[c])})" for i, c in enumerate(batch)]
             result = sandbox.run(task.solution, probes, limits, setup=_probe_setup(task.setup, sink),
                                  entry_point=task.entry_point)
             values: dict[int, str] = {}
@@ -115,12 +118,17 @@ def _probe_values(sandbox, task: Task, inputs: list[tuple], limits: Limits) -> l
                     values[i] = json.dumps(value)
         finally:
             os.unlink(sink)
+        # after MAX_RESTARTS + 1 calls that timed out the judge fails the rest unrun: run those again
+        timeouts = [i for i, t in enumerate(result.tests) if t.error_type == "Timeout"]
+        unrun = set(timeouts[MAX_RESTARTS + 1:]) if len(timeouts) > MAX_RESTARTS + 1 else set()
         for i, outcome in enumerate(result.tests):
-            if outcome.passed and i in values:
-                out.append(("ok", values[i]))
+            if i in unrun:
+                queue.append(batch[i])
+            elif outcome.passed and i in values:
+                out[batch[i]] = ("ok", values[i])
             else:
-                out.append((f"reference {outcome.error_type or 'failed'}", None))
-    return out
+                out[batch[i]] = (f"reference {outcome.error_type or 'failed'}", None)
+    return [out[i] for i in range(len(inputs))]
 
 
 def _has_float(value: object) -> bool:

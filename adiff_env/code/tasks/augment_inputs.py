@@ -7,13 +7,14 @@ position (a list of ints, a str over some alphabet, a tuple of a float and a str
 three generators draw new argument tuples of the same shapes:
 
 - ``boundary``: one argument of a seed input replaced by a boundary value of its type --
-  ``0``, ``1``, ``-1``, a large magnitude (``10**6``); ``0.0``, ``-1.5``; ``""``, one char, a
+  ``0``, ``1``, ``2``, ``-1``, a large magnitude (``10**6``); ``0.0``, ``-1.5``; ``""``, one char, a
   long string (200 chars); ``[]``, one element, a long list (100 elements); ``{}``;
 - ``mutation``: one argument of a seed input changed a little -- an int ``+-1``, negated,
-  doubled; a char inserted, deleted or replaced, case swapped, reversed; a list element
+  doubled; a char inserted, deleted or replaced, case swapped, reversed (in a string of
+  words: a word deleted, inserted or swapped, or the words reversed); a list element
   removed, duplicated, swapped, mutated, or the list reversed;
 - ``random``: every argument drawn afresh, like a random seed value of that position
-  (same type, similar size, characters from the seen alphabet).
+  (same type, similar size, characters from the seen alphabet, or a string of its words).
 
 Every draw comes from a :class:`random.Random` the caller seeds (nothing iterates over a set
 or a hash order), so the same seed gives the same candidates. Values are plain data only
@@ -118,6 +119,9 @@ def random_like(template: object, rng: random.Random, depth: int = 0) -> object:
         span = max(10.0, 2 * abs(template))
         return round(rng.uniform(-span if rng.random() < 0.4 else 0.0, span), rng.choice([1, 2, 3]))
     if kind is str:
+        words = template.split()
+        if len(words) > 1 and rng.random() < 0.5:  # a sentence of the template's words
+            return " ".join(rng.choice(words) for _ in range(rng.randint(0, 2 * len(words))))
         alphabet = _alphabet(template)
         n = rng.randint(0, max(3, 2 * len(template)))
         return "".join(rng.choice(alphabet) for _ in range(n))
@@ -146,7 +150,7 @@ def boundary_values(template: object, rng: random.Random) -> list[tuple[object, 
     if kind is bool:
         return [(not template, str(not template))]
     if kind is int:
-        return [(0, "0"), (1, "1"), (-1, "-1"), (-abs(template) - 1, "negative"), (LARGE_INT, "large"),
+        return [(0, "0"), (1, "1"), (2, "2"), (-1, "-1"), (-abs(template) - 1, "negative"), (LARGE_INT, "large"),
                 (-LARGE_INT, "large negative")]
     if kind is float:
         return [(0.0, "0.0"), (-1.5, "-1.5"), (1e6, "large"), (0.5, "0.5")]
@@ -183,6 +187,16 @@ def mutate_value(value: object, rng: random.Random, depth: int = 0) -> tuple[obj
         if not value:
             return rng.choice(alphabet), "insert char"
         i = rng.randrange(len(value))
+        words = value.split(" ")
+        if len(words) > 1 and rng.random() < 0.5:  # word level: keep the tokens valid
+            k, m = rng.randrange(len(words)), rng.randrange(len(words))
+            swapped = list(words)
+            swapped[k], swapped[m] = swapped[m], swapped[k]
+            return rng.choice([
+                (" ".join(words[:k] + words[k + 1:]), f"delete word {k}"),
+                (" ".join(words[:k] + [words[m]] + words[k:]), f"insert word {words[m]!r} at {k}"),
+                (" ".join(swapped), f"swap words {k}, {m}"), (" ".join(words[::-1]), "reverse words"),
+            ])
         return rng.choice([
             (value[:i] + value[i + 1:], f"delete char {i}"),
             (value[:i] + rng.choice(alphabet) + value[i:], f"insert char at {i}"),
@@ -235,13 +249,19 @@ def candidates(seeds: list[Seed], rng: random.Random, count: int) -> list[Candid
             seen.add(key)
             out.append(Candidate(args, kind, test, detail))
 
-    boundary = []
+    groups: dict[str, list] = {}  # one group per (argument, boundary kind): each kind of each argument first
     for seed in seeds:
         for pos, value in enumerate(seed.args):
             for new, note in boundary_values(value, rng):
-                boundary.append((seed.args[:pos] + (new,) + seed.args[pos + 1:], seed.test, f"arg {pos} -> {note}"))
+                detail = f"arg {pos} -> {note}"
+                groups.setdefault(detail, []).append((seed.args[:pos] + (new,) + seed.args[pos + 1:], seed.test))
+    boundary = []
+    for detail, members in groups.items():
+        rng.shuffle(members)
+        boundary += [(rank, args, test, detail) for rank, (args, test) in enumerate(members)]
     rng.shuffle(boundary)
-    for args, test, detail in boundary[: max(1, count // 3)]:
+    boundary.sort(key=lambda b: b[0])  # stable: rank 0 of every group, then rank 1, ...
+    for _, args, test, detail in boundary[: max(1, count // 3)]:
         add(args, "boundary", test, detail)
     for attempt in range(20 * count):
         if len(out) >= count:
