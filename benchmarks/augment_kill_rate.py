@@ -35,7 +35,7 @@ from dataclasses import asdict
 from tqdm import tqdm
 
 from adiff_env.code.tasks import load_tasks
-from adiff_env.code.tasks.augment import AugmentConfig, augment_task, original_tests, AugmentSummary
+from adiff_env.code.tasks.augment import AugmentConfig, AugmentSummary, augment_task, original_tests
 from adiff_env.code.tasks.mutation import mutants, passes_tests
 from adiff_env.sandbox import make_sandbox
 
