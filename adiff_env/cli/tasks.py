@@ -68,8 +68,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from adiff_env.code.tasks import load_tasks
     from adiff_env.errors import UnknownNameError
+    from adiff_env.code.tasks import load_tasks
 
     tasks = load_tasks(args.suite)
     by_id = {t.task_id: t for t in tasks}
@@ -99,9 +99,9 @@ def run_check(args: argparse.Namespace) -> int:
     """Reference solutions must pass all their tests, judged trusted; exit 1 if any does not."""
     from tqdm import tqdm
 
+    from adiff_env.sandbox import make_sandbox
     from adiff_env.code.tasks import load_tasks
     from adiff_env.code.tasks.check import check_suite
-    from adiff_env.sandbox import make_sandbox
 
     tasks = [t for t in load_tasks(args.suite) if t.solution]
     if not tasks:
