@@ -11,7 +11,8 @@ For a task with an entry point, a reference solution and tests:
    ``assert`` with literal arguments (the pipelined shape) whose trusted helper, defined in the
    probe's setup, appends the decoded return value to a JSONL file of ours: the judge, not the
    program, writes it, and only plain data decoded by the sandbox's codec reaches it
-   (calls the judge left unrun after its restarts, behind calls that timed out, run again);
+   (calls the judge left unrun after its restarts, behind calls that timed out, run again;
+   after :data:`MAX_TIMEOUTS` timed-out calls in a pass the task's remaining candidates are dropped);
 3. an input is kept when both runs returned, within ``Limits.test_s``, the same value (by its
    codec encoding) that can be written as a Python literal; a reference that raised, timed out
    or gave two answers drops it. The first ``per_task`` kept inputs (boundary, mutation and
@@ -43,6 +44,7 @@ from adiff_env.sandbox.judge import MAX_RESTARTS
 
 _SINK = "_adiff_probe"
 PROBE_BATCH = 40  # candidates per sandbox run
+MAX_TIMEOUTS = 6  # per probing pass of a task: after that many calls timed out, the rest are dropped
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ class AugmentConfig:
     per_task: int = 30
     seed: int = 0
     pool_factor: int = 2  # candidates drawn per wanted test
-    test_s: float = 2.0  # the reference's time limit per candidate call
+    test_s: float = 1.0  # the reference's time limit per candidate call
     max_expected_chars: int = 4000  # longer expected values are not kept
 
     def __post_init__(self) -> None:
@@ -103,7 +105,11 @@ def _probe_values(sandbox, task: Task, inputs: list[tuple], limits: Limits) -> l
     """Per input: ``("ok", json_of_encoded_value)`` or ``(reason, None)``; one sandbox run per batch."""
     out: dict[int, tuple[str, str | None]] = {}
     queue = list(range(len(inputs)))
+    timed_out = 0
     while queue:
+        if timed_out >= MAX_TIMEOUTS:  # a reference this slow on these inputs: stop probing it
+            out.update({c: ("reference Timeout (probing stopped)", None) for c in queue})
+            break
         batch, queue = queue[:PROBE_BATCH], queue[PROBE_BATCH:]
         fd, sink = tempfile.mkstemp(prefix="adiff-augment-", suffix=".jsonl")
         os.close(fd)
@@ -121,6 +127,7 @@ def _probe_values(sandbox, task: Task, inputs: list[tuple], limits: Limits) -> l
         # after MAX_RESTARTS + 1 calls that timed out the judge fails the rest unrun: run those again
         timeouts = [i for i, t in enumerate(result.tests) if t.error_type == "Timeout"]
         unrun = set(timeouts[MAX_RESTARTS + 1:]) if len(timeouts) > MAX_RESTARTS + 1 else set()
+        timed_out += len(timeouts) - len(unrun)
         for i, outcome in enumerate(result.tests):
             if i in unrun:
                 queue.append(batch[i])
@@ -181,7 +188,10 @@ def augment_task(task: Task, sandbox, config: AugmentConfig, summary: AugmentSum
                      test_s=config.test_s)
     inputs = [c.args for c in pool]
     first = _probe_values(sandbox, task, inputs, limits)
-    second = _probe_values(sandbox, task, inputs, limits)
+    again = [i for i, (reason, _) in enumerate(first) if reason == "ok"]  # the second run: only what passed
+    second: list[tuple[str, str | None]] = [("not probed again", None)] * len(inputs)
+    for i, outcome in zip(again, _probe_values(sandbox, task, [inputs[i] for i in again], limits)):
+        second[i] = outcome
     kept: list[tuple[Candidate, str]] = []
     for cand, (r1, v1), (r2, v2) in zip(pool, first, second):
         reason = r1 if r1 != "ok" else r2 if r2 != "ok" else None
