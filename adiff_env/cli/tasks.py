@@ -1,9 +1,10 @@
-"""``adiff code tasks list|show|export|check``: browse, export and verify code task suites.
+"""``adiff code tasks list|show|export|check|augment``: browse, export, verify and augment code task suites.
 
     adiff code tasks list                                   # suites and procedural families
     adiff code tasks show procedural:test --id procedural/rotate_left/0
     adiff code tasks export procedural:train:20:1000 out.jsonl
     adiff code tasks check humaneval --sandbox docker       # reference solutions through the sandbox
+    adiff code tasks augment humaneval --out he-plus.jsonl  # generated hidden tests (augment.py)
 
 ``register`` adds the ``tasks`` group to the ``adiff code`` subcommands.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import warnings
+from dataclasses import asdict
 
 from adiff_env.cli._common import CLIError, require_sandbox
 
@@ -37,6 +39,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--pool-size", type=int, default=2, help="Docker warm pool size (default 2)")
     c.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     c.set_defaults(func=run_check)
+    from adiff_env.code.tasks.augment import AugmentConfig  # a dataclass module: no heavy imports
+
+    a = actions.add_parser("augment", help="add generated hidden tests (boundary, mutated, random inputs; "
+                                           "expected values from the reference run in the sandbox)")
+    a.add_argument("suite")
+    a.add_argument("--out", default=None, help="output .jsonl path (default: augmented.jsonl; written atomically)")
+    a.add_argument("--per-task", type=int, default=AugmentConfig.per_task,
+                   help=f"tests to add per task, >= 1 (default {AugmentConfig.per_task})")
+    a.add_argument("--seed", type=int, default=AugmentConfig.seed,
+                   help=f"seed of the input generators (default {AugmentConfig.seed})")
+    a.add_argument("--sandbox", choices=["docker", "process"], default="docker")
+    a.add_argument("--pool-size", type=int, default=2, help="Docker warm pool size (default 2)")
+    a.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
+    a.set_defaults(func=run_augment)
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -113,3 +129,42 @@ def run_check(args: argparse.Namespace) -> int:
             print(f"  FAILED {task_id}" + (f" (needs fallback: tests {check.needs_fallback[task_id]})"
                                            if task_id in check.needs_fallback else ""))
     return 1 if check.failed else 0
+
+
+def run_augment(args: argparse.Namespace) -> int:
+    """Augment every task with a reference and literal test inputs; write the suite as JSONL."""
+    from tqdm import tqdm
+
+    from adiff_env.code.tasks import load_tasks, save_jsonl
+    from adiff_env.code.tasks.augment import AugmentConfig, augment_suite
+    from adiff_env.sandbox import make_sandbox
+
+    if args.per_task < 1:
+        raise CLIError(f"--per-task must be an integer >= 1 (tests added per task), got {args.per_task}.")
+    config = AugmentConfig(per_task=args.per_task, seed=args.seed)
+    tasks = load_tasks(args.suite)
+    out = args.out or "augmented.jsonl"
+    if not out.endswith(".jsonl"):
+        raise CLIError(f"--out must be a .jsonl path (so `adiff evaluate --tasks` loads it), got {out!r}.")
+    require_sandbox(args.sandbox)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore") if args.sandbox == "process" else None
+        sandbox = make_sandbox(args.sandbox, pool_size=args.pool_size)
+    try:
+        augmented, summary = augment_suite(
+            tasks, sandbox, config, lambda ts: tqdm(ts, desc=f"augment {args.suite}", disable=args.json, leave=False))
+    finally:
+        sandbox.close()
+    path = save_jsonl(augmented, out)
+    record = {"suite": args.suite, "out": str(path), "sandbox": args.sandbox, "config": asdict(config), **summary.as_dict()}
+    if args.json:
+        print(json.dumps(record))
+    else:
+        print(f"wrote {len(augmented)} tasks to {path}: {summary.added} tests added to {summary.augmented} tasks "
+              f"({', '.join(f'{k} {v}' for k, v in sorted(summary.added_by_kind.items()))}); "
+              f"{summary.candidates} candidate inputs, rejected: {summary.rejected or 'none'}")
+        if summary.skipped:
+            print(f"{len(summary.skipped)} task(s) kept unchanged:")
+            for task_id, why in list(summary.skipped.items())[:20]:
+                print(f"  {task_id}: {why}")
+    return 0
