@@ -17,11 +17,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_one_git_commit_everywhere():
     from adiff_env import registry
-    from adiff_env.bench import runner
+    from adiff_env.bench import cells
     from adiff_env.datasets import _provenance as datasets_provenance
 
     assert registry.git_commit is git_commit and datasets_provenance.git_commit is git_commit
-    assert runner.git_commit is git_commit
+    assert cells.git_commit is git_commit  # the bench rows
 
 
 @pytest.mark.skipif(shutil.which("git") is None or not (ROOT / ".git").exists(), reason="not a git checkout")

@@ -19,6 +19,7 @@ which are written) instead of leaving a hole in the table.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,6 +98,10 @@ def connect(address: str | None, num_cpus: int | None = None) -> bool:
     """Connect to the Ray cluster at ``address`` or start a local one (``address`` None or
     ``""``: ``num_cpus`` CPUs, default all); a session already open is reused. True if this
     call started the session (the caller then shuts it down)."""
+    if not address and "ray" not in sys.modules:
+        # A local cluster runs workers on this machine's own venv: Ray's uv hook would start each
+        # worker through `uv run` (a second environment sync per worker), which fails under load.
+        os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     ray = _ray()
     if ray.is_initialized():
         return False

@@ -14,6 +14,10 @@ import pytest
 
 from adiff_env.bench.runner import BenchConfig, run_bench
 
+# Workers run on this venv's python; Ray's uv hook would start each one through `uv run`
+# (under `uv run pytest`), which times out on a busy machine. Read when ray is imported.
+os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+
 ray = pytest.importorskip("ray", reason="the optional extra adiff-env[ray] is not installed (uv sync --extra ray)")
 from adiff_env.distributed.ray_bench import CellsFailedError, CellTask, run_cells  # noqa: E402
 
