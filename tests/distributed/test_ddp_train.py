@@ -119,9 +119,8 @@ def _tiny_model() -> torch.nn.Module:
 
     preset = tiny_preset(DATASET, STEPS, B)
     torch.manual_seed(preset.train.seed)
-    arch = dict(preset.model)
     a, o = 2, 4
-    return build_model({"arch": arch.pop("arch"), "config": {"transition_dim": a + o, "horizon": 16, "cond_dim": o + 3, **arch}})
+    return build_model({"arch": preset.model.arch, "config": preset.model.denoiser_config(a + o, 16, o + 3)})
 
 
 def _preset_toml(path: Path) -> Path:
