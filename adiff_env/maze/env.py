@@ -233,6 +233,26 @@ class AdiffPointMazeEnv(PointMazeEnv):
         """What the trajectory planner needs of this maze (:mod:`adiff_env.maze.task`)."""
         return MazePlanningTask(self.geometry)
 
+    def task_reward(self, goal: Sequence[float] | None = None):
+        """This maze's step reward as a trajectory reward for a planner, from the env's current
+        state: ``GoalReward`` (share of steps within 0.5 of the goal) plus ``coin_bonus`` x
+        ``CoinReward`` over the coins *not yet collected* (coin mazes only); see
+        :mod:`adiff_env.maze.rewards`. Call it again after coins are taken to stop paying for them."""
+        from adiff_env.evolve.rewards import Composite
+        from adiff_env.maze.rewards import CoinReward, GoalReward
+
+        terms = [(1.0, GoalReward(self.goal if goal is None else goal, GOAL_RADIUS))]
+        if self.coin_cells:
+            terms.append((self.coin_bonus, CoinReward(self.coin_positions, COIN_RADIUS, collected=self.coins_collected)))
+        return Composite(terms)
+
+    def reward_factories(self) -> dict[str, Any]:
+        """The maze's named rewards (``coins``, ``free-cells``, ``goal`` ...) plus plugins, for
+        reward specs such as ``planner:NAME?reward=coins:1+free-cells:0.5``."""
+        from adiff_env.maze.rewards import maze_reward_factories
+
+        return maze_reward_factories()
+
     @property
     def reference_scores(self) -> dict[str, Any] | None:
         return None if self._reference is None else dict(self._reference)
