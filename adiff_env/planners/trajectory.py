@@ -344,35 +344,11 @@ class TrajectoryPlanner:
                       conditioner=cond, cond=vector, **sample_kwargs)
 
     def guided_kwargs(self) -> dict[str, Any]:
-        """``guide``, ``guidance`` and ``reward_fn`` for :func:`~adiff_env.diffusion.sample` from
-        ``act.reward`` rebuilt on the env's current state (see :class:`~adiff_env.planners.preset.ActConfig`)."""
-        from adiff_env.diffusion import GuidanceConfig
-        from adiff_env.evolve.rewards import planner_guide
+        """``guide``, ``guidance`` and ``reward_fn`` for :func:`~adiff_env.diffusion.sample`:
+        ``act.reward`` rebuilt on the env's current state (:func:`~adiff_env.planners.guided.guided_kwargs`)."""
+        from adiff_env.planners.guided import guided_kwargs
 
-        act = self.act
-        reward = self.reward_source()
-        guidance = GuidanceConfig(scale=act.guide_scale, method=act.guidance, n_guide_steps=act.guide_steps,
-                                  t_stopgrad=2 if act.guidance == "xt" else 0)
-        rank = self._guided_rank(reward) if act.n_samples > 1 else (lambda x: torch.zeros(x.shape[0], device=x.device))
-        return {"guide": planner_guide(reward, self.normalizer, self.action_dim), "guidance": guidance,
-                "reward_fn": rank}
-
-    def _guided_rank(self, reward: Any):
-        """Ranking of guided candidates ``[N, H, D]`` (normalized): lexicographic on (fewest
-        infeasible states if ``act.rank = "free-cells"``, highest ``reward`` (numpy form) of the
-        planned states, smoothest); returns each candidate's place ``[N]`` (higher is better)."""
-
-        def rank(x: torch.Tensor) -> torch.Tensor:
-            states = self.normalizer.unnormalize(x.detach().cpu().numpy().astype(np.float64))[..., self.action_dim:]
-            keys = [self._smoothness(x).detach().cpu().numpy(), np.array([reward(p) for p in states])]
-            bad = self.task.violations(states) if self.act.rank == "free-cells" else None
-            if bad is not None:
-                keys.append(-np.asarray(bad, dtype=np.float64))
-            place = np.empty(len(states))
-            place[np.lexsort(keys)] = np.arange(len(states))  # the last key is the primary one
-            return torch.as_tensor(place, dtype=x.dtype, device=x.device)
-
-        return rank
+        return guided_kwargs(self, self.reward_source())
 
     def plan_batch(self, s: np.ndarray, goals: np.ndarray, steps_left: list[int]) -> np.ndarray:
         """Plans ``[N, H, A + O]`` (unnormalized) for ``N`` envs in one sampler call.

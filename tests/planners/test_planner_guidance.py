@@ -188,3 +188,23 @@ def test_guided_plans_move_towards_the_coins(planner_checkpoint, method, scale):
         gains.append(soft1 - soft0)
     assert min(gains) > 0, gains
     env.close()
+
+
+def test_guided_candidates_rank_walls_first_then_reward(planner_checkpoint, gold_env):
+    from adiff_env.planners.guided import guided_rank
+    from adiff_env.planners.trajectory import TrajectoryPlanner
+
+    planner = TrajectoryPlanner.from_checkpoint(planner_checkpoint, gold_env, reward="coins", n_samples=3)
+    u = gold_env.unwrapped
+    h, a = planner.horizon, planner.action_dim
+
+    def plan_at(*cells):  # a plan resting on each cell in turn, [H, A + O]
+        xy = np.concatenate([np.tile(u._cell_xy(c), (h // len(cells) + 1, 1)) for c in cells])[:h]
+        return np.concatenate([np.zeros((h, a)), xy, np.zeros((h, 2))], axis=1)
+
+    coin_cell, wall_cell, goal_cell = (1, 6), (0, 6), (6, 6)
+    plans = [plan_at(coin_cell), plan_at(goal_cell), plan_at(coin_cell, wall_cell)]  # coin; no coin; coin + walls
+    x = torch.as_tensor(planner.normalizer.normalize(np.stack(plans)), dtype=torch.float32)
+    place = guided_rank(planner, planner.reward_source())(x)
+    # worst: in walls; then no coin; best: the coin in free cells (draw order alone would put 0 below 1)
+    assert place.argsort().tolist() == [2, 1, 0]
