@@ -208,3 +208,16 @@ def test_guided_candidates_rank_walls_first_then_reward(planner_checkpoint, gold
     place = guided_rank(planner, planner.reward_source())(x)
     # worst: in walls; then no coin; best: the coin in free cells (draw order alone would put 0 below 1)
     assert place.argsort().tolist() == [2, 1, 0]
+
+
+def test_task_reward_on_fetch_avoid_and_not_on_plain_push():
+    avoid, push = gym.make("adiff/FetchPush-Avoid-v0"), gym.make("adiff/FetchPush-v0")
+    try:
+        avoid.reset(seed=0)
+        assert check_reward_spec("task", avoid) == (RewardTerm("task", 1.0),)
+        assert hasattr(PlanReward("task", avoid)(), "torch_reward")
+        with pytest.raises(ConfigError, match="adiff/FetchPush-v0 has none"):
+            check_reward_spec("task", push)
+    finally:
+        avoid.close()
+        push.close()
