@@ -233,6 +233,29 @@ class AdiffPointMazeEnv(PointMazeEnv):
         """What the trajectory planner needs of this maze (:mod:`adiff_env.maze.task`)."""
         return MazePlanningTask(self.geometry)
 
+    def task_reward(self, goal: Sequence[float] | None = None):
+        """The part of this maze's step reward a goal-conditioned planner must be guided to, as
+        a trajectory reward, from the env's current state: on a coin maze ``coin_bonus`` x
+        ``CoinReward`` over the coins *not yet collected* (the goal term is left out: the plan
+        is already conditioned on the goal, and a straight pull towards it crosses walls; measured
+        on reset seeds 60000-60003 with ``subgoal_cells=2``, goal + coins guidance reached the goal in
+        1 of 4 episodes); without coins the goal term ``GoalReward`` (share of steps within 0.5 of
+        the goal, or of ``goal``). See :mod:`adiff_env.maze.rewards`; call it again after coins
+        are taken to stop paying for them."""
+        from adiff_env.evolve.rewards import Composite
+        from adiff_env.maze.rewards import CoinReward, GoalReward
+
+        if not self.coin_cells:
+            return GoalReward(self.goal if goal is None else goal, GOAL_RADIUS)
+        return Composite([(self.coin_bonus, CoinReward(self.coin_positions, COIN_RADIUS, collected=self.coins_collected))])
+
+    def reward_factories(self) -> dict[str, Any]:
+        """The maze's named rewards (``coins``, ``free-cells``, ``goal`` ...) plus plugins, for
+        reward specs such as ``planner:NAME?reward=coins:1+free-cells:0.5``."""
+        from adiff_env.maze.rewards import maze_reward_factories
+
+        return maze_reward_factories()
+
     @property
     def reference_scores(self) -> dict[str, Any] | None:
         return None if self._reference is None else dict(self._reference)

@@ -10,7 +10,8 @@ position (PointMaze observations ``[x, y, vx, vy]``); each has the numpy form
 - :class:`PathLengthReward`: ``-sum_t ||p_{t+1} - p_t||`` (both forms).
 - :class:`TimeToGoalReward`: ``-(first t with ||p_t - g|| <= radius) / T`` (``-1`` if never);
   torch: ``-mean_t sigmoid((||p_t - g|| - radius) / tau)`` (the soft share of steps not there yet).
-- :class:`CoinReward`: number of uncollected coins passed within ``radius``; torch:
+- :class:`CoinReward`: number of uncollected coins passed within ``radius`` (by name,
+  ``coins``: the coins the env has not collected yet at build time); torch:
   ``-sum_k softmin_t ||p_t - c_k||`` (distance to each uncollected coin).
 - :class:`FreeCellReward`: ``-`` share of steps inside wall cells; torch: ``-sum_t
   sum_w relu(margin - sd_w(p_t))^2`` with ``sd_w`` the signed distance to wall box ``w``.
@@ -146,11 +147,19 @@ def _goal(env: Any, goal: Any = None) -> np.ndarray:
     return np.asarray(goal if goal is not None else _unwrapped(env).goal, dtype=np.float64)
 
 
+def _collected(env: Any, collected: Any = None) -> Any:
+    """``collected``, else the env's current ``coins_collected`` (a copy; None without coins)."""
+    if collected is not None:
+        return collected
+    taken = getattr(_unwrapped(env), "coins_collected", None)
+    return None if taken is None else np.array(taken, copy=True)
+
+
 MAZE_REWARDS: dict[str, RewardFactory] = {
     "goal": lambda env, goal=None, radius=0.5: GoalReward(_goal(env, goal), radius),
     "time-to-goal": lambda env, goal=None, radius=0.5: TimeToGoalReward(_goal(env, goal), radius),
     "path-length": lambda env: PathLengthReward(),
-    "coins": lambda env, collected=None: CoinReward(_unwrapped(env).coin_positions, collected=collected),
+    "coins": lambda env, collected=None: CoinReward(_unwrapped(env).coin_positions, collected=_collected(env, collected)),
     "free-cells": lambda env, margin=0.1: FreeCellReward(_unwrapped(env).geometry, margin),
 }
 REWARD_NAMES = tuple(sorted(MAZE_REWARDS))

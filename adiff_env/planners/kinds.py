@@ -11,7 +11,8 @@ from adiff_env.errors import ConfigError
 def _planner_factory(arg: str, env: Any, sampler: str | None = None, steps: int | None = None, device: str = "cpu",
                      **act: Any) -> Any:
     """``planner:NAME``, ``planner:NAME@v2`` or ``planner:PATH``; options override the
-    checkpoint's acting rules (``sampler``, ``steps`` = sampler steps, any ActConfig field);
+    checkpoint's acting rules (``sampler``, ``steps`` = sampler steps, any ActConfig field, e.g.
+    ``reward=task&guidance=x0&guide_scale=0.3``: :mod:`adiff_env.planners.reward_spec`);
     ``device`` is where it samples (``cpu``, ``cuda``)."""
     from adiff_env.planners.trajectory import TrajectoryPlanner
     from adiff_env.registry import ModelRegistry
@@ -23,6 +24,10 @@ def _planner_factory(arg: str, env: Any, sampler: str | None = None, steps: int 
         overrides["sampler"] = sampler
     if steps is not None:
         overrides["sampler_steps"] = int(steps)
+    if overrides.get("reward"):
+        from adiff_env.planners.reward_spec import check_reward_spec
+
+        check_reward_spec(overrides["reward"], env)  # names checked against the env before any weights load
     checkpoint = ModelRegistry().load(arg, kind="trajectory-planner")
     return TrajectoryPlanner.from_checkpoint(checkpoint, env, device=device, **overrides)
 

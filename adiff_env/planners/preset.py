@@ -20,6 +20,7 @@ from adiff_env.errors import ConfigError, MissingResourceError, UnknownNameError
 ACTION_RULES = ("pd", "inverse-dynamics", "plan")
 DEADLINE_RULES = ("geodesic", "horizon")
 RANK_RULES = ("free-cells", "smoothness")
+GUIDANCE_METHODS = ("xt", "dps", "x0")  # = adiff_env.diffusion.guidance.GUIDANCE_METHODS (a test keeps them equal; no torch here)
 AMP_MODES = ("none", "bf16")
 DDP_NOISE = ("global", "rank")
 
@@ -112,6 +113,15 @@ class ActConfig:
     the cell k cells ahead on the maze's shortest cell path (the goal itself once it is within k
     cells), chosen afresh at each replan, so each plan covers a few cells of a long route; the
     cell path is map knowledge, as the geodesic deadline is. 0 (default) plans to the goal.
+
+    Reward guidance (:mod:`adiff_env.planners.reward_spec`): ``reward`` a spec such as
+    ``"task"``, ``"coins"`` or ``"coins:1+free-cells:0.5"`` ('' = none, the default: the plans
+    are unchanged bit for bit). Each replan rebuilds it from the env's current state and guides
+    sampling with ``guidance`` (``"xt"``, ``"dps"`` or ``"x0"``, see
+    :mod:`adiff_env.diffusion.guidance`), step size ``guide_scale`` and ``guide_steps`` gradient
+    steps per reverse step (x0-space methods edit every step, ``xt`` stops at ``t < 2``);
+    ``n_samples`` > 1 candidates are then ranked by (fewest infeasible states with
+    ``rank = "free-cells"``, highest reward, smoothest).
     """
 
     sampler: str = "ddim"
@@ -128,8 +138,21 @@ class ActConfig:
     deadline_margin: int = 4
     rank: str = "free-cells"
     subgoal_cells: int = 0
+    reward: str = ""
+    guidance: str = "x0"
+    guide_scale: float = 0.3
+    guide_steps: int = 2
 
     def __post_init__(self) -> None:
+        from adiff_env.planners.reward_spec import parse_reward_spec
+
+        parse_reward_spec(self.reward)
+        if self.guidance not in GUIDANCE_METHODS:
+            raise UnknownNameError("guidance method", self.guidance, GUIDANCE_METHODS)
+        if not self.guide_scale >= 0 or self.guide_scale == float("inf"):
+            raise ConfigError(f"act.guide_scale must be a finite number >= 0, got {self.guide_scale!r}.")
+        if self.guide_steps < 0:
+            raise ConfigError(f"act.guide_steps must be >= 0, got {self.guide_steps!r}.")
         if self.rank not in RANK_RULES:
             raise UnknownNameError("ranking rule", self.rank, RANK_RULES)
         if self.action not in ACTION_RULES:

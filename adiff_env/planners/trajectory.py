@@ -22,6 +22,12 @@ of one env. Given a batch of ``N > 1`` (a vector env's observations, ``episode_s
 keeps one :class:`PlanState` per env and plans for every env that needs a new plan in *one*
 sampler call of ``N' x n_samples`` trajectories (each with its own inpainting), so vectorized
 evaluation costs one denoiser pass per sampler step instead of ``N``.
+
+Reward guidance (``act.reward``, e.g. ``planner:NAME?reward=task&guidance=x0``): the planner
+keeps the env it acts on and, at every replan, rebuilds the reward from that env's current
+state (:class:`~adiff_env.planners.reward_spec.PlanReward`), so coins already taken no longer
+pull the plan. Batched acting plans for N envs in one call from one env object, so it refuses
+reward guidance (a ``ConfigError``) instead of guiding every env by the wrong env's state.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from torch import nn
 
 from adiff_env.datasets.normalizers import Normalizer, normalizer_from_dict
 from adiff_env.diffusion import Inpainting, load_model, load_prefixed, make_scheduler, sample, schedule_from_dict
-from adiff_env.errors import CheckpointError
+from adiff_env.errors import CheckpointError, ConfigError
 from adiff_env.planners.preset import ActConfig
 from adiff_env.planners.task import PlanningTask, check_task, goal_dim_of, pinned_columns, planning_task_of, point_mass_task
 
@@ -93,6 +99,8 @@ class TrajectoryPlanner:
         task: the domain's :class:`~adiff_env.planners.task.PlanningTask` (None:
             :func:`~adiff_env.planners.task.point_mass_task`, no route and no feasibility test).
         inverse_dynamics: for ``act.action == "inverse-dynamics"``.
+        env: the env acted on; needed only for reward guidance (``act.reward``), whose reward
+            is rebuilt from this env's state at every replan.
         device, seed: where to sample, and the seed of the sampling generator.
 
     ``batch_predict = True``: ``predict`` accepts a batch of envs (see the module docstring).
@@ -117,6 +125,7 @@ class TrajectoryPlanner:
         seed: int = 0,
         name: str = "planner",
         global_cond: bool = False,
+        env: Any = None,
     ) -> None:
         if act.action == "inverse-dynamics" and inverse_dynamics is None:
             raise ValueError("act.action='inverse-dynamics' needs a checkpoint trained with an inverse-dynamics model.")
@@ -137,6 +146,7 @@ class TrajectoryPlanner:
         self.states: list[PlanState] = []  # one per env in batched mode
         self.plan_times: list[float] = []  # seconds per sampler call
         self.plans_made = 0  # env plans (a batched call makes several)
+        self.env = env
         self.set_act(act)
 
     # ------------------------------------------------------------------ construction
@@ -161,7 +171,7 @@ class TrajectoryPlanner:
         return cls(
             model, config["schedule"], config["prediction"], normalizer, dims["horizon"], dims["action_dim"],
             dims["obs_dim"], act, task=task, inverse_dynamics=inv, device=device, seed=seed, name=checkpoint.spec,
-            global_cond=bool(config.get("global_cond", False)),
+            global_cond=bool(config.get("global_cond", False)), env=env,
         )
 
     def set_act(self, act: ActConfig) -> None:
@@ -173,6 +183,14 @@ class TrajectoryPlanner:
         if act.action == "pd" and not self.task.position_dims:
             raise ValueError(f"act.action='pd' needs a task with position_dims; {type(self.task).__name__} has none. "
                              "Use action='plan' or 'inverse-dynamics'.")
+        self.reward_source = None
+        if act.reward:
+            from adiff_env.planners.reward_spec import PlanReward
+
+            if self.env is None:
+                raise ConfigError(f"act.reward={act.reward!r} needs the env the planner acts on: build the planner "
+                                  "with TrajectoryPlanner.from_checkpoint(checkpoint, env, reward=...).")
+            self.reward_source = PlanReward(act.reward, self.env)
         self.act = act
         self.scheduler = make_scheduler(act.sampler, schedule, prediction=self.prediction, steps=steps, eta=act.eta)
         self.sampler_steps = steps
@@ -300,8 +318,11 @@ class TrajectoryPlanner:
     def plan(self, s: np.ndarray, goal: np.ndarray, steps_left: int) -> np.ndarray:
         """One plan ``[H, A + O]`` (unnormalized) from state ``s`` to ``goal`` in ``steps_left`` steps."""
         tic = time.perf_counter()
-        out = self.sample_plans(s, goal, steps_left, self.act.n_samples,
-                                reward_fn=self._rank_reward if self.act.n_samples > 1 else None)
+        if self.reward_source is None:
+            out = self.sample_plans(s, goal, steps_left, self.act.n_samples,
+                                    reward_fn=self._rank_reward if self.act.n_samples > 1 else None)
+        else:
+            out = self.sample_plans(s, goal, steps_left, self.act.n_samples, **self.guided_kwargs())
         plan = self.normalizer.unnormalize(out.best.cpu().numpy().astype(np.float64))
         self.plan_times.append(time.perf_counter() - tic)
         self.plans_made += 1
@@ -322,13 +343,24 @@ class TrajectoryPlanner:
         return sample(self.model, self.scheduler, shape, device=self.device, generator=self.generator,
                       conditioner=cond, cond=vector, **sample_kwargs)
 
+    def guided_kwargs(self) -> dict[str, Any]:
+        """``guide``, ``guidance`` and ``reward_fn`` for :func:`~adiff_env.diffusion.sample`:
+        ``act.reward`` rebuilt on the env's current state (:func:`~adiff_env.planners.guided.guided_kwargs`)."""
+        from adiff_env.planners.guided import guided_kwargs
+
+        return guided_kwargs(self, self.reward_source())
+
     def plan_batch(self, s: np.ndarray, goals: np.ndarray, steps_left: list[int]) -> np.ndarray:
         """Plans ``[N, H, A + O]`` (unnormalized) for ``N`` envs in one sampler call.
 
         ``s [N, O]``, ``goals [N, G]``, ``steps_left`` per env. The call draws ``N x n_samples``
         trajectories, each env's ``n_samples`` with that env's inpainting; the best by the
         smoothness ranking is kept per env (first in draw order on ties, like :meth:`plan`).
-        With ``N = 1`` it returns exactly :meth:`plan`'s plan for the same generator state."""
+        With ``N = 1`` it returns exactly :meth:`plan`'s plan for the same generator state.
+        Refuses reward guidance (module doc)."""
+        if self.reward_source is not None:
+            raise ConfigError(f"reward guidance (act.reward={self.act.reward!r}) plans for one env at a time: its "
+                              "reward is rebuilt from that env's state. Act on a single env (no vector env).")
         tic = time.perf_counter()
         n, k = len(s), self.act.n_samples
         conds = [self.conditioner(s[i], goals[i], steps_left[i]) for i in range(n)]
