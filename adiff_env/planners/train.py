@@ -283,7 +283,7 @@ def train_planner(
     meta = CheckpointMetadata(
         kind=KIND, env=preset.env, dataset=preset.dataset, normalizer=data.normalizer.to_dict(), steps=trainer.step,
         scores=scores, seed=cfg.seed, parent=init_from.spec if init_from is not None else None,
-        extra={"train_wall_s_this_session": round(wall, 1), "run_dir": str(run_dir), "final_loss": loss,
+        extra={"train_wall_s_this_session": round(wall, 1), "run_dir": _home_relative(run_dir), "final_loss": loss,
                "world_size": world.world_size, "global_batch": cfg.batch_size * world.world_size,
                "resumed_at_step": resumed_at, "device": str(device), "amp": cfg.amp, "compile": cfg.compile,
                "ddp_noise": cfg.ddp_noise,
@@ -366,6 +366,16 @@ def _evaluate_in_memory(preset: PlannerPreset, model, schedule, data: SegmentDat
     finally:
         env.close()
         model.eval()
+
+
+def _home_relative(path: Path) -> str:
+    """``path`` relative to ``$ADIFF_HOME`` when inside it, so a shipped checkpoint's metadata
+    names no machine's folders; else just the folder's name."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(adiff_home().resolve()))
+    except ValueError:
+        return path.name
 
 
 def _write_json(path: Path, data: Any) -> None:
