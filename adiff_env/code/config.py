@@ -144,3 +144,68 @@ def load_coder_preset(spec: str | Path) -> CoderPreset:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     return CoderPreset.from_dict(data, source=str(path))
+
+
+HF_DTYPES = ("float32", "bfloat16", "float16")
+_DTYPE_ALIASES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+@dataclass(frozen=True)
+class HFCoderConfig:
+    """How ``coder:hf:PATH`` loads and prompts a Hugging Face masked LM (the acting rules --
+    ``samples``, ``steps``, ``temperature``, ``smc_every`` ... -- are :class:`CoderActConfig`'s).
+
+    ``dtype``: weights' dtype (``float32``, ``bfloat16``/``bf16``, ``float16``/``fp16``; bf16 for
+    7B models on a GPU); ``max_new_tokens``: completion length in tokens (every particle gets
+    this many masked slots; the text ends at the first end-of-sequence token the model fills
+    in); ``block_length``: 0 = unmask the whole completion at once, else LLaDA-style
+    semi-autoregressive blocks of that many tokens, ``steps`` split evenly over the blocks
+    (``max_new_tokens`` must be a multiple of it); ``max_prompt_len``: prompt tokens kept (the
+    end of the prompt, where the signature is); ``trust_remote_code``: run the model folder's
+    own Python (LLaDA, Dream) -- off unless asked for; ``mask_id``: mask token id where the
+    tokenizer names none (LLaDA-8B: 126336); ``shift_logits``: the model predicts token ``i``
+    at position ``i - 1`` (Dream, DiffuCoder: models adapted from autoregressive ones);
+    ``chat``: wrap the prompt in the tokenizer's chat template (instruct models)."""
+
+    dtype: str = "float32"
+    max_new_tokens: int = 96
+    block_length: int = 0
+    max_prompt_len: int = 512
+    trust_remote_code: bool = False
+    mask_id: int | None = None
+    shift_logits: bool = False
+    chat: bool = False
+
+    def __post_init__(self) -> None:
+        dtype = _DTYPE_ALIASES.get(self.dtype, self.dtype)
+        if dtype not in HF_DTYPES:
+            raise UnknownNameError("dtype", self.dtype, [*HF_DTYPES, *_DTYPE_ALIASES])
+        object.__setattr__(self, "dtype", dtype)
+        for key in ("max_new_tokens", "max_prompt_len"):
+            if not isinstance(getattr(self, key), int) or getattr(self, key) < 1:
+                raise ValueError(f"HFCoderConfig.{key} must be an int >= 1, got {getattr(self, key)!r}.")
+        if self.block_length < 0 or (self.block_length and self.max_new_tokens % self.block_length):
+            raise ValueError(f"block_length must be 0 (off) or divide max_new_tokens={self.max_new_tokens}, "
+                             f"got {self.block_length}.")
+        if self.mask_id is not None and self.mask_id < 0:
+            raise ValueError(f"mask_id must be >= 0, got {self.mask_id}.")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "coder:hf options") -> HFCoderConfig:
+        return config.from_dict(cls, data, source)
+
+
+def check_model_dir(path: str | Path) -> Path:
+    """``path`` (of ``coder:hf:PATH``) as a folder holding ``config.json``; cheap, no import of
+    transformers or torch, so ``check_agent`` runs it before any work."""
+    folder = Path(path).expanduser()
+    if not folder.exists():
+        raise MissingResourceError(f"coder:hf:{path}: no such folder. Point it at a local folder written by "
+                                   "save_pretrained() (config.json, weights, tokenizer files); nothing is downloaded.")
+    if not folder.is_dir():
+        raise MissingResourceError(f"coder:hf:{path} is a file, not a model folder (config.json, weights, tokenizer).")
+    if not (folder / "config.json").is_file():
+        raise MissingResourceError(f"coder:hf:{path}: the folder has no config.json, so it holds no transformers "
+                                   "model; save one there with model.save_pretrained(PATH) and "
+                                   "tokenizer.save_pretrained(PATH).")
+    return folder
