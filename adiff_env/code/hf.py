@@ -78,9 +78,10 @@ def assemble_program(prompt: str, completion: str) -> str:
 class HFTokenizerAdapter:
     """Prompt text -> ids and completion ids -> text for an HF tokenizer (module doc).
 
-    ``mask_id``: the tokenizer's mask token (or the ``mask_id`` option); ``stop_ids``: ids that
-    end a completion (eos, and sep/pad for BERT-style tokenizers); ``forbidden``: special ids the
-    sampler never writes (mask, bos/cls, unk and added specials that are not stops)."""
+    ``mask_id``: the tokenizer's mask token (or the ``mask_id`` option); ``forbidden``: ids the
+    sampler never writes (mask, unk, and bos/cls unless the tokenizer also uses them as its end
+    token); ``stop_ids``: every other special id (eos, sep, pad, an end-of-turn token): the
+    completion ends at the first one."""
 
     def __init__(self, tokenizer: Any, path: str = "", mask_id: int | None = None, chat: bool = False) -> None:
         self.tokenizer, self.chat = tokenizer, bool(chat)
@@ -90,12 +91,16 @@ class HFTokenizerAdapter:
                               "cannot act as a masked-diffusion denoiser. Use a masked LM, or pass the model's mask "
                               "id as ?mask_id=N (LLaDA-8B: 126336).")
         self.mask_id = int(mid)
-        stops = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else [tokenizer.sep_token_id]
-        stops.append(tokenizer.pad_token_id)
-        self.stop_ids = tuple(sorted({int(i) for i in stops if i is not None and int(i) != self.mask_id}))
-        special = {int(i) for i in getattr(tokenizer, "all_special_ids", [])}
-        self.special_ids = frozenset(special | {self.mask_id})
-        self.forbidden = tuple(sorted(self.special_ids - set(self.stop_ids)))
+
+        def ids(*names: str) -> set[int]:
+            return {int(v) for v in (getattr(tokenizer, f"{n}_token_id", None) for n in names) if v is not None}
+
+        ends = ids("eos", "sep", "pad")
+        never = ({self.mask_id} | ids("unk") | (ids("bos", "cls") - ends))
+        self.special_ids = frozenset({int(i) for i in getattr(tokenizer, "all_special_ids", [])} | never | ends)
+        self.forbidden = tuple(sorted(never))
+        # every other special token (eos, sep, pad, an instruct model's end-of-turn) ends the text
+        self.stop_ids = tuple(sorted(self.special_ids - never))
         if self.chat and not getattr(tokenizer, "chat_template", None):
             raise ConfigError(f"coder:hf:{path}: ?chat=1 needs a tokenizer with a chat template; this one has none "
                               "(drop chat=1 for a base model).")
@@ -213,6 +218,9 @@ class HFCoder:
         models that register only that (LLaDA, Dream)."""
         config = config or HFCoderConfig()
         folder = check_model_dir(path)
+        if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"coder:hf:{path}: device {device!r} asked for, but torch sees no CUDA device here "
+                              f"(torch {torch.__version__}); use --device cpu or a machine with a GPU.")
         tf = import_transformers()
         dtype = getattr(torch, config.dtype)
         common = {"local_files_only": True, "trust_remote_code": config.trust_remote_code}

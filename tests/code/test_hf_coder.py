@@ -100,6 +100,29 @@ def test_decode_cuts_at_the_end_token_and_drops_specials(coder):
     assert tok.sep_token_id in coder.tokens.stop_ids and tok.mask_token_id in coder.tokens.forbidden
 
 
+def test_stop_and_forbidden_ids_of_an_instruct_tokenizer():
+    from types import SimpleNamespace
+
+    from adiff_env.code.hf import HFTokenizerAdapter
+
+    # GPT-style: bos = eos = pad = 1, mask 5, an end-of-turn special 7, no unk
+    tok = SimpleNamespace(mask_token_id=5, eos_token_id=1, bos_token_id=1, pad_token_id=1, sep_token_id=None,
+                          cls_token_id=None, unk_token_id=None, all_special_ids=[1, 5, 7], chat_template=None)
+    adapter = HFTokenizerAdapter(tok)
+    assert adapter.forbidden == (5,) and adapter.stop_ids == (1, 7)
+    assert adapter.completion_ids([9, 5, 10, 7, 11]) == [9, 10]
+
+
+def test_chat_template_wraps_the_prompt(tiny_dir):
+    tok = transformers.AutoTokenizer.from_pretrained(tiny_dir, local_files_only=True)
+    tok.chat_template = "{% for m in messages %}<u>{{ m['content'] }}</u>{% endfor %}{% if add_generation_prompt %}<a>{% endif %}"
+    chat = HFCoder(transformers.AutoModelForMaskedLM.from_pretrained(tiny_dir, local_files_only=True), tok,
+                   HFCoderConfig(chat=True, max_new_tokens=8))
+    assert tok.decode(chat.tokens.encode_prompt("hi", 64)) == "<u>hi</u><a>"
+    ids = chat.tokens.encode_prompt(PROMPT, 20)
+    assert len(ids) == 20 and tok.decode(ids).endswith("str) -> str:\n</u><a>")  # the end (the signature) is kept
+
+
 def test_fixed_seed_gives_the_same_programs(coder):
     a, sa = coder.generate(PROMPT, 4, ACT, torch.Generator().manual_seed(7))
     b, sb = coder.generate(PROMPT, 4, ACT, torch.Generator().manual_seed(7))
@@ -150,6 +173,9 @@ def test_clear_errors(tmp_path, tiny_dir, monkeypatch):
         HFCoder.from_pretrained(no_mask, HFCoderConfig(mask_id=10_000))
     with pytest.raises(ConfigError, match="chat template"):
         HFCoder.from_pretrained(tiny_dir, HFCoderConfig(chat=True))
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA device"):
+            HFCoder.from_pretrained(tiny_dir, device="cuda")
     with pytest.raises(ValueError, match="block_length"):
         HFCoderConfig(max_new_tokens=24, block_length=5)
     monkeypatch.setitem(sys.modules, "transformers", None)  # as if the extra were not installed
