@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         flags={"n_layers": ["--layers"]}))
 
     k = cmds.add_parser("passk", help="pass@k of a coder's raw samples on unseen tasks (JSON)")
-    k.add_argument("--agent", required=True, help="coder:NAME[@vK] | coder:PATH | coder:default")
+    k.add_argument("--agent", required=True, help="coder:NAME[@vK] | coder:PATH | coder:default | coder:hf:PATH")
     k.add_argument("--split", choices=["train", "test"], default="train",
                    help="train: unseen instances of the training families; test: held-out families")
     k.add_argument("--per-family", type=positive_int, default=10, help="tasks per family (seeds 0..N-1; default 10)")
@@ -175,13 +175,20 @@ def run_passk(args: argparse.Namespace) -> int:
     if args.temperature is not None:
         overrides["temperature"] = args.temperature
     require_sandbox(args.sandbox)
-    coder, checkpoint = load_coder(DEFAULT_MODEL if agent.arg == "default" else agent.arg)
-    act = {**checkpoint.config.get("act", {}), **overrides, "sandbox": None}
+    if agent.arg.startswith("hf:"):  # a local Hugging Face masked LM (adiff_env.code.hf)
+        from adiff_env.code.hf import load_hf_coder
+
+        coder, overrides = load_hf_coder(agent.arg[len("hf:"):], overrides, agent.options.get("device", "cpu"))
+        base, label = {}, agent.base
+    else:
+        coder, checkpoint = load_coder(DEFAULT_MODEL if agent.arg == "default" else agent.arg)
+        base, label = checkpoint.config.get("act", {}), checkpoint.spec
+    act = {**base, **overrides, "sandbox": None}
     out = evaluate_pass_at_k(coder, eval_tasks(args.split, args.per_family), CoderActConfig.from_dict(act),
                              n=args.samples, ks=sorted({1, args.samples}), seed=args.seed, sandbox=args.sandbox)
     if not args.per_task:
         out.pop("per_task")
-    print(json.dumps({"agent": args.agent, "checkpoint": checkpoint.spec, "split": args.split, **out}))
+    print(json.dumps({"agent": args.agent, "checkpoint": label, "split": args.split, **out}))
     return 0
 
 

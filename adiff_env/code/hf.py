@@ -309,16 +309,23 @@ class HFCoder:
         return 0.0 if sel.static_check(program, sel.entry_point_of(prompt)) else -penalty
 
 
-def hf_planner(path: str, env: Any = None, device: str = "cpu", seed: int = 0, **options: Any) -> Any:
-    """A :class:`~adiff_env.code.agent.CodePlanner` on :class:`HFCoder` (``coder:hf:PATH``):
-    ``options`` are :class:`CoderActConfig` and :class:`HFCoderConfig` fields."""
+def load_hf_coder(path: str, options: dict[str, Any], device: str = "cpu") -> tuple[HFCoder, dict[str, Any]]:
+    """:class:`HFCoder` from ``path`` with the :class:`HFCoderConfig` fields of ``options``; returns
+    it and the other options (the acting ones)."""
     from adiff_env import config as cfg
-    from adiff_env.code.agent import CodePlanner
 
     hf_keys = set(cfg.field_types(HFCoderConfig))
     hf = HFCoderConfig.from_dict({k: v for k, v in options.items() if k in hf_keys})
-    act = CoderActConfig.from_dict({k: v for k, v in options.items() if k not in hf_keys})
-    coder = HFCoder.from_pretrained(path, hf, device)
+    return HFCoder.from_pretrained(path, hf, device), {k: v for k, v in options.items() if k not in hf_keys}
+
+
+def hf_planner(path: str, env: Any = None, device: str = "cpu", seed: int = 0, **options: Any) -> Any:
+    """A :class:`~adiff_env.code.agent.CodePlanner` on :class:`HFCoder` (``coder:hf:PATH``):
+    ``options`` are :class:`CoderActConfig` and :class:`HFCoderConfig` fields."""
+    from adiff_env.code.agent import CodePlanner
+
+    coder, rest = load_hf_coder(path, options, device)
+    act = CoderActConfig.from_dict(rest)
     shared = getattr(getattr(env, "unwrapped", None), "sandbox", None) if act.sandbox == "env" else None
     limits = getattr(getattr(env, "unwrapped", None), "limits", None)
     return CodePlanner(coder, act, seed=seed, limits=limits, sandbox=shared)

@@ -229,3 +229,14 @@ def test_cli_evaluate_end_to_end_process_sandbox(tiny_dir, capsys):
 @pytest.mark.docker
 def test_cli_evaluate_end_to_end_docker(docker_client, tiny_dir, capsys):
     _check_judged(_evaluate_cli(capsys, tiny_dir, "docker"))
+
+
+@pytest.mark.slow
+def test_cli_passk_takes_an_hf_coder(tiny_dir, capsys):
+    from adiff_env.cli.main import main
+
+    assert main(["--threads", "1", "code", "passk", "--agent", f"coder:hf:{tiny_dir}?max_new_tokens=16&steps=4",
+                 "--per-family", "1", "--samples", "2", "--split", "test", "--sandbox", "process", "--per-task"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["checkpoint"] == f"coder:hf:{tiny_dir}" and res["tasks"] == len(res["per_task"]) >= 1
+    assert all(r["n"] == 2 for r in res["per_task"]) and 0.0 <= res["pass@1"] <= 1.0
