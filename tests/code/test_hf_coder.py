@@ -183,6 +183,64 @@ def test_clear_errors(tmp_path, tiny_dir, monkeypatch):
         HFCoder.from_pretrained(tiny_dir)
 
 
+_REMOTE_CONFIG = """from transformers import PretrainedConfig
+
+
+class TinyConfig(PretrainedConfig):
+    model_type = "tiny-remote"
+
+    def __init__(self, vocab_size=102, hidden=16, **kw):
+        self.vocab_size, self.hidden = vocab_size, hidden
+        super().__init__(**kw)
+"""
+_REMOTE_MODEL = """import torch
+from transformers import PreTrainedModel
+from transformers.modeling_outputs import MaskedLMOutput
+
+from .configuration_tiny import TinyConfig
+
+
+class TinyModel(PreTrainedModel):
+    config_class = TinyConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.emb = torch.nn.Embedding(config.vocab_size, config.hidden)
+        self.out = torch.nn.Linear(config.hidden, config.vocab_size)
+        self.post_init()
+
+    def forward(self, input_ids, attention_mask=None):
+        return MaskedLMOutput(logits=self.out(self.emb(input_ids)))
+"""
+
+
+def test_remote_code_runs_only_when_asked(tmp_path, monkeypatch):
+    """A folder whose model class is its own Python (as LLaDA's and Dream's are), registered for
+    ``AutoModel`` only: refused without ``trust_remote_code``, loaded through ``AutoModel`` with it."""
+    from safetensors.torch import save_file
+
+    # transformers copies remote code into its modules cache: a temp one, not the user's
+    monkeypatch.setattr(transformers.dynamic_module_utils, "HF_MODULES_CACHE", str(tmp_path / "hf-modules"))
+
+    folder = tmp_path / "remote"
+    folder.mkdir()
+    _tokenizer().save_pretrained(folder)
+    (folder / "configuration_tiny.py").write_text(_REMOTE_CONFIG)
+    (folder / "modeling_tiny.py").write_text(_REMOTE_MODEL)
+    (folder / "config.json").write_text(json.dumps({
+        "model_type": "tiny-remote", "architectures": ["TinyModel"], "vocab_size": 102, "hidden": 16,
+        "auto_map": {"AutoConfig": "configuration_tiny.TinyConfig", "AutoModel": "modeling_tiny.TinyModel"}}))
+    g = torch.Generator().manual_seed(0)
+    save_file({"emb.weight": torch.randn(102, 16, generator=g), "out.weight": torch.randn(102, 16, generator=g),
+               "out.bias": torch.zeros(102)}, str(folder / "model.safetensors"))
+    with pytest.raises(ConfigError, match=r"remote: the model's code lives in the folder.*trust_remote_code=1"):
+        HFCoder.from_pretrained(folder)
+    coder = HFCoder.from_pretrained(folder, HFCoderConfig(trust_remote_code=True, max_new_tokens=8))
+    assert type(coder.model).__name__ == "TinyModel"
+    programs, _ = coder.generate(PROMPT, 2, ACT, torch.Generator().manual_seed(0))
+    assert len(programs) == 2 and all(p.startswith("def shout(s: str) -> str:\n") for p in programs)
+
+
 def test_spec_checks_before_loading_and_imports_stay_lazy(tiny_dir):
     code = ("import sys, adiff_env; from adiff_env.agents import check_agent\n"
             f"check_agent({f'coder:hf:{tiny_dir}?dtype=bf16&samples=2&trust_remote_code=1'!r}, resolve=True)\n"
