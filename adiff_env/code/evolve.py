@@ -251,6 +251,8 @@ class CodeEvolveDomain:
         result = train_coder(self.corpus(), train, name=self.run.name, registry=scratch, run_dir=folder / "train",
                              progress=self.run.progress, init_from=current, extra=extra, mix_ratio=cfg.mix_ratio,
                              act=current.config.get("act"))
+        if result.checkpoint is None:
+            raise RuntimeError("fine-tuning ran as a torchrun rank other than 0; self-evolution trains in one process.")
         return result.checkpoint, result.final_loss
 
     def evaluate(self, checkpoint: Checkpoint) -> Evaluation:
