@@ -85,6 +85,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--workdir", help="run folder (default $ADIFF_HOME/evolve/NAME)")
     e.add_argument("--resume", action="store_true", help="continue after the last finished round")
+    e.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="run each round's sampling and sandbox tests on Ray actors (extra adiff-env[ray]), each with its "
+                        "own sandbox: a local Ray cluster, or the cluster at ADDRESS (e.g. auto); the buffer, fine-tuning "
+                        "and registration stay here")
+    e.add_argument("--ray-actors", type=positive_int, help="Ray actors, one CPU each (default: the cluster's CPUs)")
+    e.add_argument("--shards", type=positive_int, help="generation shards per round (default 1, or --ray-actors with "
+                   "--ray); every task keeps its own seed, so the programs do not depend on it")
     e.add_argument("--quiet", action="store_true", help="no progress bars")
     e.add_argument("--json", action="store_true", help="print the final state as JSON")
     e.set_defaults(func=run_evolve)
@@ -241,8 +248,17 @@ def run_evolve(args: argparse.Namespace) -> int:
         base=args.base, name=args.name, corpus=args.corpus, rounds=args.rounds, gen_split=args.gen_split,
         gen_per_family=args.gen_per_family, samples=args.samples, finetune_steps=args.finetune_steps, lr=args.lr,
         mix_ratio=args.mix_ratio, eval_split=args.eval_split, eval_per_family=args.eval_per_family,
-        eval_samples=args.eval_samples, sandbox=args.sandbox, seed=args.seed, workdir=args.workdir)
-    state = EvolutionLoop(CodeEvolveDomain(config), resume=args.resume, progress=not args.quiet).run()
+        eval_samples=args.eval_samples, sandbox=args.sandbox, seed=args.seed, workdir=args.workdir,
+        shards=args.shards or (args.ray_actors if args.ray is not None and args.ray_actors else 1))
+    from adiff_env.cli._ray import ray_executor
+
+    executor = ray_executor(args, device="cpu")
+    try:
+        state = EvolutionLoop(CodeEvolveDomain(config), resume=args.resume, progress=not args.quiet,
+                              executor=executor).run()
+    finally:
+        if executor is not None:
+            executor.close()
     if args.json:
         print(json.dumps(state.to_dict(), default=str))
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from adiff_env.cli._common import CLIError, positive_int
+from adiff_env.cli._common import positive_int
 from adiff_env.cli.evaluate import parse_env_kwargs
 from adiff_env.maze.evolve import EVAL_SEED
 from adiff_env.maze.filter import DEFAULT_EPSILON
@@ -109,20 +109,9 @@ def run(args: argparse.Namespace) -> int:
     )
     if weights:
         kwargs["reward_weights"] = weights
-    if args.ray_actors is not None and args.ray is None:
-        raise CLIError("--ray-actors needs --ray.")
-    executor = None
-    if args.ray is not None:
-        import importlib.util
+    from adiff_env.cli._ray import ray_executor
 
-        from adiff_env.distributed.ray_bench import INSTALL_HINT
-        from adiff_env.distributed.ray_evolve import RayGenerationExecutor
-
-        if importlib.util.find_spec("ray") is None:
-            raise CLIError(INSTALL_HINT)  # before the baseline's evaluation
-
-        executor = RayGenerationExecutor(args.ray_actors, address=args.ray or None, progress=not args.quiet,
-                                         num_gpus=1.0 if args.device.startswith("cuda") else 0.0)
+    executor = ray_executor(args, args.device)
     try:
         loop = EvolutionLoop(MazeEvolveDomain(MazeEvolveConfig(**kwargs)), resume=args.resume, progress=not args.quiet,
                              executor=executor)

@@ -107,6 +107,32 @@ def test_ray_round_gives_the_local_rollouts_and_buffer(local_ray, tiny, tmp_path
                                                                                                   "unsuccessful": 0}))
 
 
+def test_code_round_on_ray_gives_the_local_programs_and_verdicts(local_ray, tmp_path):
+    """The code domain's shards (own process sandbox per actor): the same programs and test
+    verdicts as the local round, and as one shard (every task has its own seed)."""
+    from adiff_env.code.evolve import CodeEvolveConfig, CodeEvolveDomain
+
+    reg = ModelRegistry(tmp_path / "home")
+    ckpt = reg.load("coder-default")  # the shipped coder (a tiny fresh one writes nothing that parses)
+    domains = []
+    for shards in (3, 1):
+        domain = CodeEvolveDomain(CodeEvolveConfig(base=str(ckpt.path), gen_per_family=1, samples=2, sandbox="process",
+                                                   shards=shards))
+        domain._run = RunContext(registry=reg, name="coder-default", base=ckpt, workdir=tmp_path, progress=False)
+        domains.append(domain)
+    try:
+        local, whole = domains[0].generate(ckpt, 1), domains[1].generate(ckpt, 1)
+        with RayGenerationExecutor(2) as executor:
+            remote = executor.generate(domains[0], ckpt, 1)
+    finally:
+        for domain in domains:
+            domain.close()
+    assert local.extras["tasks"] == 12 and local.generated == 24 and local.items
+    for other in (remote, whole):
+        assert (other.items, other.rewards, other.generated, other.kept, other.extras) == \
+            (local.items, local.rewards, local.generated, local.kept, local.extras)
+
+
 class FlakyWorker:
     """Shard 1 kills its actor process on its first attempt, shard 2 raises once (marker files);
     a shard marked bad always raises."""
