@@ -103,7 +103,8 @@ class _CoderNet(torch.nn.Module):
 
     def forward(self, x_t: torch.Tensor, p: torch.Tensor, xpad: torch.Tensor, ppad: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.model(x_t, p, xpad, ppad), self.model.length_logits(p, ppad)
+        model: Any = self.model
+        return model(x_t, p, xpad, ppad), model.length_logits(p, ppad)
 
 
 def _rows(w: ddp.World) -> slice:
@@ -137,7 +138,7 @@ def diffusion_loss(model: torch.nn.Module, schedule: Any, prompts: list[list[int
     return loss
 
 
-def ar_step_loss(model: torch.nn.Module, prompts: list[list[int]], programs: list[list[int]],
+def ar_step_loss(model: Any, prompts: list[list[int]], programs: list[list[int]],
                  world: ddp.World = ddp.World()) -> torch.Tensor:
     """The autoregressive baseline's loss on the (global) batch; under DDP this rank's rows, the
     token sum divided by the global batch's target count (x ``W``)."""
