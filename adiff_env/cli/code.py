@@ -44,6 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="where the periodic evaluation runs programs (default docker)")
     t.add_argument("--run-dir", help="run directory (TensorBoard, resume.pt); default $ADIFF_HOME/runs/NAME-TIME")
     t.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last resume.pt")
+    t.add_argument("--nproc", type=positive_int, default=1, help="data-parallel ranks on this machine under torchrun "
+                   "(DDP, gloo); --batch-size is per rank (global batch N x B, the same training as one process with "
+                   "batch N x B). Without --corpus the default corpus is built once, into the run dir. The command "
+                   "for several nodes is printed")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=run_train, train_fields=config.add_arguments(
         t, CoderTrainConfig, title="training (CoderTrainConfig; the preset's [train] table)",
@@ -81,6 +85,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--workdir", help="run folder (default $ADIFF_HOME/evolve/NAME)")
     e.add_argument("--resume", action="store_true", help="continue after the last finished round")
+    e.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="run each round's sampling and sandbox tests on Ray actors (extra adiff-env[ray]), each with its "
+                        "own sandbox: a local Ray cluster, or the cluster at ADDRESS (e.g. auto); the buffer, fine-tuning "
+                        "and registration stay here")
+    e.add_argument("--ray-actors", type=positive_int, help="Ray actors, one CPU each (default: the cluster's CPUs)")
+    e.add_argument("--shards", type=positive_int, help="generation shards per round (default 1, or --ray-actors with "
+                   "--ray); every task keeps its own seed, so the programs do not depend on it")
     e.add_argument("--quiet", action="store_true", help="no progress bars")
     e.add_argument("--json", action="store_true", help="print the final state as JSON")
     e.set_defaults(func=run_evolve)
@@ -135,9 +146,14 @@ def run_train(args: argparse.Namespace) -> int:
     CoderActConfig.from_dict(act, "acting rules")  # checked before any work
     if args.resume and args.run_dir is None:
         raise CLIError("--resume needs --run-dir naming the run to continue.")
-    _check_corpus(args.corpus)
-    if cfg.eval_tasks > 0:
-        require_sandbox(args.sandbox)
+    from adiff_env.distributed import ddp
+
+    if not ddp.under_torchrun():  # ranks trust their launcher's checks
+        _check_corpus(args.corpus)
+        if cfg.eval_tasks > 0:
+            require_sandbox(args.sandbox)
+    if args.nproc > 1 and not ddp.under_torchrun():
+        return _launch_train(args, cfg, name)
 
     from adiff_env.code.evaluate import eval_tasks, evaluate_pass_at_k
     from adiff_env.code.train import train_coder
@@ -149,11 +165,43 @@ def run_train(args: argparse.Namespace) -> int:
                                  sandbox=args.sandbox, progress=False)
         return {k: v for k, v in out.items() if k in ("pass@1", "pass@4", "parse_rate", "programs_per_s")}
 
-    result = train_coder(_corpus(args.corpus), cfg, name=name, run_dir=args.run_dir, resume=args.resume,
-                         progress=not args.quiet, evaluate_fn=evaluate_fn if tasks else None, act=act)
+    with ddp.process_group("cpu"):
+        result = train_coder(_corpus(args.corpus), cfg, name=name, run_dir=args.run_dir, resume=args.resume,
+                             progress=not args.quiet, evaluate_fn=evaluate_fn if tasks else None, act=act)
+    if result.checkpoint is None:  # ranks other than 0
+        return 0
     print(json.dumps({"checkpoint": result.checkpoint.spec, "path": str(result.checkpoint.path), "steps": result.steps,
                       "final_loss": result.final_loss, "wall_s": round(result.wall_s, 1), "scores": result.scores}))
     return 0
+
+
+def _launch_train(args: argparse.Namespace, cfg: CoderTrainConfig, name: str) -> int:
+    """Run ``adiff code train`` as ``--nproc`` torchrun ranks with one run dir and one corpus file."""
+    import time
+
+    from adiff_env.distributed import ddp
+    from adiff_env.registry import adiff_home
+
+    run_dir = Path(args.run_dir) if args.run_dir else adiff_home() / "runs" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    corpus = args.corpus
+    if corpus is None:  # built once here, not on every rank
+        from adiff_env.code.corpus import build_corpus, save_corpus
+
+        corpus = str(run_dir / "corpus.jsonl")
+        if not Path(corpus).is_file():
+            save_corpus(build_corpus(progress=not args.quiet), corpus)
+    argv = ["--threads", str(args.threads)] if getattr(args, "threads", None) else []
+    argv += ["code", "train", "--corpus", corpus, "--run-dir", str(run_dir), "--sandbox", args.sandbox, "--name", name]
+    if args.preset:
+        argv += ["--preset", str(args.preset)]
+    for field, value in config.given_arguments(args, args.train_fields).items():
+        flag = "--" + field.replace("_", "-")
+        argv += [flag if value else f"--no-{field.replace('_', '-')}"] if isinstance(value, bool) else [flag, str(value)]
+    argv += [f"--{flag}" for flag in ("resume", "quiet") if getattr(args, flag)]
+    print(f"training on {args.nproc} ranks (torchrun, gloo), global batch {cfg.batch_size} x {args.nproc} = "
+          f"{cfg.batch_size * args.nproc}")
+    print(f"on several nodes, run on each (same endpoint and id; --nnodes = node count):\n  {ddp.multinode_hint(args.nproc, argv)}")
+    return ddp.launch(args.nproc, argv)
 
 
 def _default_act(arch: str) -> dict:
@@ -207,8 +255,17 @@ def run_evolve(args: argparse.Namespace) -> int:
         base=args.base, name=args.name, corpus=args.corpus, rounds=args.rounds, gen_split=args.gen_split,
         gen_per_family=args.gen_per_family, samples=args.samples, finetune_steps=args.finetune_steps, lr=args.lr,
         mix_ratio=args.mix_ratio, eval_split=args.eval_split, eval_per_family=args.eval_per_family,
-        eval_samples=args.eval_samples, sandbox=args.sandbox, seed=args.seed, workdir=args.workdir)
-    state = EvolutionLoop(CodeEvolveDomain(config), resume=args.resume, progress=not args.quiet).run()
+        eval_samples=args.eval_samples, sandbox=args.sandbox, seed=args.seed, workdir=args.workdir,
+        shards=args.shards or (args.ray_actors if args.ray is not None and args.ray_actors else 1))
+    from adiff_env.cli._ray import ray_executor
+
+    executor = ray_executor(args, device="cpu")
+    try:
+        state = EvolutionLoop(CodeEvolveDomain(config), resume=args.resume, progress=not args.quiet,
+                              executor=executor).run()
+    finally:
+        if executor is not None:
+            executor.close()
     if args.json:
         print(json.dumps(state.to_dict(), default=str))
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from adiff_env.cli._common import positive_int
 from adiff_env.cli.evaluate import parse_env_kwargs
 from adiff_env.maze.evolve import EVAL_SEED
 from adiff_env.maze.filter import DEFAULT_EPSILON
@@ -58,6 +59,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workdir", help="run folder (default $ADIFF_HOME/evolve/NAME)")
     p.add_argument("--resume", action="store_true", help="continue the run in the work dir after its last finished round")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--shards", type=positive_int, help="generation shards per round (default 1, or --ray-actors with --ray); the "
+                   "same count gives the same rollouts locally and on Ray (each shard has seeds of its own)")
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="run each round's generation and consistency filter on Ray actors (extra adiff-env[ray]): a local "
+                        "Ray cluster, or the cluster at ADDRESS (e.g. auto); the buffer, fine-tuning and registration "
+                        "stay here")
+    p.add_argument("--ray-actors", type=positive_int, help="Ray actors, one CPU each (default: the cluster's CPUs)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the final state as JSON")
     p.set_defaults(func=run)
@@ -97,11 +105,20 @@ def run(args: argparse.Namespace) -> int:
         finetune_steps=args.finetune_steps, lr=args.lr, mix_ratio=args.mix_ratio, eval_episodes=args.eval_episodes,
         min_improvement=args.min_improvement, min_reward=args.min_reward, top_quantile=args.top_quantile, act=parse_env_kwargs(args.act, "--act"),
         eval_seed=args.eval_seed, seed=args.seed, device=args.device, workdir=args.workdir,
+        shards=args.shards or (args.ray_actors if args.ray is not None and args.ray_actors else 1),
     )
     if weights:
         kwargs["reward_weights"] = weights
-    loop = EvolutionLoop(MazeEvolveDomain(MazeEvolveConfig(**kwargs)), resume=args.resume, progress=not args.quiet)
-    state = loop.run()
+    from adiff_env.cli._ray import ray_executor
+
+    executor = ray_executor(args, args.device)
+    try:
+        loop = EvolutionLoop(MazeEvolveDomain(MazeEvolveConfig(**kwargs)), resume=args.resume, progress=not args.quiet,
+                             executor=executor)
+        state = loop.run()
+    finally:
+        if executor is not None:
+            executor.close()
     if args.json:
         print(json.dumps(state.to_dict(), default=str))
     else:

@@ -110,9 +110,10 @@ class CodeEvolveConfig:
     device: str = "cpu"
     workdir: str | None = None
     env_id: str = "adiff/CodeTests-v0"
+    shards: int = 1  # generation shards per round (--ray runs them on actors; items do not depend on it)
 
     def __post_init__(self) -> None:
-        for key in ("rounds", "gen_per_family", "samples", "finetune_steps", "eval_per_family", "eval_samples"):
+        for key in ("rounds", "gen_per_family", "samples", "finetune_steps", "eval_per_family", "eval_samples", "shards"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}.")
         if self.gen_start < 1000:
@@ -203,34 +204,33 @@ class CodeEvolveDomain:
 
     # ------------------------------------------------------------------ the round's steps
     def generate(self, current: Checkpoint, round_index: int) -> Generated:
-        """Sample programs for this round's generation tasks and run their tests (module doc)."""
-        import torch
-        from tqdm.auto import tqdm
+        """Sample programs for this round's generation tasks and run their tests (module doc),
+        shard after shard in this process on the domain's sandbox (:mod:`adiff_env.code.shards`)."""
+        from adiff_env.code.shards import CodeGenerationWorker, coder_model
+        from adiff_env.evolve.generation import merge_generated
 
-        from adiff_env.code.select import normalized_source
-        from adiff_env.code.tasks.procedural import load_procedural
+        worker = CodeGenerationWorker(self.config, self.run.progress, sandbox=self.sandbox)
+        model = coder_model(current)
+        return merge_generated([worker.run(model, shard) for shard in self.generation_shards(current, round_index)])
 
-        cfg, k = self.config, round_index
-        coder, act = self._coder(current)
-        tasks = load_procedural(cfg.gen_split, count=cfg.gen_per_family, start=cfg.gen_start + (k - 1) * cfg.gen_per_family)
-        items, rewards, generated, solved = [], [], 0, 0
-        for i, task in enumerate(tqdm(tasks, desc=f"round {k}: generate", disable=not self.run.progress, leave=False)):
-            gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + k * 10_007 + i)
-            programs, _ = coder.generate(task.prompt, cfg.samples, act, gen)
-            generated += len(programs)
-            seen: dict[str, float] = {}
-            for program in programs:
-                key = normalized_source(program)
-                if key is None or key in seen:
-                    continue
-                seen[key] = self.sandbox.run(program, list(task.tests), setup=task.setup,
-                                             entry_point=task.entry_point).pass_rate  # a trusted verdict
-                items.append(json.dumps({"task_id": task.task_id, "prompt": task.prompt, "program": program,
-                                         "family": task.meta.get("family")}))
-                rewards.append(seen[key])
-            solved += any(r == 1.0 for r in seen.values())
-        return Generated(items=items, rewards=rewards, generated=generated, kept=sum(r == 1.0 for r in rewards),
-                         extras={"distinct": len(items), "tasks_solved": solved, "tasks": len(tasks)})
+    # ------------------------------------------------------------------ sharded generation (--ray)
+    def generation_shards(self, current: Checkpoint, round_index: int) -> list[Any]:
+        """The round's tasks in ``shards`` contiguous :class:`~adiff_env.code.shards.CodeShard`."""
+        from adiff_env.code.shards import CodeShard, round_tasks
+        from adiff_env.evolve.generation import split_range
+
+        n = len(round_tasks(self.config, round_index))
+        return [CodeShard(round_index, i, a, b) for i, (a, b) in enumerate(split_range(n, self.config.shards))]
+
+    def generation_model(self, current: Checkpoint) -> Any:
+        from adiff_env.code.shards import coder_model
+
+        return coder_model(current)
+
+    def generation_worker(self, progress: bool = False) -> Any:
+        from adiff_env.code.shards import CodeGenerationWorker
+
+        return CodeGenerationWorker(self.config, progress)  # its own sandbox, made where it runs
 
     def finetune(self, current: Checkpoint, buffer: TrajectoryBuffer, folder: Path,
                  round_index: int) -> tuple[Checkpoint, float]:
@@ -251,6 +251,8 @@ class CodeEvolveDomain:
         result = train_coder(self.corpus(), train, name=self.run.name, registry=scratch, run_dir=folder / "train",
                              progress=self.run.progress, init_from=current, extra=extra, mix_ratio=cfg.mix_ratio,
                              act=current.config.get("act"))
+        if result.checkpoint is None:
+            raise RuntimeError("fine-tuning ran as a torchrun rank other than 0; self-evolution trains in one process.")
         return result.checkpoint, result.final_loss
 
     def evaluate(self, checkpoint: Checkpoint) -> Evaluation:

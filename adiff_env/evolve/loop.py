@@ -7,7 +7,9 @@ evaluate -> register only if better.
 :class:`~adiff_env.code.evolve.CodeEvolveDomain`, or yours). Before round 1 the base is
 evaluated (the baseline). Per round ``k``:
 
-1. ``domain.generate(current, k)``: new items with rewards (a :class:`Generated`);
+1. ``domain.generate(current, k)``: new items with rewards (a :class:`Generated`); with an
+   ``executor`` (:mod:`adiff_env.evolve.generation`, e.g. Ray actors for ``--ray``) the
+   domain's shards run there instead and come back merged in shard order;
 2. the buffer (:class:`~adiff_env.evolve.buffer.TrajectoryBuffer`, rules and metric from the
    domain) takes them; it is saved atomically under ``rounds/rK/buffer``; an empty buffer ends
    the round (nothing to fine-tune on);
@@ -44,10 +46,11 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from adiff_env.evolve.buffer import TrajectoryBuffer
 from adiff_env.evolve.domain import Evaluation, EvolveDomain, Generated, RunContext
+from adiff_env.evolve.generation import GenerationExecutor, ShardedDomain, check_sharded
 from adiff_env.registry import Checkpoint, ModelRegistry, adiff_home, git_commit
 
 STATE_FORMAT = 2
@@ -156,17 +159,23 @@ class EvolutionLoop:
         resume: continue the run in the work dir after its last finished round.
         progress: progress bars (passed to the domain).
         log: where the round table goes (default ``print``).
+        executor: where each round's generation runs
+            (:class:`~adiff_env.evolve.generation.GenerationExecutor`; the domain must be a
+            :class:`~adiff_env.evolve.generation.ShardedDomain`); default: ``domain.generate``.
+            The caller owns it (and closes it).
     """
 
     def __init__(self, domain: EvolveDomain, callbacks: Sequence[EvolveCallback] = (), *,
                  registry: ModelRegistry | None = None, resume: bool = False, progress: bool = True,
-                 log: Callable[[str], None] = print) -> None:
+                 log: Callable[[str], None] = print, executor: GenerationExecutor | None = None) -> None:
         if not isinstance(domain, EvolveDomain):
             missing = [m for m in ("kind", "target", "score_label", "config", "loop_config", "buffer_config", "buffer_metric",
                                    "load", "open", "generate", "finetune", "evaluate", "registration", "close")
                        if not hasattr(domain, m)]
             raise TypeError(f"{type(domain).__name__} is not an EvolveDomain; it lacks {missing}.")
-        self.domain, self.callbacks = domain, list(callbacks)
+        if executor is not None:
+            check_sharded(domain)
+        self.domain, self.callbacks, self.executor = domain, list(callbacks), executor
         self.config = domain.loop_config()
         self.registry = registry or ModelRegistry()
         self.progress, self.log = progress, log
@@ -248,7 +257,10 @@ class EvolutionLoop:
         shutil.rmtree(folder, ignore_errors=True)  # an unfinished earlier try of this round
         folder.mkdir(parents=True)
         current = self.current
-        gen = self.domain.generate(current, k)
+        if self.executor is not None:  # the domain was checked to be a ShardedDomain in __init__
+            gen = self.executor.generate(cast("ShardedDomain", self.domain), current, k)
+        else:
+            gen = self.domain.generate(current, k)
         outcome = self.buffer.add_batch(gen.items, gen.rewards)
         self.buffer.save(folder / "buffer")
         record = RoundRecord(round=k, generated=gen.generated, kept=gen.kept, buffer_added=outcome,

@@ -45,7 +45,9 @@ PLANNER_KIND = "trajectory-planner"
 class MazeEvolveConfig:
     """Everything a run needs (saved in ``state.json``). ``base``: ``planner:NAME[@vK]``,
     ``NAME[@vK]`` or a checkpoint path; ``name``: registry name of new versions (default the
-    base's); rewards by name with weights (:func:`~adiff_env.maze.rewards.task_reward`)."""
+    base's); rewards by name with weights (:func:`~adiff_env.maze.rewards.task_reward`);
+    ``shards``: generation shards per round (:mod:`adiff_env.maze.shards`; ``--ray`` runs them
+    on actors; the same count gives the same rollouts locally and on Ray)."""
 
     env_id: str
     base: str
@@ -75,9 +77,10 @@ class MazeEvolveConfig:
     seed: int = 0
     device: str = "cpu"
     workdir: str | None = None
+    shards: int = 1
 
     def __post_init__(self) -> None:
-        for key in ("rounds", "samples", "candidates", "finetune_steps", "eval_episodes"):
+        for key in ("rounds", "samples", "candidates", "finetune_steps", "eval_episodes", "shards"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}.")
         if self.act:
@@ -174,28 +177,30 @@ class MazeEvolveDomain:
 
     # ------------------------------------------------------------------ the round's steps
     def generate(self, current: Checkpoint, round_index: int) -> Generated:
-        """Guided generation with ``current`` on the target env (:func:`adiff_env.maze.generate.generate`)."""
-        import gymnasium as gym
+        """Guided generation with ``current`` on the target env (:func:`adiff_env.maze.generate.generate`),
+        its ``shards`` one after the other in this process (:mod:`adiff_env.maze.shards`)."""
+        from adiff_env.evolve.generation import run_local
 
-        from adiff_env.diffusion import GuidanceConfig
-        from adiff_env.maze.filter import FilterConfig
-        from adiff_env.maze.generate import generate
-        from adiff_env.planners.trajectory import TrajectoryPlanner
+        return run_local(self, current, round_index, self.run.progress)
+
+    # ------------------------------------------------------------------ sharded generation (--ray)
+    def generation_shards(self, current: Checkpoint, round_index: int) -> list[Any]:
+        """The round's ``samples`` pairs in ``shards`` contiguous :class:`~adiff_env.maze.shards.MazeShard`."""
+        from adiff_env.evolve.generation import split_range
+        from adiff_env.maze.shards import MazeShard, planner_seed
 
         cfg, k = self.config, round_index
-        env = gym.make(cfg.env_id)
-        try:
-            planner = TrajectoryPlanner.from_checkpoint(current, env, device=cfg.device, seed=cfg.seed + k, **cfg.act)
-            gen = generate(planner, env, samples=cfg.samples, candidates=cfg.candidates, reward_weights=cfg.reward_weights,
-                           guidance=GuidanceConfig(scale=cfg.guidance_scale, n_guide_steps=cfg.n_guide_steps),
-                           filter_config=FilterConfig(epsilon=cfg.epsilon, kp=planner.act.kp, kd=planner.act.kd,
-                                                      lookahead=planner.act.lookahead),
-                           deadline=cfg.deadline, require_success=cfg.require_success, seed=cfg.seed * 1000 + k,
-                           progress=self.run.progress, mode=cfg.generation)
-        finally:
-            env.close()
-        return Generated(items=gen.items, rewards=gen.rewards, generated=gen.generated,
-                         extras={"infeasible": gen.infeasible, "unsuccessful": gen.unsuccessful})
+        return [MazeShard(round_index=k, index=i, start=a, stop=b, pair_seed=cfg.seed * 1000 + k,
+                          planner_seed=planner_seed(cfg.seed, k, i))
+                for i, (a, b) in enumerate(split_range(cfg.samples, cfg.shards))]
+
+    def generation_model(self, current: Checkpoint) -> Checkpoint:
+        return current  # path, CPU tensors, config, metadata: all a worker needs
+
+    def generation_worker(self, progress: bool = False) -> Any:
+        from adiff_env.maze.shards import MazeGenerationWorker
+
+        return MazeGenerationWorker(self.config, progress)
 
     def finetune(self, current: Checkpoint, buffer: TrajectoryBuffer, folder: Path,
                  round_index: int) -> tuple[Checkpoint, float]:

@@ -66,9 +66,15 @@ MODES = ("open-loop", "closed-loop")
 
 def generate(planner: Any, env: Any, *, samples: int, candidates: int, reward_weights: dict[str, float],
              guidance: GuidanceConfig, filter_config: FilterConfig, deadline: str = "geodesic",
-             require_success: bool = True, seed: int = 0, progress: bool = False, mode: str = "open-loop") -> MazeGenerated:
+             require_success: bool = True, seed: int = 0, progress: bool = False, mode: str = "open-loop",
+             pair_range: tuple[int, int] | None = None) -> MazeGenerated:
     """Generate, filter and score ``samples`` plans (module doc). ``planner`` is a
-    :class:`~adiff_env.planners.trajectory.TrajectoryPlanner` built for ``env``."""
+    :class:`~adiff_env.planners.trajectory.TrajectoryPlanner` built for ``env``.
+
+    ``pair_range = (start, stop)``: only pairs ``start .. stop - 1`` of the ``samples`` pairs
+    that ``seed`` draws (a shard of the round, :class:`MazeShard`); each pair keeps its reset
+    seed ``seed * 100_003 + k``, so the shards of a round together reset the env exactly as
+    the whole round does."""
     from tqdm.auto import tqdm
 
     if mode not in MODES:
@@ -77,7 +83,12 @@ def generate(planner: Any, env: Any, *, samples: int, candidates: int, reward_we
     out = MazeGenerated()
     a, h = planner.action_dim, planner.horizon
     filt = ConsistencyFilter(env, filter_config)
-    for k, (start, goal_cell) in enumerate(tqdm(draw_pairs(env, samples, rng), desc="generate", disable=not progress, leave=False)):
+    pairs = draw_pairs(env, samples, rng)
+    first, stop = pair_range if pair_range is not None else (0, samples)
+    if not 0 <= first <= stop <= samples:
+        raise ValueError(f"pair_range must lie within [0, samples={samples}], got {pair_range}.")
+    for k in tqdm(range(first, stop), desc="generate", disable=not progress, leave=False):
+        start, goal_cell = pairs[k]
         obs, _ = env.reset(seed=seed * 100_003 + k, options={"reset_cell": start, "goal_cell": goal_cell})
         s, goal = np.asarray(obs["observation"], dtype=np.float64), np.asarray(obs["desired_goal"], dtype=np.float64)
         j = planner.initial_deadline(s, goal) if deadline == "geodesic" else h - 1
