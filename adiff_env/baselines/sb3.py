@@ -13,6 +13,7 @@ model was trained on flattened goals, so every SB3 model is called the same way.
 
 from __future__ import annotations
 
+import copy
 import json
 import tempfile
 import zipfile
@@ -154,6 +155,7 @@ def train_sb3(
 
     if algo not in ALGOS:
         raise UnknownNameError("SB3 training algorithm", algo, ALGOS)
+    recorded = _jsonable(copy.deepcopy(algo_kwargs))  # SB3 fills policy_kwargs in place
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}.")
     env = gym.make(env_id, **(env_kwargs or {}))
@@ -196,7 +198,7 @@ def train_sb3(
         zpath = Path(tmp) / MODEL_FILE
         model.save(zpath)
         meta = CheckpointMetadata(kind="sb3", env=env_id, steps=steps, seed=seed,
-                                  extra={"train_algo": algo, "algo_kwargs": _jsonable(algo_kwargs),
+                                  extra={"train_algo": algo, "algo_kwargs": recorded,
                                          "env_kwargs": _jsonable(env_kwargs or {})})
         env_name = env_id.rsplit("/", 1)[-1].lower()
         return (registry or ModelRegistry()).save(
