@@ -126,8 +126,16 @@ def _short_env(env: str) -> str:
     return base + ("\n" + " ".join(v.partition("=")[2] or v for v in query.split("&")) if query else "")
 
 
+def _short_label(agent: str) -> str:
+    """``sb3:/a/b/model.zip?x=1`` -> ``sb3:model.zip?x=1`` (legends; tables keep the whole label)."""
+    base, sep, query = agent.partition("?")
+    kind, colon, arg = base.partition(":")
+    return (kind + colon + arg.rsplit("/", 1)[-1] if "/" in arg else base) + sep + query
+
+
 def plot_success(summary: list[dict[str, Any]], path: Path) -> Path:
-    """Final-step success bars per agent per env, ever-success as outlined bars behind them."""
+    """Final-step success bars per agent per env, ever-success as dashed outlines; an agent
+    not run on an env has no bar there."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -137,17 +145,17 @@ def plot_success(summary: list[dict[str, Any]], path: Path) -> Path:
     envs = list(dict.fromkeys(s["env"] for s in summary))
     by = {(s["agent"], s["env"]): s for s in summary}
     width = 0.8 / max(len(agents), 1)
-    fig, ax = plt.subplots(figsize=(max(6, 1.5 * len(envs) * max(1, len(agents) / 3)), 4))
+    fig, ax = plt.subplots(figsize=(max(7, 1.5 * len(envs) * max(1, len(agents) / 3)) + 2.5, 4))
     for k, agent in enumerate(agents):
-        xs = [i + (k - (len(agents) - 1) / 2) * width for i in range(len(envs))]
-        final = [100 * (by.get((agent, e)) or {}).get("success_rate", 0.0) for e in envs]
-        ever = [100 * ((by.get((agent, e)) or {}).get("ever_success_rate") or 0.0) for e in envs]
-        bars = ax.bar(xs, final, width, label=agent)
-        ax.bar(xs, ever, width, fill=False, edgecolor=bars.patches[0].get_facecolor(), lw=1.0, ls="--")
+        cells = [(i + (k - (len(agents) - 1) / 2) * width, by[(agent, e)]) for i, e in enumerate(envs) if (agent, e) in by]
+        xs = [x for x, _ in cells]
+        bars = ax.bar(xs, [100 * c["success_rate"] for _, c in cells], width, label=_short_label(agent))
+        ax.bar(xs, [100 * (c.get("ever_success_rate") or 0.0) for _, c in cells], width, fill=False,
+               edgecolor=bars.patches[0].get_facecolor() if bars.patches else None, lw=1.0, ls="--")
     ax.set_xticks(range(len(envs)), [_short_env(e) for e in envs], fontsize="small")
     ax.set_ylabel("success at the last step (%)\n(dashed: ever succeeded)")
     ax.set_ylim(0, 105)
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -169,7 +177,7 @@ def plot_zone(summary: list[dict[str, Any]], path: Path) -> Path | None:
     for ax, env in zip(axes[0], envs):
         for s in (s for s in zoned if s["env"] == env):
             x, y = 100 * s["zone_steps"], 100 * s["success_rate"]
-            ax.scatter([x], [y], s=40, label=s["agent"])
+            ax.scatter([x], [y], s=40, label=_short_label(s["agent"]))
             ax.annotate(f"{100 * (s.get('zone_episodes') or 0):.0f}% ep.", (x, y), fontsize=7, xytext=(4, 4),
                         textcoords="offset points")
         ax.set_title(_short_env(env).replace("\n", " "))

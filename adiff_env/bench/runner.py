@@ -50,6 +50,7 @@ class BenchConfig:
     ray: str | None = None  # None: this process; "": a local Ray cluster; else a Ray cluster address
     ray_actors: int | None = None  # Ray actors (default: the cluster's CPUs)
     skip_missing: bool = False  # skip (agent, env) pairs whose checkpoint is missing instead of failing
+    report_only: bool = False  # rebuild table.md and the plots from results.csv; run nothing
 
     def __post_init__(self) -> None:
         for name in ("episodes", "seeds", "vector"):
@@ -116,7 +117,17 @@ def plan_cells(config: BenchConfig) -> tuple[list[tuple[BenchAgent, str]], list[
 
 
 def run_bench(config: BenchConfig) -> list[dict[str, Any]]:
-    """Run every missing cell, rewrite ``results.csv`` after each, then write the report. Returns all rows."""
+    """Run every missing cell, rewrite ``results.csv`` after each, then write the report. Returns all rows.
+    With ``report_only`` only the report is rebuilt from ``results.csv`` (rows of several runs, in
+    the order of ``config.agents`` first)."""
+    if config.report_only:
+        from adiff_env.bench.report import write_report
+
+        rows = read_results(Path(config.out) / "results.csv")
+        if not rows:
+            raise MissingResourceError(f"no {Path(config.out) / 'results.csv'} to report on; run the bench first.")
+        write_report(rows, Path(config.out), agent_order=list(config.agents), env_order=list(get_suite(config.suite).envs))
+        return rows
     cells, _skipped = plan_cells(config)
     labels = list(config.agents)
     envs = suite_envs(config.suite, list(config.envs) if config.envs else None)
@@ -144,5 +155,5 @@ def run_bench(config: BenchConfig) -> list[dict[str, Any]]:
                 write_results(csv_path, rows)
     from adiff_env.bench.report import write_report
 
-    write_report(rows, out, agent_order=labels, env_order=envs)
+    write_report(rows, out, agent_order=labels, env_order=list(get_suite(config.suite).envs))
     return rows

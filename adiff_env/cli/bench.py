@@ -40,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="leave out (agent, env) pairs whose checkpoint is missing (listed with the command that makes "
                         "each) instead of failing")
     p.add_argument("--force", action="store_true", help="re-run cells already in results.csv")
+    p.add_argument("--report-only", action="store_true",
+                   help="run nothing: rebuild table.md and the plots from OUT/results.csv (rows of several runs), "
+                        "agents in --agents order first")
     p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                    help="run the cells on Ray actors (extra adiff-env[ray]): a local Ray cluster, or the cluster at ADDRESS "
                         "(e.g. ray://head:10001 or auto); the same rows as without --ray")
@@ -61,10 +64,10 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"suite {args.suite!r} has no default agents; give --agents, e.g. --agents random,expert.")
     agents = tuple(split_agents(args.agents)) if args.agents is not None else suite.default_agents
     cfg = config.from_dict(BenchConfig, {"suite": args.suite, "agents": agents, "envs": envs, "force": args.force,
-                                         "skip_missing": args.skip_missing,
+                                         "skip_missing": args.skip_missing, "report_only": args.report_only,
                                          "progress": not args.quiet, "ray": args.ray, "ray_actors": args.ray_actors, **config.given_arguments(args, args.bench_fields)},
                            "the command's options")
-    _cells, skipped = plan_cells(cfg)  # every agent's kind, options and checkpoint before the first episode
+    _cells, skipped = plan_cells(cfg) if not cfg.report_only else ([], [])  # kinds, options, checkpoints first
     for line in skipped:
         print(f"adiff bench: skipped {line}", file=sys.stderr)
     if cfg.ray is not None:

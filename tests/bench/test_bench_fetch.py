@@ -117,3 +117,15 @@ def test_tiny_real_fetch_bench(tmp_path, capsys):
     assert "| expert | adiff/FetchPush-Avoid-v0 |" in table and "zone steps" in table
     assert (tmp_path / "success.png").stat().st_size > 1000 and (tmp_path / "zone.png").stat().st_size > 1000
     assert "success.png, zone.png" in capsys.readouterr().out
+
+
+def test_report_only_rebuilds_the_report_from_results_csv(tmp_path, capsys):
+    from adiff_env.bench.cells import write_results
+
+    assert main(["bench", "fetch", "--agents", "expert", "--report-only", "--out", str(tmp_path)]) == 2
+    assert "run the bench first" in capsys.readouterr().err
+    write_results(tmp_path / "results.csv", [_cell("random", AVOID, 0, 0.1, 0.2, zone=0.1), _cell("expert", PUSH, 0, 1.0, 1.0)])
+    assert main(["bench", "fetch", "--agents", "expert,random", "--report-only", "--out", str(tmp_path)]) == 0
+    lines = (tmp_path / "table.md").read_text().splitlines()
+    assert [line.split(" | ")[0] for line in lines[2:]] == ["| expert", "| random"]  # --agents order, nothing re-run
+    assert (tmp_path / "zone.png").is_file()
