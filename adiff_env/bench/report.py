@@ -110,7 +110,7 @@ def goal_table(summary: list[dict[str, Any]]) -> str:
     for s in summary:
         score = "–" if s["score_mean"] is None else f"{s['score_mean']:.1f} ± {s['score_std']:.1f}"
         per_seed = s["episodes"] // max(s["seeds"], 1)
-        zone_cells = f" {fmt(s.get('zone_steps'), '.1%')} | {fmt(s.get('zone_episodes'), '.0%')} |" if zone else ""
+        zone_cells = f" {fmt(s.get('zone_steps'), '.2%')} | {fmt(s.get('zone_episodes'), '.0%')} |" if zone else ""
         lines.append(
             f"| {s['agent']} | {s['env']} | {s['success_rate']:.0%} | {fmt(s.get('ever_success_rate'), '.0%')} | {score} | "
             f"{fmt(s.get('return_mean'), '.1f')} |{zone_cells} {fmt(s['actions_per_s'], '.0f')} | "
@@ -145,13 +145,13 @@ def plot_success(summary: list[dict[str, Any]], path: Path) -> Path:
     envs = list(dict.fromkeys(s["env"] for s in summary))
     by = {(s["agent"], s["env"]): s for s in summary}
     width = 0.8 / max(len(agents), 1)
-    fig, ax = plt.subplots(figsize=(max(7, 1.5 * len(envs) * max(1, len(agents) / 3)) + 2.5, 4))
+    fig, ax = plt.subplots(figsize=(min(16.0, max(7.0, 1.2 * len(envs) * max(1.0, len(agents) / 3))) + 2.5, 4))
     for k, agent in enumerate(agents):
         cells = [(i + (k - (len(agents) - 1) / 2) * width, by[(agent, e)]) for i, e in enumerate(envs) if (agent, e) in by]
-        xs = [x for x, _ in cells]
-        bars = ax.bar(xs, [100 * c["success_rate"] for _, c in cells], width, label=_short_label(agent))
-        ax.bar(xs, [100 * (c.get("ever_success_rate") or 0.0) for _, c in cells], width, fill=False,
-               edgecolor=bars.patches[0].get_facecolor() if bars.patches else None, lw=1.0, ls="--")
+        xs, color = [x for x, _ in cells], f"C{k % 10}"
+        ax.bar(xs, [100 * c["success_rate"] for _, c in cells], width, color=color, label=_short_label(agent))
+        ax.bar(xs, [100 * (c.get("ever_success_rate") or 0.0) for _, c in cells], width, fill=False, edgecolor=color,
+               lw=1.0, ls="--")
     ax.set_xticks(range(len(envs)), [_short_env(e) for e in envs], fontsize="small")
     ax.set_ylabel("success at the last step (%)\n(dashed: ever succeeded)")
     ax.set_ylim(0, 105)
@@ -175,9 +175,9 @@ def plot_zone(summary: list[dict[str, Any]], path: Path) -> Path | None:
     envs = list(dict.fromkeys(s["env"] for s in zoned))
     fig, axes = plt.subplots(1, len(envs), figsize=(5 * len(envs), 4), squeeze=False)
     for ax, env in zip(axes[0], envs):
-        for s in (s for s in zoned if s["env"] == env):
+        for k, s in enumerate(s for s in zoned if s["env"] == env):
             x, y = 100 * s["zone_steps"], 100 * s["success_rate"]
-            ax.scatter([x], [y], s=40, label=_short_label(s["agent"]))
+            ax.scatter([x], [y], s=40, color=f"C{k % 10}", label=_short_label(s["agent"]))
             ax.annotate(f"{100 * (s.get('zone_episodes') or 0):.0f}% ep.", (x, y), fontsize=7, xytext=(4, 4),
                         textcoords="offset points")
         ax.set_title(_short_env(env).replace("\n", " "))

@@ -91,7 +91,7 @@ def test_goal_table_rows_and_figures(tmp_path):
     assert table.splitlines()[0] == ("| agent | env | success (last step) | ever succeeded | score ×100 | return | zone steps | "
                                      "zone episodes | actions/s | episodes/s | plans/s | plan ms | seeds × episodes |")
     assert "| expert | adiff/FetchPush-v0 | 95% | 100% | 95.0 ± 7.1 | -21.5 | – | – | 500 | 5.00 | – | – | 2 × 10 |" in table
-    assert "| random | adiff/FetchPush-Avoid-v0 | 10% | 20% | 10.0 ± 0.0 | -47.0 | 10.0% | 40% | 500 | 5.00 |" in table
+    assert "| random | adiff/FetchPush-Avoid-v0 | 10% | 20% | 10.0 ± 0.0 | -47.0 | 10.00% | 40% | 500 | 5.00 |" in table
     written = write_report(rows, tmp_path)
     assert set(written) == {"table", "scores", "success", "zone"}
     assert all(written[k].stat().st_size > 1000 for k in ("success", "zone"))
