@@ -13,6 +13,7 @@ model was trained on flattened goals, so every SB3 model is called the same way.
 
 from __future__ import annotations
 
+import copy
 import json
 import tempfile
 import zipfile
@@ -63,7 +64,9 @@ class SB3Agent:
     """An SB3 model behind the agent protocol, on the env's raw observation.
 
     ``flatten_keys``: concatenate these dict entries first (models trained with
-    ``flatten_goal``); None passes the dict through (SAC + HER's ``MultiInputPolicy``)."""
+    ``flatten_goal``); None passes the dict through (SAC + HER's ``MultiInputPolicy``), keeping
+    only the keys the model was trained on (a push model acts on FetchPush-Avoid, whose
+    observation adds ``forbidden_zone``)."""
 
     batch_predict = True
 
@@ -80,6 +83,10 @@ class SB3Agent:
             parts = [np.asarray(observation[k], dtype=np.float64) for k in self.flatten_keys]
             batched = parts[0].ndim == 2
             obs = np.concatenate([p.reshape(p.shape[0], -1) if batched else p.ravel() for p in parts], axis=-1)
+        elif isinstance(observation, dict):
+            keys = getattr(getattr(self.model, "observation_space", None), "spaces", None)
+            if keys is not None and set(observation) - set(keys):  # e.g. FetchPush-Avoid's forbidden_zone
+                obs = {k: observation[k] for k in keys}
         action, state = self.model.predict(obs, state=state, episode_start=episode_start, deterministic=deterministic)
         return action, state
 
@@ -132,17 +139,23 @@ def train_sb3(
     progress: bool = True,
     tensorboard_log: str | None = None,
     env_kwargs: dict[str, Any] | None = None,
+    checkpoint_every: int | None = None,
+    checkpoint_dir: str | Path | None = None,
     **algo_kwargs: Any,
 ):
     """Train ``algo`` (``"sac-her"`` or ``"ppo"``) on ``env_id`` for ``steps`` env steps and register it.
 
     ``env_kwargs`` go to ``gym.make`` (e.g. ``max_episode_steps``); ``algo_kwargs`` to the SB3
     constructor. HER samples only finished episodes, so SAC's ``learning_starts`` must exceed
-    the episode length (default: episode length + 1)."""
+    the episode length (default: episode length + 1). ``checkpoint_every``: also save the model
+    every that many env steps as ``checkpoint_dir/sac-her_STEPS_steps.zip`` (SB3's
+    ``CheckpointCallback``; act with ``sb3:PATH.zip``), so a long run that is stopped keeps its
+    snapshots; the registry gets the final model only."""
     from adiff_env.wrappers import flatten_goal
 
     if algo not in ALGOS:
         raise UnknownNameError("SB3 training algorithm", algo, ALGOS)
+    recorded = _jsonable(copy.deepcopy(algo_kwargs))  # SB3 fills policy_kwargs in place
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}.")
     env = gym.make(env_id, **(env_kwargs or {}))
@@ -170,14 +183,37 @@ def train_sb3(
             env, flatten_keys = flatten_goal(env, FLAT_KEYS), list(FLAT_KEYS)
         model = PPO("MlpPolicy", env, seed=seed, device="cpu", verbose=0, tensorboard_log=tensorboard_log, **algo_kwargs)
         sb3_name = "ppo"
-    model.learn(total_timesteps=steps, progress_bar=progress)
+    callback = None
+    if checkpoint_every is not None:
+        if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be a positive integer or None, got {checkpoint_every!r}.")
+        if checkpoint_dir is None:
+            raise ValueError("checkpoint_every needs checkpoint_dir (where the snapshots go).")
+        from stable_baselines3.common.callbacks import CheckpointCallback
+
+        callback = CheckpointCallback(save_freq=checkpoint_every, save_path=str(checkpoint_dir), name_prefix=algo)
+    model.learn(total_timesteps=steps, progress_bar=progress, callback=callback)
     env.close()
     with tempfile.TemporaryDirectory() as tmp:
         zpath = Path(tmp) / MODEL_FILE
         model.save(zpath)
-        meta = CheckpointMetadata(kind="sb3", env=env_id, steps=steps, seed=seed, extra={"train_algo": algo})
+        meta = CheckpointMetadata(kind="sb3", env=env_id, steps=steps, seed=seed,
+                                  extra={"train_algo": algo, "algo_kwargs": recorded,
+                                         "env_kwargs": _jsonable(env_kwargs or {})})
         env_name = env_id.rsplit("/", 1)[-1].lower()
         return (registry or ModelRegistry()).save(
             name or f"{algo}-{env_name}", meta, config={"algo": sb3_name, "flatten_keys": flatten_keys},
             extra_files={MODEL_FILE: zpath},
         )
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with anything JSON cannot hold as its ``repr`` (run records stay plain JSON)."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        try:
+            json.dumps(value)
+            out[key] = value
+        except TypeError:
+            out[key] = repr(value)
+    return out

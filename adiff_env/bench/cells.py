@@ -17,8 +17,13 @@ SEED_STRIDE = 10_000
 CSV_FIELDS = (
     "agent", "env", "seed", "episodes", "reset_seed_start", "normalized_score_x100_mean", "normalized_score_x100_std",
     "success_rate", "return_mean", "return_std", "episode_length_mean", "wall_s", "steps_per_s", "episodes_per_s",
-    "plan_ms_median", "plans", "sampler", "sampler_steps", "n_envs", "batched", "coins_mean", "git_commit",
+    "plan_ms_median", "plans", "sampler", "sampler_steps", "n_envs", "batched", "coins_mean", "ever_success_rate",
+    "zone_steps_mean", "zone_episodes", "agent_spec", "git_commit",
 )
+"""``success_rate`` is the env's own rule (Fetch: at the last step); ``ever_success_rate`` (Fetch)
+succeeded at any step; ``zone_steps_mean`` / ``zone_episodes`` (forbidden-zone envs) the share of
+steps with the object in the zone and of episodes that entered it; ``agent_spec`` the checkpoint
+spec the label resolved to on this env (suite aliases, ``{task}``)."""
 
 
 def read_results(path: Path) -> list[dict[str, str]]:
@@ -54,7 +59,9 @@ def cell_row(agent: BenchAgent, env_id: str, seed_index: int, result: Any) -> di
         "episodes_per_s": result.episodes / result.wall_s if result.wall_s > 0 else None,
         "plan_ms_median": extra.get("plan_ms_median"), "plans": extra.get("plans"), "sampler": extra.get("sampler"),
         "sampler_steps": extra.get("steps"), "n_envs": extra.get("n_envs"), "batched": extra.get("batched"),
-        "coins_mean": extra.get("coins_mean"), "git_commit": git_commit(),
+        "coins_mean": extra.get("coins_mean"), "ever_success_rate": extra.get("ever_success_rate"),
+        "zone_steps_mean": extra.get("zone_steps_mean"), "zone_episodes": extra.get("zone_episodes"),
+        "agent_spec": agent.spec, "git_commit": git_commit(),
     }
 
 

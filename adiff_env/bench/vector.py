@@ -76,11 +76,16 @@ def run_vector_episodes(
     bar: Any = None,
     coins: list[float] | None = None,
     last_step: bool = False,
+    ever: list[bool] | None = None,
+    zone: list[float] | None = None,
 ) -> tuple[list[float], list[bool], list[int]]:
     """Run ``episodes`` episodes (reset seeds ``seed + i``) on ``envs``; ``agents`` is one batched
     agent or one agent per sub-env. ``bar``: an outer tqdm bar to advance per finished episode
     (instead of one of its own). ``coins``: as in :func:`~adiff_env.evaluation.run_episodes`
     (in episode order). ``last_step``: success is the last step's (Fetch), not any step's.
+    ``ever``: if given, whether each episode succeeded at any step is appended (episode order).
+    ``zone``: if given, on envs whose ``info`` has ``in_zone`` (forbidden-zone tasks), each
+    episode's share of steps with ``in_zone`` true is appended (episode order).
     Returns per-episode (returns, successes, lengths) in episode order."""
     n = envs.num_envs
     batched = len(agents) == 1 and getattr(agents[0], "batch_predict", False)
@@ -88,6 +93,7 @@ def run_vector_episodes(
         raise ValueError(f"need one batched agent or {n} agents (one per sub-env), got {len(agents)}.")
     returns, successes, lengths = [0.0] * episodes, [False] * episodes, [0] * episodes
     collected: list[float | None] = [None] * episodes
+    hit, inside, zone_seen = [False] * episodes, [0] * episodes, False
     slot: list[int | None] = [i if i < episodes else None for i in range(n)]
     next_episode = min(n, episodes)
 
@@ -122,7 +128,12 @@ def run_vector_episodes(
                 continue
             returns[ep] += float(rewards[i])
             lengths[ep] += 1
-            successes[ep] = _success(infos, i) if last_step else successes[ep] or _success(infos, i)
+            now = _success(infos, i)
+            hit[ep] = hit[ep] or now
+            successes[ep] = now if last_step else hit[ep]
+            if "in_zone" in infos and infos.get("_in_zone", np.ones(n, dtype=bool))[i]:
+                zone_seen = True
+                inside[ep] += int(bool(infos["in_zone"][i]))
             if done[i]:
                 if "coins_collected" in infos and infos.get("_coins_collected", np.ones(n, dtype=bool))[i]:
                     collected[ep] = float(np.sum(infos["coins_collected"][i]))
@@ -137,6 +148,10 @@ def run_vector_episodes(
         bar.close()
     if coins is not None:
         coins.extend(c for c in collected if c is not None)
+    if ever is not None:
+        ever.extend(hit)
+    if zone is not None and zone_seen:
+        zone.extend(k / max(t, 1) for k, t in zip(inside, lengths, strict=True))
     return returns, successes, lengths
 
 
@@ -157,24 +172,39 @@ def evaluate_vector(
 ) -> EvalResult:
     """:func:`adiff_env.evaluation.evaluate` over ``n_envs`` vector sub-envs (module docstring).
 
+    ``env_id`` may be an env name ``ID?KEY=VALUE&...`` whose keywords go to ``gym.make`` with
+    ``env_kwargs`` (:func:`~adiff_env.bench.suites.split_env_name`). On envs that count success
+    at the last step (Fetch) ``extra`` has ``ever_success_rate``; on forbidden-zone envs
+    ``zone_steps_mean`` (share of steps with the object in the zone, mean over episodes) and
+    ``zone_episodes`` (share of episodes that entered it).
+
     ``force_per_env`` builds one agent per sub-env even for batched agents (for measuring the
     batching speed-up); results carry ``n_envs`` and ``batched`` in ``extra``."""
     if episodes < 1 or n_envs < 1:
         raise ValueError(f"episodes and n_envs must be >= 1, got {episodes} and {n_envs}.")
 
     n_envs = min(n_envs, episodes)
-    template = gym.make(env_id, **(env_kwargs or {}))
+    from adiff_env.bench.suites import split_env_name
+
+    make_id, named = split_env_name(env_id)
+    clash = sorted(set(named) & set(env_kwargs or {}))
+    if clash:
+        raise ValueError(f"env keyword(s) {clash} given both in {env_id!r} and in env_kwargs.")
+    env_kwargs = {**named, **(env_kwargs or {})}
+    template = gym.make(make_id, **env_kwargs)
     try:
         agents = [make_agent(agent_spec, template, agent_options)]
         if force_per_env or not getattr(agents[0], "batch_predict", False):
             agents += [make_agent(agent_spec, template, agent_options) for _ in range(n_envs - 1)]
-        envs = make_vector_env(env_id, n_envs, mode, env_kwargs)
+        envs = make_vector_env(make_id, n_envs, mode, env_kwargs)
         try:
             start = time.perf_counter()
             coins: list[float] = []
+            ever: list[bool] = []
+            zone: list[float] = []
             last_step = bool(getattr(template.unwrapped, "success_at_last_step", False))
             returns, successes, lengths = run_vector_episodes(envs, agents, episodes, seed, progress, desc, bar, coins=coins,
-                                                              last_step=last_step)
+                                                              last_step=last_step, ever=ever, zone=zone)
             wall = time.perf_counter() - start
         finally:
             envs.close()
@@ -182,6 +212,10 @@ def evaluate_vector(
         extra = merge_stats([a.eval_stats() for a in agents if hasattr(a, "eval_stats")])
         extra.update(n_envs=n_envs, batched=len(agents) == 1)
         extra.update(coin_stats(template, coins))
+        if last_step:
+            extra["ever_success_rate"] = float(np.mean(ever))
+        if zone:
+            extra.update(zone_steps_mean=float(np.mean(zone)), zone_episodes=float(np.mean([z > 0 for z in zone])))
         return EvalResult.from_episodes(env_id, agent_spec, seed, returns, successes, lengths, wall, scorer, extra)
     finally:
         template.close()

@@ -39,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="hyperparameter override (repeatable): an OfflineConfig field (batch_size, lr, expectile, cql_alpha...) "
         "or an SB3 constructor keyword (batch_size, learning_rate...)",
     )
+    t.add_argument("--checkpoint-every", type=positive_int, metavar="STEPS",
+                   help="online: also save the model every STEPS env steps under RUN_DIR/checkpoints (needs --run-dir)")
     t.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=JSON", help="online: extra gym.make keyword")
     t.add_argument("--no-collect", action="store_true",
                    help="offline: fail instead of collecting a missing dataset that a shipped recipe makes")
@@ -54,9 +56,13 @@ def run_train(args: argparse.Namespace) -> int:
             raise CLIError(f"{args.algo} trains online; drop --dataset (offline algorithms: {', '.join(OFFLINE)}).")
         from adiff_env.baselines.sb3 import train_sb3
 
+        if args.checkpoint_every and not args.run_dir:
+            raise CLIError("--checkpoint-every saves under RUN_DIR/checkpoints; give --run-dir too.")
+
         ckpt = train_sb3(ONLINE[args.algo], args.env_id, args.steps, seed=args.seed, name=args.name,
                          progress=not args.quiet, tensorboard_log=args.run_dir,
-                         env_kwargs=parse_env_kwargs(args.env_kwarg), **overrides)
+                         env_kwargs=parse_env_kwargs(args.env_kwarg), checkpoint_every=args.checkpoint_every,
+                         checkpoint_dir=f"{args.run_dir}/checkpoints" if args.run_dir else None, **overrides)
         kind = "sb3"
     else:
         if not args.dataset:

@@ -1,8 +1,11 @@
-"""``adiff demo``: the diffusion planner in a maze, saved as a picture (matplotlib PNG).
+"""``adiff demo [maze|fetch]``: one episode of an agent, saved as a picture.
 
-By default the shipped pretrained U-Maze planner (``planner:pointmaze-umaze``, no training
-step) plans and acts for one episode; the PNG shows the walls, start, goal, the first plan and
-the executed path. ``--agent expert`` (or any agent spec) drives another agent instead.
+``adiff demo`` / ``adiff demo maze``: by default the shipped pretrained U-Maze planner
+(``planner:pointmaze-umaze``, no training step) plans and acts for one episode; the PNG
+(matplotlib) shows the walls, start, goal, the first plan and the executed path.
+``adiff demo fetch``: the gripper on a Fetch task rendered headless (``MUJOCO_GL=egl``), as an
+animated GIF or a PNG strip (:mod:`adiff_env.cli.demo_fetch`; default agent the scripted expert).
+``--agent`` (any agent spec) drives another agent instead.
 """
 
 from __future__ import annotations
@@ -15,24 +18,40 @@ from adiff_env.cli._common import CLIError, check_env_id
 DEFAULT_ENV = "adiff/PointMaze-UMaze-v0"
 DEFAULT_OUT = Path("out") / "demo-pointmaze.png"
 DEFAULT_AGENT = "planner:pointmaze-umaze"
+DOMAINS = ("maze", "fetch")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
-        help="the diffusion planner in a maze; saves a PNG of its plan and path",
-        description="Run one episode of the pretrained diffusion planner (or --agent) in a PointMaze and save a "
-        "picture of the walls, start, goal, the first plan and the path it drove.",
+        help="one episode of an agent as a picture: a maze PNG (plan and path) or a Fetch GIF / PNG strip",
+        description="maze (default): run one episode of the pretrained diffusion planner (or --agent) in a PointMaze "
+        "and save a picture of the walls, start, goal, the first plan and the path it drove. fetch: render one "
+        "episode of the scripted expert (or --agent) on a Fetch task headless (MUJOCO_GL=egl) and save an "
+        "animated GIF (--out *.gif) or a strip of frames (--out *.png).",
     )
-    p.add_argument("--env", default=DEFAULT_ENV, help=f"maze env id (default {DEFAULT_ENV})")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"PNG file to write (default {DEFAULT_OUT})")
+    p.add_argument("domain", nargs="?", default="maze", choices=DOMAINS, help="maze (default) or fetch")
+    p.add_argument("--env", default=None, help=f"env id (maze default {DEFAULT_ENV}; fetch default adiff/FetchPush-v0, "
+                   "also ID?KEY=VALUE such as adiff/FetchPickAndPlace-v0?goal_region=air)")
+    p.add_argument("--out", type=Path, default=None, help=f"file to write (maze: PNG, default {DEFAULT_OUT}; fetch: "
+                   ".gif or .png, default out/demo-fetch.gif)")
     p.add_argument("--seed", type=int, default=0, help="reset seed of the episode (default 0)")
-    p.add_argument("--agent", default=DEFAULT_AGENT, help=f"agent spec KIND[:ARG][?KEY=VALUE&...] (default {DEFAULT_AGENT}; e.g. expert, "
-                   "planner:pointmaze-umaze?replan_every=4)")
+    p.add_argument("--agent", default=None, help=f"agent spec KIND[:ARG][?KEY=VALUE&...] (maze default {DEFAULT_AGENT}; "
+                   "fetch default expert; e.g. planner:pointmaze-umaze?replan_every=4, bc:bc-fetch-push)")
+    p.add_argument("--size", type=int, default=240, help="fetch: frame width and height in pixels (default 240)")
+    p.add_argument("--frame-every", type=int, default=1, help="fetch: keep every Nth step's frame (default 1)")
+    p.add_argument("--fps", type=int, default=12, help="fetch: GIF frames per second (default 12)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.domain == "fetch":
+        from adiff_env.cli.demo_fetch import run_fetch
+
+        return run_fetch(args)
+    args.env = args.env or DEFAULT_ENV
+    args.out = args.out or DEFAULT_OUT
+    args.agent = args.agent or DEFAULT_AGENT
     import gymnasium as gym
     import numpy as np
 

@@ -181,15 +181,18 @@ def run_cells(
     return ordered
 
 
-def run_bench_ray(config: Any, agents: Sequence[Any], envs: Sequence[str], rows: list[dict[str, Any]], csv_path: Any) -> list[dict[str, Any]]:
+def run_bench_ray(config: Any, agents: Sequence[Any], envs: Sequence[str], rows: list[dict[str, Any]], csv_path: Any,
+                  cells: Sequence[tuple[Any, str]] | None = None) -> list[dict[str, Any]]:
     """The Ray path of :func:`adiff_env.bench.runner.run_bench`: the same missing cells, the same
     rows and ``results.csv`` (rewritten after each finished cell). ``config.ray`` is the cluster
-    address ("" for a local cluster of ``config.ray_actors`` CPUs)."""
+    address ("" for a local cluster of ``config.ray_actors`` CPUs). ``cells``: the (agent, env
+    name) pairs to run, agents resolved per env (default: every agent on every env)."""
     from adiff_env.bench.cells import same_cell, write_results
 
+    pairs = list(cells) if cells is not None else [(agent, env_id) for agent in agents for env_id in envs]
     tasks = [
         CellTask(agent.label, agent.spec, env_id, s, config.episodes, config.vector, config.vector_mode, dict(agent.options))
-        for agent in agents for env_id in envs for s in range(config.seeds)
+        for agent, env_id in pairs for s in range(config.seeds)
         if config.force or not any(same_cell(r, agent.label, env_id, s, config.episodes) for r in rows)
     ]
     if not tasks:

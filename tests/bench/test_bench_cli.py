@@ -68,7 +68,7 @@ def test_unknown_agent_kind_lists_the_known_kinds(tmp_path, capsys):
 
 def test_bench_argument_errors(tmp_path, capsys):
     assert main(["bench", "mazes", "--agents", "random", "--out", str(tmp_path)]) == 2
-    assert "Known bench suites: goldcoin, maze" in capsys.readouterr().err
+    assert "Known bench suites: fetch, goldcoin, maze" in capsys.readouterr().err
     assert main(["bench", "maze", "--agents", "random,,expert", "--out", str(tmp_path)]) == 2
     assert "without empty entries" in capsys.readouterr().err
     assert main(["bench", "maze", "--agents", "random,random", "--out", str(tmp_path)]) == 2
