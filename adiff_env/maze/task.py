@@ -61,11 +61,9 @@ class MazePlanningTask:
         """The subgoal ``k`` cells ahead on :meth:`route`'s cell path (module doc); with ``k = 0``
         the next point to pass (or ``goal``)."""
         stops, path, marks = self.route(state, goal, hints)
-        for point, at in zip(stops, marks):
-            if at <= k:
-                return point  # the next point to pass is within reach: plan onto it
-            break
-        return goal if len(path) - 1 <= k else self.geometry.cell_center(path[k])
+        if k <= 0 or marks[0] <= k:
+            return stops[0]  # the next point to pass (or the goal) is within reach: plan onto it
+        return self.geometry.cell_center(path[k])
 
     def route(self, state: np.ndarray, goal: np.ndarray, hints: RouteHints
               ) -> tuple[list[np.ndarray], list[Cell], list[int]]:
@@ -113,10 +111,10 @@ def tour_order(geometry: MazeGeometry, start: Cell, cells: Sequence[Cell], goal:
 
     fixed = list(range(n_any, n))
 
-    def valid(order: Sequence[int]) -> bool:
+    def valid(order: tuple[int, ...]) -> bool:
         return [i for i in order if i >= n_any] == fixed
 
-    def cost(order: Sequence[int]) -> int:
+    def cost(order: tuple[int, ...]) -> int:
         seq = [start] + [cells[i] for i in order] + [goal]
         return sum(d(a, b) for a, b in zip(seq[:-1], seq[1:]))
 

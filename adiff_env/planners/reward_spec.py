@@ -23,7 +23,8 @@ Checks, in order, before any checkpoint is read: the syntax (:func:`parse_reward
 (:func:`check_reward_spec`: an unknown name raises :class:`~adiff_env.errors.UnknownNameError`
 listing the env's rewards; ``task`` on an env without ``task_reward()`` a
 :class:`~adiff_env.errors.ConfigError`; a term with an ARG is built once, so a bad argument, or
-an ARG given to a reward that takes none, is a ``ConfigError`` naming it).
+an ARG given to a reward that takes none, is a ``ConfigError`` naming it: every named term is
+built once here).
 
 :class:`PlanReward` is what the planner calls at every replan: it rebuilds the reward from the
 env's *current* state (a gold-coin maze: coins already taken no longer pay), so the plan is
@@ -147,8 +148,8 @@ def check_reward_spec(text: str, env: Any) -> tuple[RewardTerm, ...]:
                 raise ConfigError(f"reward 'task' takes no argument, got 'task[{term.arg}]'.")
         elif term.name not in factories:
             raise UnknownNameError(f"reward for {_env_name(env)}", term.name, valid, plural="rewards")
-        elif term.arg is not None:
-            build_term(factories, term, env)  # a bad argument fails here, before any checkpoint is read
+        else:
+            build_term(factories, term, env)  # a bad or missing argument fails here, before any checkpoint is read
     return terms
 
 
@@ -157,7 +158,7 @@ def build_term(factories: dict[str, Any], term: RewardTerm, env: Any) -> Any:
     :class:`ConfigError` naming the term."""
     factory = factories[term.name]
     if term.arg is None:
-        return factory(env)
+        return _build_plain(factory, term, env)
     import inspect
 
     try:
@@ -171,6 +172,13 @@ def build_term(factories: dict[str, Any], term: RewardTerm, env: Any) -> Any:
         return factory(env, arg=term.arg)
     except ValueError as exc:
         raise ConfigError(f"reward term '{term.name}[{term.arg}]': {exc}") from exc
+
+
+def _build_plain(factory: Any, term: RewardTerm, env: Any) -> Any:
+    try:
+        return factory(env)
+    except ValueError as exc:  # e.g. a reward that needs an argument (avoid[...]) given none
+        raise ConfigError(f"reward term {term.name!r}: {exc}") from exc
 
 
 class PlanReward:
