@@ -119,8 +119,8 @@ def tour_order(geometry: MazeGeometry, start: Cell, cells: Sequence[Cell], goal:
         return sum(d(a, b) for a, b in zip(seq[:-1], seq[1:]))
 
     if n <= MAX_EXACT_TOUR:
-        orders: list[tuple[int, ...]] = [tuple(o) for o in itertools.permutations(range(n)) if valid(tuple(o))]
-        return list(min(orders, key=cost))
+        best: tuple[int, ...] = min((o for o in itertools.permutations(range(n)) if valid(o)), key=cost)
+        return list(best)
     order: list[int] = []
     here, left = start, list(range(n))
     while left:
