@@ -126,8 +126,8 @@ def tour_order(geometry: MazeGeometry, start: Cell, cells: Sequence[Cell], goal:
     while left:
         next_fixed = next((j for j in fixed if j not in order), None)
         nxt = [i for i in left if i < n_any or i == next_fixed]
-        best = min(nxt, key=lambda i: d(here, cells[i]))
-        order.append(best)
-        left.remove(best)
-        here = cells[best]
+        pick = min(nxt, key=lambda i: d(here, cells[i]))
+        order.append(pick)
+        left.remove(pick)
+        here = cells[pick]
     return order
