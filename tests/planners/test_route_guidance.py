@@ -224,3 +224,13 @@ def test_a_guided_episode_takes_both_coins_and_reaches_the_goal():
     _, successes, _ = run_episodes(env, agent, 1, 60000, coins=coins)
     assert successes == [True] and coins == [2.0]
     env.close()
+
+
+def test_many_points_fall_back_to_nearest_first_keeping_waypoint_order():
+    long = geometry_of("#" * 14 + "\n#" + "." * 12 + "#\n" + "#" * 14)
+    coins = [(1, c) for c in (12, 2, 9, 4, 11, 6, 3, 8)]  # 8 coins: more than MAX_EXACT_TOUR
+    cells = coins + [(1, 10), (1, 1)]  # then waypoints (1, 10) before (1, 1)
+    order = tour_order(long, (1, 7), cells, (1, 12), n_any=8)
+    walked = [cells[i][1] for i in order]
+    # nearest first from (1, 7) (ties by list order); (1, 1) only once (1, 10) is passed
+    assert walked == [6, 4, 3, 2, 8, 9, 10, 11, 12, 1]
