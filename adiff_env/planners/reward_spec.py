@@ -22,9 +22,8 @@ Checks, in order, before any checkpoint is read: the syntax (:func:`parse_reward
 :class:`~adiff_env.planners.preset.ActConfig`, no env needed), then the names against the env
 (:func:`check_reward_spec`: an unknown name raises :class:`~adiff_env.errors.UnknownNameError`
 listing the env's rewards; ``task`` on an env without ``task_reward()`` a
-:class:`~adiff_env.errors.ConfigError`; a term with an ARG is built once, so a bad argument, or
-an ARG given to a reward that takes none, is a ``ConfigError`` naming it: every named term is
-built once here).
+:class:`~adiff_env.errors.ConfigError`; every named term is built once there, so a bad or
+missing argument, or an ARG given to a reward that takes none, is a ``ConfigError`` naming it).
 
 :class:`PlanReward` is what the planner calls at every replan: it rebuilds the reward from the
 env's *current* state (a gold-coin maze: coins already taken no longer pay), so the plan is
