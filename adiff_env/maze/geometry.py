@@ -10,12 +10,15 @@ them here, with one convention (gymnasium-robotics')::
 
 Row 0 is the top (largest ``y``); ``s`` is ``maze_size_scaling``. Points outside the grid are
 inside walls. Cell paths are BFS paths over 4-neighbour moves, ties broken up, down, left,
-right (:func:`~adiff_env.maze.layout.bfs_distances`); BFS results are cached per goal cell.
+right (:func:`~adiff_env.maze.layout.bfs_distances`); BFS results are cached per goal cell
+(and per set of ``blocked`` cells: free cells a route must keep out of, e.g. a forbidden zone).
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -41,7 +44,7 @@ class MazeGeometry:
         self.scale = float(scale)
         self.x_center, self.y_center = float(x_center), float(y_center)
         self.walls = np.array([[v == 1 for v in row] for row in layout.maze_map], dtype=bool)  # [rows, cols]
-        self._distances: dict[Cell, dict[Cell, int]] = {}
+        self._distances: dict[tuple[Cell, frozenset[Cell]], dict[Cell, int]] = {}
 
     @classmethod
     def from_maze(cls, maze: Any) -> MazeGeometry:
@@ -84,18 +87,25 @@ class MazeGeometry:
         return np.stack([lo_x, hi_y - self.scale, lo_x + self.scale, hi_y], axis=1)
 
     # ------------------------------------------------------------------ paths
-    def distances_to(self, goal_cell: Cell) -> dict[Cell, int]:
-        """BFS cell distance from every reachable free cell to ``goal_cell`` (cached)."""
-        dist = self._distances.get(goal_cell)
+    def distances_to(self, goal_cell: Cell, blocked: Iterable[Cell] = ()) -> dict[Cell, int]:
+        """BFS cell distance from every reachable free cell to ``goal_cell`` (cached), moving
+        only through free cells not in ``blocked`` (``goal_cell`` itself is never blocked)."""
+        key = (goal_cell, frozenset(blocked) - {goal_cell})
+        dist = self._distances.get(key)
         if dist is None:
-            dist = self._distances[goal_cell] = bfs_distances(self.layout, goal_cell)
+            dist = self._distances[key] = bfs_distances(self.layout, goal_cell) if not key[1] \
+                else _bfs_avoiding(self.layout, goal_cell, key[1])
         return dist
 
-    def path_cells(self, start: Cell, goal_cell: Cell) -> list[Cell]:
-        """Shortest cell path from ``start`` to ``goal_cell``, both included. A ``start`` that is
-        no reachable free cell (a ball momentarily inside a wall cell at a corner) is replaced by
-        the nearest reachable cell."""
-        dist = self.distances_to(goal_cell)
+    def path_cells(self, start: Cell, goal_cell: Cell, blocked: Iterable[Cell] = ()) -> list[Cell]:
+        """Shortest cell path from ``start`` to ``goal_cell``, both included, through no cell of
+        ``blocked`` but ``start``. A ``start`` that is no reachable cell (a ball momentarily inside
+        a wall cell at a corner) is replaced by the nearest reachable cell. With ``blocked``, a
+        goal it cuts off from ``start`` is reached by the shortest path ignoring ``blocked``."""
+        blocked = frozenset(blocked) - {start}
+        dist = self.distances_to(goal_cell, blocked)
+        if blocked and start not in dist and start in self.distances_to(goal_cell):
+            dist = self.distances_to(goal_cell)  # the zone cuts the goal off: no route avoids it
         if start not in dist:
             start = min(dist, key=lambda c: (abs(c[0] - start[0]) + abs(c[1] - start[1]), dist[c]))
         path = [start]
@@ -104,6 +114,10 @@ class MazeGeometry:
             path.append(next((r + dr, c + dc) for dr, dc in _NEIGHBOURS if dist.get((r + dr, c + dc), -1) == dist[(r, c)] - 1))
         return path
 
+    def route_distance(self, start: Cell, goal_cell: Cell, blocked: Iterable[Cell] = ()) -> int:
+        """Length in cells of :meth:`path_cells` ``(start, goal_cell, blocked)``."""
+        return len(self.path_cells(start, goal_cell, blocked)) - 1
+
     def grid_path_length(self, pos: Any, goal: Any) -> float:
         """Length of the grid route ``pos -> centres of the path's intermediate cells -> goal``
         (straight segments between them): the planner's deadline estimate. It is not the true
@@ -111,3 +125,17 @@ class MazeGeometry:
         cells = self.path_cells(self.cell_of(pos), self.cell_of(goal))
         points = [np.asarray(pos)] + [self.cell_center(c) for c in cells[1:-1]] + [np.asarray(goal)]
         return float(sum(np.linalg.norm(b - a) for a, b in zip(points[:-1], points[1:])))
+
+
+def _bfs_avoiding(layout: MazeLayout, source: Cell, blocked: frozenset[Cell]) -> dict[Cell, int]:
+    """:func:`~adiff_env.maze.layout.bfs_distances` through free cells not in ``blocked``."""
+    dist = {source: 0}
+    queue = deque([source])
+    while queue:
+        r, c = queue.popleft()
+        for dr, dc in _NEIGHBOURS:
+            nxt = (r + dr, c + dc)
+            if nxt not in dist and nxt not in blocked and layout.is_free(nxt):
+                dist[nxt] = dist[(r, c)] + 1
+                queue.append(nxt)
+    return dist

@@ -14,7 +14,14 @@ position (PointMaze observations ``[x, y, vx, vy]``); each has the numpy form
   ``coins``: the coins the env has not collected yet at build time); torch:
   ``-sum_k softmin_t ||p_t - c_k||`` (distance to each uncollected coin).
 - :class:`FreeCellReward`: ``-`` share of steps inside wall cells; torch: ``-sum_t
-  sum_w relu(margin - sd_w(p_t))^2`` with ``sd_w`` the signed distance to wall box ``w``.
+  sum_w relu(margin - sd_w(p_t))^2`` with ``sd_w`` the signed distance to wall box ``w``
+  (:func:`box_penalty`).
+- ``avoid[CELLS]`` and ``waypoint[CELLS]`` (rewards with an argument, a forbidden zone and
+  waypoints to pass): :mod:`adiff_env.maze.zones`.
+
+Rewards that ask something of the route (coins to collect, waypoints, a zone) also offer
+``route_hints() -> RouteHints`` (:mod:`adiff_env.planners.task`), so the planner's subgoals can
+follow a route through them (:meth:`~adiff_env.maze.task.MazePlanningTask.routed_subgoal`).
 
 :func:`make_reward` builds one by name (:data:`REWARD_NAMES`, plus plugins of the entry-point
 group ``adiff_env.rewards``); :func:`task_reward` is the weighted sum of named rewards for an env
@@ -38,6 +45,7 @@ from adiff_env.evolve.rewards import (
     trajectory_positions,
 )
 from adiff_env.maze.geometry import MazeGeometry
+from adiff_env.planners.task import RouteHints
 
 
 class GoalReward:
@@ -111,10 +119,14 @@ class CoinReward:
         p = batch_positions(x)
         coins = torch.as_tensor(self.coins[self.open], dtype=x.dtype, device=x.device)
         if coins.shape[0] == 0:
-            return torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+            return 0.0 * p.sum(dim=(1, 2))  # nothing left to pass: zero, still differentiable (guidance backprops)
         d = (p[:, :, None, :] - coins[None, None]).norm(dim=-1)  # [B, H, K]
         soft_min = -self.temperature * torch.logsumexp(-d / self.temperature, dim=1)  # [B, K]
         return -soft_min.sum(dim=1)
+
+    def route_hints(self) -> RouteHints:
+        """The uncollected coins, to pass in any order."""
+        return RouteHints(visit=tuple(tuple(float(v) for v in c) for c in self.coins[self.open]))
 
 
 class FreeCellReward:
@@ -128,15 +140,20 @@ class FreeCellReward:
         return -float(np.mean(self.geometry.in_wall(trajectory_positions(trajectory))))
 
     def torch_reward(self, x: torch.Tensor) -> torch.Tensor:
-        p = batch_positions(x)
-        boxes = torch.as_tensor(self.geometry.wall_boxes(), dtype=x.dtype, device=x.device)  # [W, 4]
-        centre = (boxes[:, :2] + boxes[:, 2:]) / 2
-        half = (boxes[:, 2:] - boxes[:, :2]) / 2
-        q = (p[:, :, None, :] - centre).abs() - half  # [B, H, W, 2]
-        outside = q.clamp_min(0).norm(dim=-1)
-        inside = q.max(dim=-1).values.clamp_max(0)
-        sd = outside + inside  # signed distance to each wall box, > 0 outside
-        return -torch.relu(self.margin - sd).square().sum(dim=(1, 2))
+        return -box_penalty(batch_positions(x), self.geometry.wall_boxes(), self.margin)
+
+
+def box_penalty(p: torch.Tensor, boxes: np.ndarray, margin: float) -> torch.Tensor:
+    """``sum_t sum_w relu(margin - sd_w(p_t))^2`` ``[B]`` for positions ``p [B, H, 2]`` and boxes
+    ``[W, 4]`` (``x_min, y_min, x_max, y_max``); ``sd_w`` is the signed distance to box ``w``
+    (``> 0`` outside), so the penalty grows from ``margin`` outside a box to its inside."""
+    b = torch.as_tensor(boxes, dtype=p.dtype, device=p.device)
+    centre = (b[:, :2] + b[:, 2:]) / 2
+    half = (b[:, 2:] - b[:, :2]) / 2
+    q = (p[:, :, None, :] - centre).abs() - half  # [B, H, W, 2]
+    outside = q.clamp_min(0).norm(dim=-1)
+    inside = q.max(dim=-1).values.clamp_max(0)
+    return torch.relu(margin - (outside + inside)).square().sum(dim=(1, 2))
 
 
 def _unwrapped(env: Any) -> Any:
@@ -162,12 +179,18 @@ MAZE_REWARDS: dict[str, RewardFactory] = {
     "coins": lambda env, collected=None: CoinReward(_unwrapped(env).coin_positions, collected=_collected(env, collected)),
     "free-cells": lambda env, margin=0.1: FreeCellReward(_unwrapped(env).geometry, margin),
 }
-REWARD_NAMES = tuple(sorted(MAZE_REWARDS))
+
+
+def _zone_rewards() -> dict[str, RewardFactory]:
+    from adiff_env.maze.zones import ZONE_REWARDS  # zones imports this module
+
+    return ZONE_REWARDS
+REWARD_NAMES = tuple(sorted(MAZE_REWARDS))  # the rewards that need no argument (zones.py has those that do)
 
 
 def maze_reward_factories() -> dict[str, RewardFactory]:
     """The maze's rewards plus those of the entry-point group ``adiff_env.rewards``."""
-    return reward_factories(MAZE_REWARDS)
+    return reward_factories({**MAZE_REWARDS, **_zone_rewards()})
 
 
 def make_reward(name: str, env: Any, **kwargs: Any) -> Any:

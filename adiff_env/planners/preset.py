@@ -20,6 +20,7 @@ from adiff_env.errors import ConfigError, MissingResourceError, UnknownNameError
 ACTION_RULES = ("pd", "inverse-dynamics", "plan")
 DEADLINE_RULES = ("geodesic", "horizon")
 RANK_RULES = ("free-cells", "smoothness")
+ROUTE_RULES = ("reward", "shortest")
 GUIDANCE_METHODS = ("xt", "dps", "x0")  # = adiff_env.diffusion.guidance.GUIDANCE_METHODS (a test keeps them equal; no torch here)
 AMP_MODES = ("none", "bf16")
 DDP_NOISE = ("global", "rank")
@@ -121,7 +122,12 @@ class ActConfig:
     :mod:`adiff_env.diffusion.guidance`), step size ``guide_scale`` and ``guide_steps`` gradient
     steps per reverse step (x0-space methods edit every step, ``xt`` stops at ``t < 2``);
     ``n_samples`` > 1 candidates are then ranked by (fewest infeasible states with
-    ``rank = "free-cells"``, highest reward, smoothest).
+    ``rank = "free-cells"``, highest reward, smoothest). ``route``: ``"reward"`` (default) lets a
+    guiding reward that asks something of the route (coins to collect, ``waypoint[...]``,
+    ``avoid[...]``) steer the subgoals: the task routes through the points not yet passed, in
+    the order of the shortest tour, and around the zone (:mod:`adiff_env.planners.route`; with
+    ``subgoal_cells = 0`` the plan goes to the next point to pass); ``"shortest"`` keeps the
+    task's shortest route to the goal whatever the reward (guidance alone must make the detour).
     """
 
     sampler: str = "ddim"
@@ -142,6 +148,7 @@ class ActConfig:
     guidance: str = "x0"
     guide_scale: float = 0.3
     guide_steps: int = 2
+    route: str = "reward"
 
     def __post_init__(self) -> None:
         from adiff_env.planners.reward_spec import parse_reward_spec
@@ -153,6 +160,8 @@ class ActConfig:
             raise ConfigError(f"act.guide_scale must be a finite number >= 0, got {self.guide_scale!r}.")
         if self.guide_steps < 0:
             raise ConfigError(f"act.guide_steps must be >= 0, got {self.guide_steps!r}.")
+        if self.route not in ROUTE_RULES:
+            raise UnknownNameError("route rule", self.route, ROUTE_RULES)
         if self.rank not in RANK_RULES:
             raise UnknownNameError("ranking rule", self.rank, RANK_RULES)
         if self.action not in ACTION_RULES:

@@ -20,6 +20,12 @@ on what the state means comes from the env's task, ``env.unwrapped.planning_task
 * ``violations(states)``: per candidate plan ``[N, H, O] -> [N]``, how many planned states are
   infeasible (a maze: inside walls), to rank candidates; None when the task cannot tell.
 
+Optional hook, for reward guidance (``act.reward``) whose reward asks something of the route
+(a reward's ``route_hints() -> RouteHints``: coins to collect, waypoints to pass, a zone to keep
+out of): ``routed_subgoal(state, goal, k, hints)``, the point ``k`` steps ahead on the task's
+route from ``state`` through the hints' points to ``goal`` (with ``k = 0``: the next point to
+pass, or ``goal``). A task without it ignores the hints (``subgoal`` as always).
+
 :class:`GoalTask` is the plain version of all of this for any GoalEnv whose observation starts
 with the achieved goal; domains with more knowledge implement the protocol themselves (the
 maze's is :class:`adiff_env.maze.task.MazePlanningTask`). A protocol, not a base class: a
@@ -50,6 +56,54 @@ class PlanningTask(Protocol):
     def subgoal(self, state: np.ndarray, goal: np.ndarray, k: int) -> np.ndarray: ...
 
     def violations(self, states: np.ndarray) -> np.ndarray | None: ...
+
+
+@dataclass(frozen=True)
+class RouteHints:
+    """What a reward asks of the route to the goal, in goal-space coordinates (``G`` dims).
+
+    ``visit``: points ``[K][G]`` to pass in any order (the task picks the order, e.g. gold
+    coins); ``via``: points to pass in the given order (waypoints); ``avoid``: boxes
+    ``[M][2 G]`` (``lo_1..lo_G, hi_1..hi_G``) the route keeps out of where it can. Points the
+    agent has passed this episode are dropped by the planner (:meth:`without`)."""
+
+    visit: tuple[tuple[float, ...], ...] = ()
+    via: tuple[tuple[float, ...], ...] = ()
+    avoid: tuple[tuple[float, ...], ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.visit or self.via or self.avoid)
+
+    def merged(self, other: RouteHints) -> RouteHints:
+        return RouteHints(self.visit + other.visit, self.via + other.via, self.avoid + other.avoid)
+
+    def without(self, reached: Any, tolerance: float) -> RouteHints:
+        """These hints less the ``visit``/``via`` points within ``tolerance`` of any point of
+        ``reached`` ``[R, G]`` (points the agent has passed)."""
+        points = self.visit + self.via
+        pts = np.asarray(reached, dtype=np.float64)
+        if not points or pts.size == 0:
+            return self
+        pts = pts.reshape(-1, len(points[0]))
+
+        def keep(group: tuple[tuple[float, ...], ...]) -> tuple[tuple[float, ...], ...]:
+            return tuple(p for p in group if np.min(np.linalg.norm(pts - np.asarray(p), axis=1)) > tolerance)
+
+        return RouteHints(keep(self.visit), keep(self.via), self.avoid)
+
+
+def route_hints(reward: Any) -> RouteHints:
+    """The :class:`RouteHints` of a reward: its own ``route_hints()``, or the merged hints of the
+    parts of a weighted sum (``reward.terms = [(weight, reward), ...]``, positive weights only:
+    a reward used as a cost asks nothing of the route). Empty when it has none."""
+    own = getattr(reward, "route_hints", None)
+    if callable(own):
+        return own()
+    out = RouteHints()
+    for weight, part in getattr(reward, "terms", ()):
+        if weight > 0:
+            out = out.merged(route_hints(part))
+    return out
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,10 @@ evaluation costs one denoiser pass per sampler step instead of ``N``.
 Reward guidance (``act.reward``, e.g. ``planner:NAME?reward=task&guidance=x0``): the planner
 keeps the env it acts on and, at every replan, rebuilds the reward from that env's current
 state (:class:`~adiff_env.planners.reward_spec.PlanReward`), so coins already taken no longer
-pull the plan. Batched acting plans for N envs in one call from one env object, so it refuses
+pull the plan. A reward that asks something of the route (``route_hints()``: coins, waypoints,
+a zone to keep out of) also steers the subgoals, with ``act.route = "reward"``: the task's
+``routed_subgoal`` (if it has one) routes through the points not yet passed and around the
+zone (:mod:`adiff_env.planners.route`). Batched acting plans for N envs in one call from one env object, so it refuses
 reward guidance (a ``ConfigError``) instead of guiding every env by the wrong env's state.
 """
 
@@ -84,6 +87,9 @@ class PlanState:
     goal: np.ndarray | None = None  # what the plan is conditioned on (the goal, or a subgoal)
     deadline_t: int | None = None  # env step by which the plan reaches the goal
     final_goal: np.ndarray | None = None  # the env's goal (differs from ``goal`` with subgoals)
+    reward: Any = None  # reward guidance: the reward built at the last replan
+    hints: Any = None  # its RouteHints, less the points passed
+    reached: list[np.ndarray] = dataclasses.field(default_factory=list)  # hint points passed this episode
 
 
 class TrajectoryPlanner:
@@ -215,6 +221,10 @@ class TrajectoryPlanner:
 
     def act_on(self, s: np.ndarray, goal: np.ndarray) -> np.ndarray:
         st = self.state
+        if self.reward_source is not None:
+            from adiff_env.planners.route import refresh_reward
+
+            refresh_reward(self, st, s)
         goal = self._plan_goal(st, s, goal)
         if self._needs_plan(st, s, goal):
             st.plan, st.plan_t = self.plan(s, goal, st.deadline_t - st.t), st.t
@@ -228,11 +238,14 @@ class TrajectoryPlanner:
         re-chosen only when a replan is due or the goal changes (so a ball on a cell border does
         not flip it every step)."""
         k = self.act.subgoal_cells
-        if k <= 0:
+        hints = st.hints if self.act.route == "reward" else None
+        routed = bool(hints) and callable(getattr(self.task, "routed_subgoal", None))
+        if k <= 0 and not routed:
             return goal
         if self._replan_due(st) or st.final_goal is None or not np.allclose(st.final_goal, goal):
             st.final_goal = goal.copy()
-            return np.asarray(self.task.subgoal(s, goal, k), dtype=np.float64)
+            sub = self.task.routed_subgoal(s, goal, k, hints) if routed else self.task.subgoal(s, goal, k)  # type: ignore[attr-defined]
+            return np.asarray(sub, dtype=np.float64)
         return st.goal
 
     def _replan_due(self, st: PlanState) -> bool:
@@ -348,7 +361,8 @@ class TrajectoryPlanner:
         ``act.reward`` rebuilt on the env's current state (:func:`~adiff_env.planners.guided.guided_kwargs`)."""
         from adiff_env.planners.guided import guided_kwargs
 
-        return guided_kwargs(self, self.reward_source())
+        reward = self.state.reward if self.state.reward is not None else self.reward_source()
+        return guided_kwargs(self, reward)
 
     def plan_batch(self, s: np.ndarray, goals: np.ndarray, steps_left: list[int]) -> np.ndarray:
         """Plans ``[N, H, A + O]`` (unnormalized) for ``N`` envs in one sampler call.
