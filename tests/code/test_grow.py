@@ -7,7 +7,7 @@ import torch
 
 from adiff_env.code.corpus import CodeExample
 from adiff_env.code.grow import extend_tokenizer, grow_embeddings
-from adiff_env.code.tasks.procedural import generate
+from adiff_env.code.tasks.procedural import families, generate
 from adiff_env.code.tokenizer import REF_BASE, CodeTokenizer
 from adiff_env.code.train import CoderTrainConfig, train_coder
 from adiff_env.registry import ModelRegistry
@@ -66,3 +66,26 @@ def test_finetune_with_a_grown_vocabulary(tmp_path):
     with pytest.raises(ValueError, match="grow_vocab needs init_from"):
         train_coder(_examples(["take_smallest"]), CoderTrainConfig(**TINY, steps=1), registry=reg, progress=False,
                     run_dir=tmp_path / "r3", grow_vocab=True)
+
+
+def test_cli_init_from_grows_and_passk_measures_the_compositional_split(tmp_path, capsys):
+    import json
+
+    from adiff_env.cli.main import main
+    from adiff_env.code.corpus import save_corpus
+
+    small = ["--d-model", "32", "--layers", "1", "--eval-tasks", "0", "--quiet", "--sandbox", "process"]
+    save_corpus(_examples(["take_smallest"]), tmp_path / "old.jsonl")
+    save_corpus(_examples(["take_smallest", "sum_square_odd"]), tmp_path / "new.jsonl")
+    assert main(["code", "train", "--corpus", str(tmp_path / "old.jsonl"), "--steps", "2", "--name", "parent", *small,
+                 "--run-dir", str(tmp_path / "r1")]) == 0
+    assert main(["code", "train", "--corpus", str(tmp_path / "new.jsonl"), "--steps", "2", "--name", "child", *small,
+                 "--init-from", "coder:parent", "--run-dir", str(tmp_path / "r2")]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["checkpoint"] == "child@v1"
+    assert main(["code", "passk", "--agent", "coder:child", "--split", "compose-test", "--per-family", "1",
+                 "--start", "7", "--samples", "1", "--sandbox", "process"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["split"] == "compose-test" and res["tasks"] == len(families("compose-test"))
+    assert main(["code", "train", "--corpus", str(tmp_path / "new.jsonl"), "--steps", "1", *small,
+                 "--init-from", "coder:nothing-here"]) != 0
