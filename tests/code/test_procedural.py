@@ -19,7 +19,7 @@ def test_family_catalogue():
     train = {f.name for f in families("train")}
     test = {f.name for f in families("test")}
     assert train and test and not train & test and train | test == set(FAMILY_NAMES)
-    with pytest.raises(UnknownNameError, match="Known procedural splits: test, train"):
+    with pytest.raises(UnknownNameError, match="Known procedural splits: compose-test, compose-train, mixed-train, test, train"):
         families("dev")
 
 

@@ -9,6 +9,9 @@ computed by running the reference.
 
 Train and test splits are BY FAMILY: ``procedural:test`` holds only families that
 ``procedural:train`` never shows, so scores on it measure generalization to new families.
+``compose-train`` / ``compose-test`` are the compositional families
+(:mod:`adiff_env.code.tasks.compose`): the test split holds unseen combinations of primitives
+that all appear in training; ``mixed-train`` is ``train`` + ``compose-train``.
 """
 
 from __future__ import annotations
@@ -18,10 +21,14 @@ import random
 from dataclasses import dataclass
 
 from adiff_env.code.tasks.base import Task
+from adiff_env.code.tasks.compose import composition_families
 from adiff_env.code.tasks.families import FAMILIES, Spec
 from adiff_env.errors import UnknownNameError
 
-SPLITS = ("train", "test")
+SPLITS = ("train", "test", "compose-train", "compose-test", "mixed-train")
+# "compose-*": the compositional families (adiff_env.code.tasks.compose); "mixed-train" = train + compose-train
+ALL_FAMILIES = {**FAMILIES, **composition_families()}
+_SPLIT_MEMBERS = {"mixed-train": ("train", "compose-train")}
 DEFAULT_COUNT = 50  # instances per family in a suite: seeds start .. start + count - 1
 EPISODE_HIDDEN = 4  # hidden tests an episode adds to the task's own, drawn from the episode seed
 PUBLIC_EXAMPLES = 2  # public examples per episode (shown in the feedback, never scored)
@@ -35,19 +42,39 @@ class FamilyInfo:
 
 
 def families(split: str | None = None) -> list[FamilyInfo]:
-    """All families, or those of one split ("train" / "test"), in a fixed order."""
+    """The hand-written families (``split=None``), or those of one split (``SPLITS``; the
+    compositional families only through "compose-train" / "compose-test" / "mixed-train"),
+    in a fixed order."""
     if split is not None and split not in SPLITS:
         raise UnknownNameError("procedural split", split, SPLITS)
-    return [FamilyInfo(n, s, k) for n, (s, k, _) in FAMILIES.items() if split is None or s == split]
+    if split is None:
+        return [FamilyInfo(n, s, k) for n, (s, k, _) in FAMILIES.items()]
+    members = _SPLIT_MEMBERS.get(split, (split,))
+    return [FamilyInfo(n, s, k) for n, (s, k, _) in ALL_FAMILIES.items() if s in members]
+
+
+def _unknown_family(name: str) -> None:
+    """Raise for an unknown family: the bad primitive of a composition-shaped name, else the
+    hand-written families and the two composition shapes (360 names would drown the hint)."""
+    from adiff_env.code.tasks.compose import parse
+
+    if "_then_" in name or name.count("_") == 2:
+        try:
+            parse(name)
+        except UnknownNameError as exc:
+            if "primitive" in exc.what:
+                raise
+    raise UnknownNameError("procedural family", name, [*FAMILIES, "FOLD_MAP_FILTER (compositions, e.g. sum_square_odd)",
+                                                      "OP1_then_OP2 (compositions, e.g. reverse_then_lower)"])
 
 
 def draw_spec(family: str, seed: int) -> Spec:
     """The family's parameters, reference and test inputs for ``seed`` (no tests evaluated)."""
-    if family not in FAMILIES:
-        raise UnknownNameError("procedural family", family, FAMILIES)
+    if family not in ALL_FAMILIES:
+        _unknown_family(family)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int, got {type(seed).__name__} ({seed!r}).")
-    return FAMILIES[family][2](random.Random(f"{family}:{seed}"))
+    return ALL_FAMILIES[family][2](random.Random(f"{family}:{seed}"))
 
 
 def load_function(source: str, entry_point: str):
@@ -81,7 +108,7 @@ def generate(family: str, seed: int) -> Task:
             continue
         seen.add(call)
         tests.append(f"assert {call} == {_call(reference, args)!r}")
-    split, kind, _ = FAMILIES[family]
+    split, kind, _ = ALL_FAMILIES[family]
     return Task(
         task_id=f"procedural/{family}/{seed}",
         prompt=make_prompt(spec),
@@ -134,8 +161,8 @@ def load_procedural(name: str, count: int = DEFAULT_COUNT, start: int = 0) -> li
     """``name`` is a split ("train", "test") or a family name."""
     if name in SPLITS:
         names = [f.name for f in families(name)]
-    elif name in FAMILIES:
+    elif name in ALL_FAMILIES:
         names = [name]
     else:
-        raise UnknownNameError("procedural suite", name, list(SPLITS) + list(FAMILIES))
+        raise UnknownNameError("procedural suite", name, [*SPLITS, *FAMILIES, "FOLD_MAP_FILTER", "OP1_then_OP2"])
     return generate_suite(names, count=count, start=start)

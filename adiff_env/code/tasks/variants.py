@@ -99,6 +99,10 @@ VARIANTS: dict[str, list[str]] = {
 def reference_solutions(task: Task) -> list[str]:
     """The reference solution of a procedural task followed by its style variants."""
     family = task.meta.get("family")
+    if task.meta.get("source") == "procedural" and str(task.meta.get("kind", "")).startswith("compose-"):
+        from adiff_env.code.tasks.compose import variant_programs
+
+        return [task.solution or ""] + variant_programs(family, dict(task.meta["params"]))
     if task.meta.get("source") != "procedural" or family not in VARIANTS:
         raise ValueError(f"Task {task.task_id!r} is not a procedural task; only those have variants.")
     fields = dict(task.meta["params"])
