@@ -101,6 +101,11 @@ def test_episode_features_match_the_agent_features(tiny_push):
     from adiff_env.planners.chunk_train import _episode_features
 
     ep = next(iter(minari.load_dataset(tiny_push).iterate_episodes()))
-    keys = ("observation", "desired_goal")
+    keys = ("observation", "desired_goal", "desired_goal-achieved_goal")
     rows = np.stack([observation_features({k: v[i] for k, v in ep.observations.items()}, keys) for i in range(51)])
     np.testing.assert_array_equal(_episode_features(ep.observations, keys, 51), rows)
+    assert rows.shape == (51, 31)
+    obs = ep.observations
+    np.testing.assert_allclose(rows[:, 28:], np.asarray(obs["desired_goal"]) - np.asarray(obs["achieved_goal"]))
+    with pytest.raises(KeyError, match="desired_goal-bogus"):
+        observation_features({k: v[0] for k, v in obs.items()}, ("desired_goal-bogus",))
