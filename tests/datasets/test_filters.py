@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import minari
@@ -57,3 +58,15 @@ def test_training_data_keeps_only_clean_episodes(mixed_push):
                            if episode_noise_std(ep) == 0.0])
     np.testing.assert_allclose(pairs.action_normalizer.unnormalize(pairs.actions.numpy().astype(np.float64)), kept,
                                atol=1e-5)
+
+
+def test_planner_presets_take_the_filter(tmp_path):
+    from adiff_env.planners.preset import load_preset
+
+    text = (Path(__file__).resolve().parents[2] / "planners" / "fetch-push.toml").read_text(encoding="utf-8")
+    path = tmp_path / "p.toml"
+    path.write_text(text.replace("[data]\n", "[data]\nmax_noise_std = 0.0\n", 1), encoding="utf-8")
+    assert load_preset(path).data.max_noise_std == 0.0
+    path.write_text(text.replace("[data]\n", "[data]\nmax_noise_std = -1.0\n", 1), encoding="utf-8")
+    with pytest.raises(ValueError, match="max_noise_std"):
+        SegmentDataset("adiff/none-v0", 8, max_noise_std=load_preset(path).data.max_noise_std)

@@ -109,3 +109,21 @@ def test_episode_features_match_the_agent_features(tiny_push):
     np.testing.assert_allclose(rows[:, 28:], np.asarray(obs["desired_goal"]) - np.asarray(obs["achieved_goal"]))
     with pytest.raises(KeyError, match="desired_goal-bogus"):
         observation_features({k: v[0] for k, v in obs.items()}, ("desired_goal-bogus",))
+
+
+@pytest.mark.slow
+def test_the_shipped_push_chunk_agent_resolves_and_solves_a_reset_seed():
+    """``chunk:fetch-push-chunk`` comes from planners/pretrained/ (the temp ADIFF_HOME is empty)
+    and pushes the block onto the goal on reset seed 50000 (one of the reported seeds)."""
+    from adiff_env.agents import make_agent
+    from adiff_env.evaluation import run_episodes
+
+    env = gym.make("adiff/FetchPush-v0")
+    try:
+        agent = make_agent("chunk:fetch-push-chunk", env)
+        assert agent.config.obs_keys[-1] == "desired_goal-achieved_goal" and agent.config.action_horizon == 4
+        ever: list[bool] = []
+        _, successes, _ = run_episodes(env, agent, 1, 50000, ever=ever)
+        assert [bool(s) for s in successes] == [True]
+    finally:
+        env.close()
