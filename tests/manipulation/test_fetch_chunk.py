@@ -112,18 +112,19 @@ def test_episode_features_match_the_agent_features(tiny_push):
 
 
 @pytest.mark.slow
-def test_the_shipped_push_chunk_agent_resolves_and_solves_a_reset_seed():
-    """``chunk:fetch-push-chunk`` comes from planners/pretrained/ (the temp ADIFF_HOME is empty)
-    and pushes the block onto the goal on reset seed 50000 (one of the reported seeds)."""
+@pytest.mark.parametrize("env_id,name", [("adiff/FetchPush-v0", "fetch-push-chunk"),
+                                         ("adiff/FetchPickAndPlace-v0", "fetch-pick-place-chunk")])
+def test_the_shipped_chunk_agents_resolve_and_solve_a_reset_seed(env_id, name):
+    """``chunk:NAME`` comes from planners/pretrained/ (the temp ADIFF_HOME is empty) and puts the
+    block on the goal on reset seed 50000 (one of the reported seeds)."""
     from adiff_env.agents import make_agent
     from adiff_env.evaluation import run_episodes
 
-    env = gym.make("adiff/FetchPush-v0")
+    env = gym.make(env_id)
     try:
-        agent = make_agent("chunk:fetch-push-chunk", env)
+        agent = make_agent(f"chunk:{name}", env)
         assert agent.config.obs_keys[-1] == "desired_goal-achieved_goal" and agent.config.action_horizon == 4
-        ever: list[bool] = []
-        _, successes, _ = run_episodes(env, agent, 1, 50000, ever=ever)
+        _, successes, _ = run_episodes(env, agent, 1, 50000)
         assert [bool(s) for s in successes] == [True]
     finally:
         env.close()
