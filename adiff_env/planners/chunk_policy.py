@@ -116,7 +116,7 @@ class ChunkPolicy:
                                         steps=config.sampler_steps, clip_sample=1.0)
         self.obs_normalizer, self.action_normalizer = obs_normalizer, action_normalizer
         self.generator = torch.Generator(device=self.device).manual_seed(int(seed))
-        self.action_dim = int(np.asarray(action_normalizer.low).shape[0])
+        self.action_dim = len(action_normalizer.to_dict()["low" if action_normalizer.kind == "minmax" else "mean"])
         self.name = name
         self._plan_ms: list[float] = []
 
