@@ -64,6 +64,7 @@ def test_planner_presets_take_the_filter(tmp_path):
     from adiff_env.planners.preset import load_preset
 
     text = (Path(__file__).resolve().parents[2] / "planners" / "fetch-push.toml").read_text(encoding="utf-8")
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("max_noise_std")) + "\n"
     path = tmp_path / "p.toml"
     path.write_text(text.replace("[data]\n", "[data]\nmax_noise_std = 0.0\n", 1), encoding="utf-8")
     assert load_preset(path).data.max_noise_std == 0.0
