@@ -44,6 +44,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from adiff_env.datasets.filters import check_max_noise_std, keep_episode
 from adiff_env.datasets.normalizers import Normalizer, fit_normalizer
 from adiff_env.errors import UnknownNameError
 
@@ -78,6 +79,9 @@ class SegmentDataset(torch.utils.data.Dataset):
         seed: seeds the hindsight ``j`` draws.
         obs_key / goal_key: keys of a dict observation space (PointMaze: ``observation`` and
             ``desired_goal``); ignored for array observations (goal_mode ``"events"`` needs them).
+        max_noise_std: keep only the episodes recorded with at most this action noise
+            (``infos["noise_std"]``, :func:`adiff_env.datasets.filters.keep_episode`; 0.0: clean
+            only); None (default) keeps every episode.
     """
 
     def __init__(
@@ -95,6 +99,7 @@ class SegmentDataset(torch.utils.data.Dataset):
         seed: int = 0,
         obs_key: str = "observation",
         goal_key: str = "desired_goal",
+        max_noise_std: float | None = None,
     ) -> None:
         for name, value, low in (("horizon", horizon, 2), ("stride", stride, 1),
                                  ("min_goal_index", min_goal_index, 1), ("position_dims", position_dims, 0)):
@@ -102,6 +107,7 @@ class SegmentDataset(torch.utils.data.Dataset):
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
         if goal_mode not in GOAL_MODES:
             raise UnknownNameError("goal mode", goal_mode, GOAL_MODES)
+        check_max_noise_std(max_noise_std)
         if pad_position not in PAD_POSITIONS:
             raise UnknownNameError("pad position", pad_position, PAD_POSITIONS)
         if goal_mode != "none" and min_goal_index > horizon - 1:
@@ -111,7 +117,7 @@ class SegmentDataset(torch.utils.data.Dataset):
         dataset = _load(source)
         self.dataset_id = getattr(dataset, "id", None) or getattr(dataset.spec, "dataset_id", None)
         need_goals = goal_mode == "events"
-        flat = _flatten(dataset, obs_key, goal_key, need_goals)
+        flat = _flatten(dataset, obs_key, goal_key, need_goals, max_noise_std)
         self._data, self._offsets, self._lengths, goals, events, self.action_dim = flat
         self.observation_dim = int(self._data.shape[1] - self.action_dim)
         if position_dims > self.observation_dim:
@@ -239,11 +245,13 @@ def _load(source: Any) -> Any:
     return source
 
 
-def _flatten(dataset: Any, obs_key: str, goal_key: str, need_events: bool):
+def _flatten(dataset: Any, obs_key: str, goal_key: str, need_events: bool, max_noise_std: float | None = None):
     """Concatenate episodes: data ``[N, A+O]`` float32, offsets/lengths ``[E]`` int64, goals
     ``[N, G]`` float32 (or None), per-episode goal-event step indices (or None), ``A``."""
     rows, goals, events, lengths = [], [], [], []
     for episode in dataset.iterate_episodes():
+        if not keep_episode(episode, max_noise_std):
+            continue
         obs = episode.observations
         if isinstance(obs, dict):
             if obs_key not in obs:
@@ -266,7 +274,7 @@ def _flatten(dataset: Any, obs_key: str, goal_key: str, need_events: bool):
             events.append(np.flatnonzero(changed))
             goals.append(desired[:T])
     if not rows:
-        raise ValueError("The dataset has no episodes.")
+        raise ValueError(f"The dataset has no episodes (max_noise_std={max_noise_std}).")
     data = np.concatenate(rows)
     lengths_arr = np.asarray(lengths, dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths_arr)[:-1]]).astype(np.int64)

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from adiff_env.datasets.normalizers import MinMaxNormalizer, normalizer_from_dict
+from adiff_env.datasets.normalizers import Normalizer, normalizer_from_dict
 from adiff_env.diffusion import build_model, make_scheduler, schedule_from_dict
 
 KIND = "chunk-policy"
@@ -42,7 +42,7 @@ class ChunkConfig:
     """Shape of the chunk policy (saved with the weights).
 
     ``obs_keys``: dict keys whose arrays form one observation's features, in order (ignored
-    for array observations). ``sampler`` / ``sampler_steps``: inference sampler (DDIM-10).
+    for array observations); ``"A-B"`` is the difference of two keys (:func:`key_value`). ``sampler`` / ``sampler_steps``: inference sampler (DDIM-10).
     """
 
     obs_horizon: int = 2
@@ -62,13 +62,29 @@ class ChunkConfig:
             raise ValueError(f"sampler_steps must be >= 1, got {self.sampler_steps}.")
 
 
+def key_value(observation: dict[str, Any], key: str, n: int | None = None) -> np.ndarray:
+    """The array of ``key`` in a dict observation, flattened (``[D]``, or ``[n, D]`` for ``n``
+    stacked observations). ``"A-B"`` (two keys) is the difference ``observation[A] -
+    observation[B]``, e.g. ``"desired_goal-achieved_goal"``: the goal relative to the achieved
+    goal, a GoalEnv feature a policy needs at the precision of the goal tolerance."""
+    def get(k: str) -> np.ndarray:
+        arr = np.asarray(observation[k], dtype=np.float64)
+        return arr.reshape(-1) if n is None else arr.reshape(n, -1)
+
+    if key in observation:
+        return get(key)
+    left, sep, right = key.partition("-")
+    if sep and left in observation and right in observation:
+        return get(left) - get(right)
+    raise KeyError(f"observation lacks the key {key!r}; it has {sorted(observation)} (a difference is "
+                   f"written 'A-B' with A and B among them).")
+
+
 def observation_features(observation: Any, keys: Sequence[str]) -> np.ndarray:
-    """One observation's feature vector ``[F]`` (dict: ``keys`` concatenated; array: flattened)."""
+    """One observation's feature vector ``[F]`` (dict: ``keys`` concatenated, see
+    :func:`key_value`; array: flattened)."""
     if isinstance(observation, dict):
-        missing = [k for k in keys if k not in observation]
-        if missing:
-            raise KeyError(f"observation lacks the key(s) {missing}; it has {sorted(observation)}.")
-        return np.concatenate([np.asarray(observation[k], dtype=np.float64).reshape(-1) for k in keys])
+        return np.concatenate([key_value(observation, k) for k in keys])
     return np.asarray(observation, dtype=np.float64).reshape(-1)
 
 
@@ -90,8 +106,8 @@ class ChunkPolicy:
         config: :class:`ChunkConfig`. device, seed: where to sample and the noise seed.
     """
 
-    def __init__(self, model: torch.nn.Module, schedule: dict, prediction: str, obs_normalizer: MinMaxNormalizer,
-                 action_normalizer: MinMaxNormalizer, config: ChunkConfig, *, device: str = "cpu",
+    def __init__(self, model: torch.nn.Module, schedule: dict, prediction: str, obs_normalizer: Normalizer,
+                 action_normalizer: Normalizer, config: ChunkConfig, *, device: str = "cpu",
                  seed: int = 0, name: str = "chunk") -> None:
         self.model = model.to(device).eval()
         self.config = config
@@ -100,7 +116,7 @@ class ChunkPolicy:
                                         steps=config.sampler_steps, clip_sample=1.0)
         self.obs_normalizer, self.action_normalizer = obs_normalizer, action_normalizer
         self.generator = torch.Generator(device=self.device).manual_seed(int(seed))
-        self.action_dim = int(np.asarray(action_normalizer.low).shape[0])
+        self.action_dim = len(action_normalizer.to_dict()["low" if action_normalizer.kind == "minmax" else "mean"])
         self.name = name
         self._plan_ms: list[float] = []
 

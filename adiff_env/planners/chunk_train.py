@@ -25,10 +25,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from adiff_env.datasets.normalizers import MinMaxNormalizer
+from adiff_env.datasets.filters import check_max_noise_std, keep_episode
+from adiff_env.datasets.normalizers import NORMALIZERS, MinMaxNormalizer, fit_normalizer
 from adiff_env.diffusion import EMA, DiffusionObjective, OptimConfig, TrainStep, build_model, make_schedule, model_spec
 from adiff_env.diffusion._config import config_to_dict
-from adiff_env.planners.chunk_policy import KIND, ChunkConfig, ChunkPolicy
+from adiff_env.errors import UnknownNameError
+from adiff_env.planners.chunk_policy import KIND, ChunkConfig, ChunkPolicy, key_value
 from adiff_env.registry import Checkpoint, CheckpointMetadata, ModelRegistry
 
 
@@ -37,7 +39,10 @@ class ChunkTrainConfig:
     """One training run (constructor args are the config; saved with the checkpoint).
 
     ``dataset``: Minari id; ``name``: registry name; ``eval_env``: env id for the final
-    evaluation (default: the dataset's eval env). Model: temporal U-Net with ``dim`` channels
+    evaluation (default: the dataset's eval env). ``max_noise_std``: train only on episodes
+    recorded with at most this action noise (``infos["noise_std"]``; 0.0: clean only; None:
+    all). ``obs_normalizer``: ``"minmax"`` or ``"gaussian"`` (z-score; robust to the rare
+    large velocities of Fetch, which squash min-max features). Model: temporal U-Net with ``dim`` channels
     and ``dim_mults`` levels (``pred_horizon`` must divide by ``2 ** (len(dim_mults) - 1)``).
     """
 
@@ -59,8 +64,13 @@ class ChunkTrainConfig:
     eval_env_kwargs: dict[str, Any] | None = None
     eval_episodes: int = 0
     eval_seed: int = 10_000
+    max_noise_std: float | None = None
+    obs_normalizer: str = "minmax"
 
     def __post_init__(self) -> None:
+        check_max_noise_std(self.max_noise_std)
+        if self.obs_normalizer not in NORMALIZERS:
+            raise UnknownNameError("normalizer", self.obs_normalizer, sorted(NORMALIZERS))
         if self.steps < 1 or self.batch_size < 1 or self.eval_episodes < 0:
             raise ValueError(f"steps and batch_size must be >= 1 and eval_episodes >= 0; got {self.steps}, "
                              f"{self.batch_size}, {self.eval_episodes}.")
@@ -83,13 +93,18 @@ class ChunkPairs:
     [N, obs_horizon]`` and ``act_index: [N, P]`` pick each pair's rows.
     """
 
-    def __init__(self, dataset_id: str, chunk: ChunkConfig) -> None:
+    def __init__(self, dataset_id: str, chunk: ChunkConfig, *, max_noise_std: float | None = None,
+                 obs_normalizer: str = "minmax") -> None:
         import minari
 
         ds = minari.load_dataset(dataset_id)
         feats, acts, obs_index, act_index = [], [], [], []
         n_obs = n_act = 0
+        self.episodes = 0
         for ep in ds.iterate_episodes():
+            if not keep_episode(ep, max_noise_std):
+                continue
+            self.episodes += 1
             obs = ep.observations
             T = len(ep.actions)
             feats.append(_episode_features(obs, chunk.obs_keys, T + 1))
@@ -100,9 +115,9 @@ class ChunkPairs:
             act_index.append(n_act + np.clip(t[:, None] + np.arange(chunk.pred_horizon)[None, :], 0, T - 1))
             n_obs, n_act = n_obs + T + 1, n_act + T
         if not acts:
-            raise ValueError(f"dataset {dataset_id!r} has no episodes.")
+            raise ValueError(f"dataset {dataset_id!r} has no episodes (max_noise_std={max_noise_std}).")
         feats_all, acts_all = np.concatenate(feats), np.concatenate(acts)
-        self.obs_normalizer = MinMaxNormalizer.fit(feats_all)
+        self.obs_normalizer = fit_normalizer(obs_normalizer, feats_all)
         self.action_normalizer = MinMaxNormalizer.fit(acts_all)
         self.feats = torch.as_tensor(self.obs_normalizer.normalize(feats_all), dtype=torch.float32)
         self.actions = torch.as_tensor(self.action_normalizer.normalize(acts_all), dtype=torch.float32)
@@ -128,7 +143,8 @@ def train_chunk_policy(config: ChunkTrainConfig, *, device: str = "cpu", progres
     check_name(config.name)  # fail before the work
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    pairs = ChunkPairs(config.dataset, config.chunk)
+    pairs = ChunkPairs(config.dataset, config.chunk, max_noise_std=config.max_noise_std,
+                       obs_normalizer=config.obs_normalizer)
     a = pairs.actions.shape[1]
     cond_dim = config.chunk.obs_horizon * pairs.feats.shape[1]
     spec = {"arch": "temporal_unet", "config": {"transition_dim": a, "horizon": config.chunk.pred_horizon,
@@ -168,7 +184,8 @@ def train_chunk_policy(config: ChunkTrainConfig, *, device: str = "cpu", progres
         scores = evaluate_policy(policy, env_id, config.eval_episodes, config.eval_seed, config.eval_env_kwargs)
     meta = CheckpointMetadata(
         kind=KIND, env=env_id, dataset=config.dataset, steps=trainer.step, scores=scores, seed=config.seed,
-        extra={"train_wall_s": round(wall, 1), "final_loss": loss, "pairs": len(pairs)},
+        extra={"train_wall_s": round(wall, 1), "final_loss": loss, "pairs": len(pairs),
+               "episodes": pairs.episodes},
     )
     tensors = {f"model.{k}": v for k, v in ema.shadow.state_dict().items()}
     checkpoint = (registry or ModelRegistry()).save(config.name, meta, tensors=tensors, config=model_config)
@@ -196,10 +213,7 @@ def evaluate_policy(policy: Any, env_id: str, episodes: int, seed: int, env_kwar
 def _episode_features(obs: Any, keys: tuple[str, ...], n: int) -> np.ndarray:
     """``[n, F]`` features of an episode's observations, as :func:`observation_features` row by row."""
     if isinstance(obs, dict):
-        missing = [k for k in keys if k not in obs]
-        if missing:
-            raise KeyError(f"dataset observations lack the key(s) {missing}; they have {sorted(obs)}.")
-        return np.concatenate([np.asarray(obs[k], dtype=np.float64).reshape(n, -1) for k in keys], axis=1)
+        return np.concatenate([key_value(obs, k, n) for k in keys], axis=1)
     return np.asarray(obs, dtype=np.float64).reshape(n, -1)
 
 

@@ -33,7 +33,8 @@ class DataConfig:
     ``rest_keep_dims``: state dims that keep their step-``j`` value in the resting rows of the
     goal modes (the rest rests at zero); omitted (None): the first two (the maze's positions,
     velocities zeroed). Fetch keeps all 25 (the world frozen at ``j``): acting pins only the
-    block there, so the other dims must stay plausible, not zero."""
+    block there, so the other dims must stay plausible, not zero. ``max_noise_std``: train only
+    on episodes recorded with at most this action noise (0.0: clean only; None: all)."""
 
     horizon: int = 128
     goal_mode: str = "hindsight"
@@ -41,6 +42,7 @@ class DataConfig:
     normalizer: str = "minmax"
     stride: int = 1
     rest_keep_dims: tuple[int, ...] | None = None
+    max_noise_std: float | None = None
 
 
 @dataclass(frozen=True)

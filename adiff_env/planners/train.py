@@ -156,7 +156,7 @@ def train_planner(
     data = SegmentDataset(
         preset.dataset, preset.data.horizon, normalizer=normalizer, goal_mode=preset.data.goal_mode,
         min_goal_index=preset.data.min_goal_index, stride=preset.data.stride, seed=cfg.seed,
-        rest_keep_dims=preset.data.rest_keep_dims,
+        rest_keep_dims=preset.data.rest_keep_dims, max_noise_std=preset.data.max_noise_std,
     )
     a, o, h = data.action_dim, data.observation_dim, preset.data.horizon
     task = training_task(preset, o)

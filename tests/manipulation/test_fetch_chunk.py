@@ -101,6 +101,30 @@ def test_episode_features_match_the_agent_features(tiny_push):
     from adiff_env.planners.chunk_train import _episode_features
 
     ep = next(iter(minari.load_dataset(tiny_push).iterate_episodes()))
-    keys = ("observation", "desired_goal")
+    keys = ("observation", "desired_goal", "desired_goal-achieved_goal")
     rows = np.stack([observation_features({k: v[i] for k, v in ep.observations.items()}, keys) for i in range(51)])
     np.testing.assert_array_equal(_episode_features(ep.observations, keys, 51), rows)
+    assert rows.shape == (51, 31)
+    obs = ep.observations
+    np.testing.assert_allclose(rows[:, 28:], np.asarray(obs["desired_goal"]) - np.asarray(obs["achieved_goal"]))
+    with pytest.raises(KeyError, match="desired_goal-bogus"):
+        observation_features({k: v[0] for k, v in obs.items()}, ("desired_goal-bogus",))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env_id,name", [("adiff/FetchPush-v0", "fetch-push-chunk"),
+                                         ("adiff/FetchPickAndPlace-v0", "fetch-pick-place-chunk")])
+def test_the_shipped_chunk_agents_resolve_and_solve_a_reset_seed(env_id, name):
+    """``chunk:NAME`` comes from planners/pretrained/ (the temp ADIFF_HOME is empty) and puts the
+    block on the goal on reset seed 50000 (one of the reported seeds)."""
+    from adiff_env.agents import make_agent
+    from adiff_env.evaluation import run_episodes
+
+    env = gym.make(env_id)
+    try:
+        agent = make_agent(f"chunk:{name}", env)
+        assert agent.config.obs_keys[-1] == "desired_goal-achieved_goal" and agent.config.action_horizon == 4
+        _, successes, _ = run_episodes(env, agent, 1, 50000)
+        assert [bool(s) for s in successes] == [True]
+    finally:
+        env.close()

@@ -141,3 +141,23 @@ def test_tiny_fetch_planner_end_to_end_through_the_cli(tiny_push, tmp_path, caps
         result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         assert result["episodes"] == 1 and result["episode_length_mean"] == 50
         assert "ever_success_rate" in result and result["plans"] >= 50 // 8
+
+
+@pytest.mark.parametrize("name,env_id", [("fetch-push", "adiff/FetchPush-v0"),
+                                         ("fetch-pick-place", "adiff/FetchPickAndPlace-v0")])
+def test_the_shipped_fetch_planners_resolve_with_their_acting_rules(name, env_id):
+    """planner:NAME comes from planners/pretrained/ (the temp ADIFF_HOME is empty), acts by inverse
+    dynamics (better than the planned action on push) and returns one action in [-1, 1]."""
+    import gymnasium as gym
+
+    from adiff_env.agents import make_agent
+
+    env = gym.make(env_id)
+    try:
+        agent = make_agent(f"planner:{name}", env)
+        assert agent.act.action == "inverse-dynamics" and agent.act.replan_every == 1 and agent.horizon == 32
+        obs, _ = env.reset(seed=50000)
+        action, _ = agent.predict(obs, episode_start=True)
+        assert action.shape == (4,) and np.all(np.abs(action) <= 1)
+    finally:
+        env.close()
