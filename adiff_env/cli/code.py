@@ -56,6 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "for several nodes is printed")
     t.add_argument("--init-from", help="fine-tune this coder (coder:default, coder:NAME[@vK]) instead of training "
                    "from scratch: its weights, its model size, and its vocabulary grown by the corpus's new tokens")
+    t.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default cpu; with --nproc, "
+                   "cuda gives rank r the GPU cuda:LOCAL_RANK and NCCL)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=run_train, train_fields=config.add_arguments(
         t, CoderTrainConfig, title="training (CoderTrainConfig; the preset's [train] table)",
@@ -159,6 +161,9 @@ def run_train(args: argparse.Namespace) -> int:
     from adiff_env.distributed import ddp
 
     if not ddp.under_torchrun():  # ranks trust their launcher's checks
+        from adiff_env.code.train import check_device
+
+        check_device(args.device)  # a missing GPU fails before any corpus or rank is started
         _check_corpus(args.corpus)
         if cfg.eval_tasks > 0:
             require_sandbox(args.sandbox)
@@ -186,10 +191,10 @@ def run_train(args: argparse.Namespace) -> int:
         return {k: v for k, v in out.items() if k in ("pass@1", "pass@4", "parse_rate", "programs_per_s")}
 
     dataset = f"corpus {Path(args.corpus).name}" if args.corpus else "procedural:train corpus"
-    with ddp.process_group("cpu"):
+    with ddp.process_group(args.device) as (_world, device):
         result = train_coder(_corpus(args.corpus), cfg, name=name, run_dir=args.run_dir, resume=args.resume,
                              progress=not args.quiet, evaluate_fn=evaluate_fn if tasks else None, act=act,
-                             init_from=init_from, grow_vocab=init_from is not None, dataset=dataset)
+                             init_from=init_from, grow_vocab=init_from is not None, dataset=dataset, device=device)
     if result.checkpoint is None:  # ranks other than 0
         return 0
     print(json.dumps({"checkpoint": result.checkpoint.spec, "path": str(result.checkpoint.path), "steps": result.steps,
@@ -213,14 +218,15 @@ def _launch_train(args: argparse.Namespace, cfg: CoderTrainConfig, name: str) ->
         if not Path(corpus).is_file():
             save_corpus(build_corpus(progress=not args.quiet), corpus)
     argv = ["--threads", str(args.threads)] if getattr(args, "threads", None) else []
-    argv += ["code", "train", "--corpus", corpus, "--run-dir", str(run_dir), "--sandbox", args.sandbox, "--name", name]
+    argv += ["code", "train", "--corpus", corpus, "--run-dir", str(run_dir), "--sandbox", args.sandbox, "--name", name,
+             "--device", args.device]
     if args.preset:
         argv += ["--preset", str(args.preset)]
     for field, value in config.given_arguments(args, args.train_fields).items():
         flag = "--" + field.replace("_", "-")
         argv += [flag if value else f"--no-{field.replace('_', '-')}"] if isinstance(value, bool) else [flag, str(value)]
     argv += [f"--{flag}" for flag in ("resume", "quiet") if getattr(args, flag)]
-    print(f"training on {args.nproc} ranks (torchrun, gloo), global batch {cfg.batch_size} x {args.nproc} = "
+    print(f"training on {args.nproc} ranks (torchrun, {ddp.backend_for(args.device)}), global batch {cfg.batch_size} x {args.nproc} = "
           f"{cfg.batch_size * args.nproc}")
     print(f"on several nodes, run on each (same endpoint and id; --nnodes = node count):\n  {ddp.multinode_hint(args.nproc, argv)}")
     return ddp.launch(args.nproc, argv)

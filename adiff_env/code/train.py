@@ -41,6 +41,7 @@ from adiff_env._provenance import write_run_record
 from adiff_env.code.config import ARCHS, CoderTrainConfig  # noqa: F401  (re-exported)
 from adiff_env.diffusion.training import EMA
 from adiff_env.distributed import ddp
+from adiff_env.errors import ConfigError
 from adiff_env.registry import Checkpoint, CheckpointMetadata, ModelRegistry, adiff_home
 
 
@@ -126,12 +127,14 @@ def diffusion_loss(model: torch.nn.Module, schedule: Any, prompts: list[list[int
     t = t.clamp(1e-3, 1.0)
     x_t, masked = mask_tokens(x0, t, schedule, MASK_ID, valid=~xpad, generator=generator)
     r = _rows(world)
+    dev = next(model.parameters()).device  # draws above stay on the CPU generator
+    x_t, p, xpad, ppad, x0, masked, t = (v.to(dev) for v in (x_t, p, xpad, ppad, x0, masked, t))
     logits, length_logits = model(x_t[r], p[r], xpad[r], ppad[r])
     loss = masked_diffusion_loss(logits, x0[r], masked[r], t[r], schedule, valid=~xpad[r])
     if r != slice(None):  # this rank's token sum over the global batch's valid tokens, x W
         loss = loss * (int((~xpad[r]).sum()) * world.world_size / max(1, int((~xpad).sum())))
     if length_weight:
-        lengths = torch.tensor([len(q) for q in programs])
+        lengths = torch.tensor([len(q) for q in programs], device=dev)
         loss = loss + length_weight * F.cross_entropy(length_logits, lengths[r])
     elif r != slice(None):
         loss = loss + 0.0 * length_logits.sum()  # DDP needs a gradient for every parameter
@@ -146,12 +149,29 @@ def ar_step_loss(model: Any, prompts: list[list[int]], programs: list[list[int]]
     from adiff_env.code.tokenizer import BOS_ID, EOS_ID, PAD_ID
 
     tokens, pad, target = ar_batch(prompts, programs, BOS_ID, EOS_ID, PAD_ID)
+    dev = next(model.parameters()).device
+    tokens, pad, target = tokens.to(dev), pad.to(dev), target.to(dev)
     r = _rows(world)
     if r == slice(None):
         return ar_loss(model, tokens, pad, target)
     logits = model(tokens[r])
     total = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target[r].reshape(-1), ignore_index=-100, reduction="sum")
     return total * world.world_size / max(1, int((target != -100).sum()))
+
+
+def check_device(device: str) -> torch.device:
+    """``device`` as a :class:`torch.device`; a CUDA/MPS device this machine lacks is a clear error."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"Unknown torch device {device!r} (e.g. cpu, cuda, cuda:1, mps).") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device!r}: this machine has no CUDA GPU torch can use; use --device cpu.")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError(f"--device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here.")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"--device {device!r}: MPS is not available on this machine; use --device cpu.")
+    return dev
 
 
 def _lr_factor(step: int, cfg: CoderTrainConfig) -> float:
@@ -178,6 +198,7 @@ def train_coder(
     act: dict[str, Any] | None = None,
     grow_vocab: bool = False,
     dataset: str = "procedural:train corpus",
+    device: str = "cpu",
 ) -> CoderTrainResult:
     """Train (or fine-tune from ``init_from``) and register ``name`` (module doc).
 
@@ -187,6 +208,9 @@ def train_coder(
     checkpoint's scores. ``grow_vocab`` (with ``init_from``): extend the parent's vocabulary by
     the corpus tokens it lacks (entry-point names excepted) and grow its embedding rows
     (:mod:`adiff_env.code.grow`). ``dataset`` is recorded in the checkpoint's metadata.
+    ``device`` (``cpu``, ``cuda``, ``cuda:1``, ...) holds the model and its batches; the
+    random draws (batches, masks, noise levels) stay on the CPU generator, so a run's data
+    order does not depend on the device. Checkpoints are saved from CPU copies.
 
     Under an active process group (torchrun) ``batch_size`` is per rank and only rank 0 writes,
     evaluates and registers; the other ranks return ``checkpoint=None`` (module doc).
@@ -250,6 +274,7 @@ def train_coder(
         from adiff_env.registry import load_weights
 
         load_weights(model, init_tensors, source=str(init_from.path))
+    model.to(check_device(device))
     ema = EMA(model, decay=cfg.ema_decay)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, cfg))
@@ -277,7 +302,7 @@ def train_coder(
                                                 "parameters": sum(p.numel() for p in model.parameters()),
                                                 "vocab_size": tokenizer.vocab_size, "world_size": n_world,
                                                 "global_batch": cfg.batch_size * n_world})
-    net = ddp.wrap(_CoderNet(model) if cfg.arch == "diffusion" else model, world, "cpu")
+    net = ddp.wrap(_CoderNet(model) if cfg.arch == "diffusion" else model, world, device)
     tic = time.perf_counter()
     model.train()
     bar = tqdm(total=cfg.steps, initial=step, desc=f"train {name} ({cfg.arch})", disable=not (progress and world.is_main),
@@ -342,7 +367,7 @@ def train_coder(
 
 
 def _ema_state(ema: EMA) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in ema.state_dict().items()}
+    return {k: v.detach().cpu().clone() for k, v in ema.state_dict().items()}
 
 
 def _evaluate(fn: Callable, arch: str, ema: EMA, model_config: dict, tokenizer: Any, writer: Any, step: int) -> dict:

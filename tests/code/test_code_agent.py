@@ -251,3 +251,39 @@ def test_shipped_coder_default_solves_unseen_tasks_of_its_families():
                       env_kwargs={"tasks": "procedural:train:1:300", "sandbox": "process", "max_attempts": 2})
     assert result.extra["pass@2"] >= 0.75, result.returns
     assert result.extra["steps"] == 16 and result.extra["samples"] == 16
+
+
+def test_coder_device_is_checked_before_any_work(tmp_path, capsys):
+    """A device this machine lacks fails with a message naming it, before a corpus is read."""
+    from adiff_env.cli.main import main
+    from adiff_env.code.train import check_device
+    from adiff_env.errors import ConfigError
+
+    assert check_device("cpu") == torch.device("cpu")
+    with pytest.raises(ConfigError, match="banana"):
+        check_device("banana")
+    if torch.cuda.is_available():
+        bad = f"cuda:{torch.cuda.device_count()}"
+        with pytest.raises(ConfigError, match="CUDA device"):
+            check_device(bad)
+    else:
+        bad = "cuda"
+        with pytest.raises(ConfigError, match="no CUDA GPU"):
+            check_device(bad)
+    assert main(["code", "train", "--corpus", str(tmp_path / "missing.jsonl"), "--steps", "1", "--device", bad]) == 2
+    assert repr(bad) in capsys.readouterr().err  # the device, not the missing corpus, is what is reported
+
+
+def test_coder_trains_on_an_explicit_device(tmp_path):
+    """``device=`` moves the model and its batches; on the CPU it is the same run as the default."""
+    reg = ModelRegistry(tmp_path / "home", read_only_roots=[])
+    cfg = CoderTrainConfig(**TINY, steps=6)
+    a = train_coder(_examples(), cfg, name="a", registry=reg, run_dir=tmp_path / "a", progress=False)
+    b = train_coder(_examples(), cfg, name="b", registry=reg, run_dir=tmp_path / "b", progress=False, device="cpu")
+    ta, tb = reg.load("a").tensors, reg.load("b").tensors
+    assert ta.keys() == tb.keys() and all(torch.equal(ta[k], tb[k]) for k in ta)
+    assert a.final_loss == pytest.approx(b.final_loss)
+    if torch.cuda.is_available():  # on a GPU machine: same data order, float-close weights, CPU tensors saved
+        c = train_coder(_examples(), cfg, name="c", registry=reg, run_dir=tmp_path / "c", progress=False, device="cuda")
+        tc = reg.load("c").tensors
+        assert all(tc[k].device.type == "cpu" for k in tc) and c.final_loss == pytest.approx(a.final_loss, rel=1e-2)
