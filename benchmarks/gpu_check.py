@@ -11,6 +11,10 @@ preset acts) and batch ``--plan-batch`` (one sampler call for many envs).
 
     uv run python benchmarks/gpu_check.py                          # cpu, and cuda if available
     uv run python benchmarks/gpu_check.py --steps 300 --plans 300 --json gpu.json
+
+The code domain's masked-diffusion coder (the shipped coder-default preset's size, batch 64) is
+trained ``--coder-steps`` steps on each device too, on a small procedural corpus verified here
+(process sandbox), and its steps/s printed (``--coder-steps 0`` skips it).
 """
 
 from __future__ import annotations
@@ -39,6 +43,18 @@ def _train(preset, device: str, variant: str, registry) -> dict:
     steps, wall = result.steps, result.wall_s
     return {"train_steps_per_s": steps / wall, "train_samples_per_s": steps * p.train.batch_size / wall,
             "final_loss": result.final_loss, "checkpoint": result.checkpoint}
+
+
+def _train_coder(corpus, device: str, steps: int, registry) -> dict:
+    from adiff_env.code.config import load_coder_preset
+    from adiff_env.code.train import train_coder
+
+    preset = load_coder_preset("coder-default")
+    cfg = dataclasses.replace(preset.train, steps=steps, eval_every=0, eval_tasks=0, checkpoint_every=0, warmup_steps=10)
+    result = train_coder(corpus, cfg, name=f"gpu-check-coder-{device.replace(':', '')}", registry=registry,
+                         run_dir=Path(registry.home) / f"coder-run-{device.replace(':', '')}", progress=False, device=device)
+    return {"coder_steps_per_s": result.steps / result.wall_s,
+            "coder_samples_per_s": result.steps * cfg.batch_size / result.wall_s, "coder_final_loss": result.final_loss}
 
 
 def _plan(checkpoint, device: str, plans: int, batch: int) -> dict:
@@ -87,6 +103,7 @@ def main() -> None:
     p.add_argument("--dataset", default=None, help="an existing Minari dataset id (default: collect one)")
     p.add_argument("--collect", type=int, default=5000, help="steps to collect when --dataset is not given")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--coder-steps", type=int, default=100, help="coder training steps per device (default 100; 0 skips)")
     p.add_argument("--json", default=None, help="also write the results here")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -116,6 +133,14 @@ def main() -> None:
             out.update(_plan(out.pop("checkpoint"), device, args.plans, args.plan_batch))
             rows.append({"device": device, "variant": variant, **out})
             print(json.dumps(rows[-1]), flush=True)
+    coder_rows = []
+    if args.coder_steps > 0:
+        from adiff_env.code.corpus import build_corpus
+
+        corpus = build_corpus(seeds=range(1000, 1020), progress=False)
+        for device in devices:
+            coder_rows.append({"device": device, **_train_coder(corpus, device, args.coder_steps, registry)})
+            print(json.dumps(coder_rows[-1]), flush=True)
     name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA device"
     print(f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
           f"{args.threads} thread(s); GPU: {name}")
@@ -125,8 +150,13 @@ def main() -> None:
     for r in rows:
         print(f"| {r['device']} | {r['variant']} | {r['train_steps_per_s']:.1f} | {r['train_samples_per_s']:.0f} | "
               f"{r['ms_per_plan_b1_median']:.1f} | {r[f'plans_per_s_b{args.plan_batch}']:.0f} |")
+    if coder_rows:
+        print("\n| device | coder train steps/s | coder samples/s (batch 64) |\n|---|---|---|")
+        for r in coder_rows:
+            print(f"| {r['device']} | {r['coder_steps_per_s']:.2f} | {r['coder_samples_per_s']:.0f} |")
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "gpu": name, "threads": args.threads}, indent=2))
+        Path(args.json).write_text(json.dumps({"rows": rows, "coder_rows": coder_rows, "gpu": name,
+                                               "threads": args.threads}, indent=2))
     tmp.cleanup()
 
 
