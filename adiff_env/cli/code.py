@@ -94,6 +94,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--eval-samples", type=positive_int, default=4, help="samples per evaluation task (default 4)")
     e.add_argument("--sandbox", choices=["docker", "process"], default="docker", help="where tests run (default docker)")
     e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--device", default="cpu", help="torch device for sampling and fine-tuning, e.g. cuda (default cpu; "
+                   "Ray actors get one GPU each with cuda)")
     e.add_argument("--workdir", help="run folder (default $ADIFF_HOME/evolve/NAME)")
     e.add_argument("--resume", action="store_true", help="continue after the last finished round")
     e.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
@@ -274,6 +276,9 @@ def run_evolve(args: argparse.Namespace) -> int:
     base = check_agent(args.base if args.base.startswith("coder:") else f"coder:{args.base}", resolve=True)
     if base.options:
         raise CLIError(f"--from takes coder:NAME[@vK] or a checkpoint path without options, got {args.base!r}.")
+    from adiff_env.code.train import check_device
+
+    check_device(args.device)
     _check_corpus(args.corpus)
     require_sandbox(args.sandbox)
     from adiff_env.code.evolve import CodeEvolveConfig, CodeEvolveDomain
@@ -283,11 +288,11 @@ def run_evolve(args: argparse.Namespace) -> int:
         base=args.base, name=args.name, corpus=args.corpus, rounds=args.rounds, gen_split=args.gen_split,
         gen_per_family=args.gen_per_family, samples=args.samples, finetune_steps=args.finetune_steps, lr=args.lr,
         mix_ratio=args.mix_ratio, eval_split=args.eval_split, eval_per_family=args.eval_per_family,
-        eval_samples=args.eval_samples, sandbox=args.sandbox, seed=args.seed, workdir=args.workdir,
+        eval_samples=args.eval_samples, sandbox=args.sandbox, seed=args.seed, workdir=args.workdir, device=args.device,
         shards=args.shards or (args.ray_actors if args.ray is not None and args.ray_actors else 1))
     from adiff_env.cli._ray import ray_executor
 
-    executor = ray_executor(args, device="cpu")
+    executor = ray_executor(args, device=args.device)
     try:
         state = EvolutionLoop(CodeEvolveDomain(config), resume=args.resume, progress=not args.quiet,
                               executor=executor).run()

@@ -250,7 +250,7 @@ class CodeEvolveDomain:
         scratch = ModelRegistry(folder / "candidate", read_only_roots=[])
         result = train_coder(self.corpus(), train, name=self.run.name, registry=scratch, run_dir=folder / "train",
                              progress=self.run.progress, init_from=current, extra=extra, mix_ratio=cfg.mix_ratio,
-                             act=current.config.get("act"))
+                             act=current.config.get("act"), device=cfg.device)
         if result.checkpoint is None:
             raise RuntimeError("fine-tuning ran as a torchrun rank other than 0; self-evolution trains in one process.")
         return result.checkpoint, result.final_loss
