@@ -163,7 +163,7 @@ def run_train(args: argparse.Namespace) -> int:
     from adiff_env.distributed import ddp
 
     if not ddp.under_torchrun():  # ranks trust their launcher's checks
-        from adiff_env.code.train import check_device
+        from adiff_env.devices import check_device
 
         check_device(args.device)  # a missing GPU fails before any corpus or rank is started
         _check_corpus(args.corpus)
@@ -276,7 +276,7 @@ def run_evolve(args: argparse.Namespace) -> int:
     base = check_agent(args.base if args.base.startswith("coder:") else f"coder:{args.base}", resolve=True)
     if base.options:
         raise CLIError(f"--from takes coder:NAME[@vK] or a checkpoint path without options, got {args.base!r}.")
-    from adiff_env.code.train import check_device
+    from adiff_env.devices import check_device
 
     check_device(args.device)
     _check_corpus(args.corpus)

@@ -23,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--home", help="service data folder: SQLite store and job folders (default $ADIFF_HOME/serve)")
     p.add_argument("--max-batch", type=int, help="dynamic batching: plans per sampler call (1 = off)")
     p.add_argument("--max-wait-ms", type=float, help="dynamic batching: longest wait for a batch to fill")
+    p.add_argument("--device", help="torch device the planners and coders run on, e.g. cuda (default: the config's, cpu)")
     p.add_argument("--print-openapi", action="store_true", help="print the OpenAPI document and exit")
     p.set_defaults(func=run)
 
@@ -36,6 +37,11 @@ def run(args: argparse.Namespace) -> int:
     batching = {k: v for k, v in (("max_batch", args.max_batch), ("max_wait_ms", args.max_wait_ms)) if v is not None}
     if batching:
         config = dataclasses.replace(config, limits=dataclasses.replace(config.limits, **batching))
+    if args.device:
+        from adiff_env.devices import check_device
+
+        check_device(args.device)  # a missing GPU fails here, not at the first request
+        config = dataclasses.replace(config, device=args.device)
     if args.print_openapi:
         from adiff_env.api.openapi import openapi_document
 

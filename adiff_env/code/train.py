@@ -39,9 +39,9 @@ from tqdm.auto import tqdm
 
 from adiff_env._provenance import write_run_record
 from adiff_env.code.config import ARCHS, CoderTrainConfig  # noqa: F401  (re-exported)
+from adiff_env.devices import check_device  # noqa: F401  (re-exported for the CLI)
 from adiff_env.diffusion.training import EMA
 from adiff_env.distributed import ddp
-from adiff_env.errors import ConfigError
 from adiff_env.registry import Checkpoint, CheckpointMetadata, ModelRegistry, adiff_home
 
 
@@ -157,21 +157,6 @@ def ar_step_loss(model: Any, prompts: list[list[int]], programs: list[list[int]]
     logits = model(tokens[r])
     total = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target[r].reshape(-1), ignore_index=-100, reduction="sum")
     return total * world.world_size / max(1, int((target != -100).sum()))
-
-
-def check_device(device: str) -> torch.device:
-    """``device`` as a :class:`torch.device`; a CUDA/MPS device this machine lacks is a clear error."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ConfigError(f"Unknown torch device {device!r} (e.g. cpu, cuda, cuda:1, mps).") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device!r}: this machine has no CUDA GPU torch can use; use --device cpu.")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise ConfigError(f"--device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here.")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"--device {device!r}: MPS is not available on this machine; use --device cpu.")
-    return dev
 
 
 def _lr_factor(step: int, cfg: CoderTrainConfig) -> float:

@@ -256,7 +256,7 @@ def test_shipped_coder_default_solves_unseen_tasks_of_its_families():
 def test_coder_device_is_checked_before_any_work(tmp_path, capsys):
     """A device this machine lacks fails with a message naming it, before a corpus is read."""
     from adiff_env.cli.main import main
-    from adiff_env.code.train import check_device
+    from adiff_env.devices import check_device
     from adiff_env.errors import ConfigError
 
     assert check_device("cpu") == torch.device("cpu")
@@ -272,6 +272,12 @@ def test_coder_device_is_checked_before_any_work(tmp_path, capsys):
             check_device(bad)
     assert main(["code", "train", "--corpus", str(tmp_path / "missing.jsonl"), "--steps", "1", "--device", bad]) == 2
     assert repr(bad) in capsys.readouterr().err  # the device, not the missing corpus, is what is reported
+    if not torch.cuda.is_available():  # serve and code evolve check it the same way, before any work
+        assert main(["serve", "--device", "cuda", "--port", "1"]) == 2
+        assert main(["code", "evolve", "--from", "coder:default", "--corpus", str(tmp_path / "missing.jsonl"),
+                     "--device", "cuda"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("no CUDA GPU") == 2
 
 
 def test_coder_trains_on_an_explicit_device(tmp_path):
