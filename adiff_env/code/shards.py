@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from adiff_env.evolve.domain import Generated
 
-if TYPE_CHECKING:
-    from adiff_env.code.evolve import CodeEvolveConfig
+if TYPE_CHECKING:  # config: the domain's CodeEvolveConfig (not imported: evolve imports this module)
     from adiff_env.registry import Checkpoint
 
 
@@ -45,7 +44,7 @@ def coder_model(checkpoint: Checkpoint) -> CoderModel:
     return CoderModel(checkpoint, json.loads((checkpoint.path / "tokenizer.json").read_text(encoding="utf-8")))
 
 
-def round_tasks(config: CodeEvolveConfig, round_index: int) -> list[Any]:
+def round_tasks(config: Any, round_index: int) -> list[Any]:
     """The round's generation tasks (fresh instances each round, never evaluation seeds)."""
     from adiff_env.code.tasks.procedural import load_procedural
 
@@ -59,7 +58,7 @@ class CodeGenerationWorker:
     the sandbox. ``sandbox``: one to use and leave open (the domain's); else it makes its own
     on first use and closes it in :meth:`close`."""
 
-    def __init__(self, config: CodeEvolveConfig, progress: bool = False, sandbox: Any = None) -> None:
+    def __init__(self, config: Any, progress: bool = False, sandbox: Any = None) -> None:
         self.config, self.progress = config, progress
         self._sandbox, self._owns = sandbox, sandbox is None
 

@@ -45,6 +45,7 @@ from adiff_env.evolve.rewards import (
     trajectory_positions,
 )
 from adiff_env.maze.geometry import MazeGeometry
+from adiff_env.maze.penalty import box_penalty
 from adiff_env.planners.task import RouteHints
 
 
@@ -141,19 +142,6 @@ class FreeCellReward:
 
     def torch_reward(self, x: torch.Tensor) -> torch.Tensor:
         return -box_penalty(batch_positions(x), self.geometry.wall_boxes(), self.margin)
-
-
-def box_penalty(p: torch.Tensor, boxes: np.ndarray, margin: float) -> torch.Tensor:
-    """``sum_t sum_w relu(margin - sd_w(p_t))^2`` ``[B]`` for positions ``p [B, H, 2]`` and boxes
-    ``[W, 4]`` (``x_min, y_min, x_max, y_max``); ``sd_w`` is the signed distance to box ``w``
-    (``> 0`` outside), so the penalty grows from ``margin`` outside a box to its inside."""
-    b = torch.as_tensor(boxes, dtype=p.dtype, device=p.device)
-    centre = (b[:, :2] + b[:, 2:]) / 2
-    half = (b[:, 2:] - b[:, :2]) / 2
-    q = (p[:, :, None, :] - centre).abs() - half  # [B, H, W, 2]
-    outside = q.clamp_min(0).norm(dim=-1)
-    inside = q.max(dim=-1).values.clamp_max(0)
-    return torch.relu(margin - (outside + inside)).square().sum(dim=(1, 2))
 
 
 def _unwrapped(env: Any) -> Any:

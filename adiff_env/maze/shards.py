@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from adiff_env.evolve.domain import Generated
 
-if TYPE_CHECKING:
-    from adiff_env.maze.evolve import MazeEvolveConfig
+if TYPE_CHECKING:  # config: the domain's MazeEvolveConfig (not imported: evolve imports this module)
     from adiff_env.registry import Checkpoint
 
 
@@ -47,7 +46,7 @@ class MazeGenerationWorker:
     shard)`` -> the shard's kept executed rollouts. The env is made on first use (in the
     process the worker runs in) and kept until :meth:`close`."""
 
-    def __init__(self, config: MazeEvolveConfig, progress: bool = False) -> None:
+    def __init__(self, config: Any, progress: bool = False) -> None:
         self.config, self.progress = config, progress
         self._env: Any = None
 

@@ -8,7 +8,7 @@ Spelled in a reward spec (:mod:`adiff_env.planners.reward_spec`) with the cells 
     waypoint[1,1;5,4]:2     pass (1, 1), then (5, 4); weight 2
 
 - :class:`AvoidCellsReward` (``avoid``): ``-`` share of steps inside the zone's cells; torch:
-  ``-sum_t sum_z relu(margin - sd_z(p_t))^2`` (:func:`~adiff_env.maze.rewards.box_penalty` on
+  ``-sum_t sum_z relu(margin - sd_z(p_t))^2`` (:func:`~adiff_env.maze.penalty.box_penalty` on
   the zone's cell boxes). Route hint: the zone's boxes, so the planner's subgoals go around the
   zone where the maze leaves another way.
 - :class:`WaypointReward` (``waypoint``): number of waypoints (cell centres) not yet passed
@@ -30,7 +30,7 @@ import torch
 from adiff_env.evolve.rewards import RewardFactory, batch_positions, trajectory_positions
 from adiff_env.maze.geometry import MazeGeometry
 from adiff_env.maze.layout import Cell
-from adiff_env.maze.rewards import box_penalty
+from adiff_env.maze.penalty import box_penalty
 from adiff_env.planners.task import RouteHints
 
 WAYPOINT_RADIUS = 0.5  # as the coins': a waypoint is passed within 0.5 of its cell's centre
