@@ -17,7 +17,6 @@ right (:func:`~adiff_env.maze.layout.bfs_distances`); BFS results are cached per
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -93,8 +92,7 @@ class MazeGeometry:
         key = (goal_cell, frozenset(blocked) - {goal_cell})
         dist = self._distances.get(key)
         if dist is None:
-            dist = self._distances[key] = bfs_distances(self.layout, goal_cell) if not key[1] \
-                else _bfs_avoiding(self.layout, goal_cell, key[1])
+            dist = self._distances[key] = bfs_distances(self.layout, goal_cell, key[1])
         return dist
 
     def path_cells(self, start: Cell, goal_cell: Cell, blocked: Iterable[Cell] = ()) -> list[Cell]:
@@ -125,17 +123,3 @@ class MazeGeometry:
         cells = self.path_cells(self.cell_of(pos), self.cell_of(goal))
         points = [np.asarray(pos)] + [self.cell_center(c) for c in cells[1:-1]] + [np.asarray(goal)]
         return float(sum(np.linalg.norm(b - a) for a, b in zip(points[:-1], points[1:])))
-
-
-def _bfs_avoiding(layout: MazeLayout, source: Cell, blocked: frozenset[Cell]) -> dict[Cell, int]:
-    """:func:`~adiff_env.maze.layout.bfs_distances` through free cells not in ``blocked``."""
-    dist = {source: 0}
-    queue = deque([source])
-    while queue:
-        r, c = queue.popleft()
-        for dr, dc in _NEIGHBOURS:
-            nxt = (r + dr, c + dc)
-            if nxt not in dist and nxt not in blocked and layout.is_free(nxt):
-                dist[nxt] = dist[(r, c)] + 1
-                queue.append(nxt)
-    return dist

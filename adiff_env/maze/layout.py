@@ -154,8 +154,9 @@ def validate_layout(maze_map: Sequence[Sequence[int | str]], source: str = "maze
     )
 
 
-def bfs_distances(layout: MazeLayout, source: Cell) -> dict[Cell, int]:
-    """Shortest-path length (4-neighbour moves) from ``source`` to every reachable free cell."""
+def bfs_distances(layout: MazeLayout, source: Cell, blocked: frozenset[Cell] = frozenset()) -> dict[Cell, int]:
+    """Shortest-path length (4-neighbour moves) from ``source`` to every reachable free cell,
+    never stepping onto a cell in ``blocked`` (e.g. a forbidden zone; ``source`` itself may be one)."""
     if not layout.is_free(source):
         raise ValueError(f"BFS source {source} is not a free cell of the maze.")
     dist = {source: 0}
@@ -164,7 +165,7 @@ def bfs_distances(layout: MazeLayout, source: Cell) -> dict[Cell, int]:
         r, c = queue.popleft()
         for dr, dc in _NEIGHBOURS:
             nxt = (r + dr, c + dc)
-            if nxt not in dist and layout.is_free(nxt):
+            if nxt not in dist and nxt not in blocked and layout.is_free(nxt):
                 dist[nxt] = dist[(r, c)] + 1
                 queue.append(nxt)
     return dist
