@@ -26,6 +26,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from adiff_env.distributed.ray_queue import run_queue
+
 INSTALL_HINT = "Ray is not installed; install the extra: uv sync --extra ray (or pip install 'adiff-env[ray]')."
 
 
@@ -138,39 +140,16 @@ def run_cells(
         raise ValueError(f"actors must be >= 1, got {actors}.")
     remote = ray.remote(num_cpus=1, max_restarts=2, max_task_retries=2)(BenchWorker)
     pool = [remote.remote(cell_fn) for _ in range(min(actors, len(tasks)))]
-    queue = list(range(len(tasks)))
-    attempts = [0] * len(tasks)
-    rows: dict[int, dict[str, Any]] = {}
-    failures: dict[int, str] = {}
-    in_flight: dict[Any, tuple[int, int]] = {}  # object ref -> (task index, actor slot)
 
-    def submit(slot: int) -> None:
-        if queue:
-            i = queue.pop(0)
-            attempts[i] += 1
-            in_flight[pool[slot].run.remote(tasks[i])] = (i, slot)
+    def finished(i: int, row: dict[str, Any]) -> None:
+        bar.update(tasks[i].episodes)
+        if on_row is not None:
+            on_row(tasks[i], row)
 
     bar = tqdm(total=sum(t.episodes for t in tasks), desc=f"bench on {len(pool)} Ray actors", disable=not progress)
     try:
-        for slot in range(len(pool)):
-            submit(slot)
-        while in_flight:
-            done, _ = ray.wait(list(in_flight), num_returns=1)
-            i, slot = in_flight.pop(done[0])
-            try:
-                rows[i] = ray.get(done[0])
-            except (ray.exceptions.RayTaskError, ray.exceptions.RayActorError) as exc:
-                if isinstance(exc, ray.exceptions.RayActorError):  # restarts used up: a fresh actor
-                    pool[slot] = remote.remote(cell_fn)
-                if attempts[i] <= retries:
-                    queue.insert(0, i)
-                else:
-                    failures[i] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1][:300]}"
-            else:
-                bar.update(tasks[i].episodes)
-                if on_row is not None:
-                    on_row(tasks[i], rows[i])
-            submit(slot)
+        rows, failures = run_queue(pool, len(tasks), lambda actor, i: actor.run.remote(tasks[i]), retries=retries,
+                                   respawn=lambda: remote.remote(cell_fn), on_result=finished)
     finally:
         bar.close()
         for actor in pool:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from tqdm.auto import tqdm
 
 from adiff_env.distributed.ray_bench import _ray, connect
+from adiff_env.distributed.ray_queue import run_queue
 from adiff_env.evolve.generation import check_sharded, merge_generated
 
 if TYPE_CHECKING:
@@ -115,38 +116,13 @@ class RayGenerationExecutor:
         shards = list(domain.generation_shards(current, round_index))
         token = f"{round_index}-{uuid.uuid4().hex[:8]}"
         box = [ray.put(domain.generation_model(current))]
-        queue = list(range(len(shards)))
-        attempts = [0] * len(shards)
-        results: dict[int, Generated] = {}
-        failures: dict[int, str] = {}
-        in_flight: dict[Any, tuple[int, int]] = {}  # object ref -> (shard index, actor slot)
-
-        def submit(slot: int) -> None:
-            if queue:
-                i = queue.pop(0)
-                attempts[i] += 1
-                in_flight[self._pool[slot].run.remote(token, box, shards[i])] = (i, slot)
-
         bar = tqdm(total=len(shards), desc=f"round {round_index}: generate on {len(self._pool)} Ray actors",
                    disable=not self.progress, leave=False)
         try:
-            for slot in range(min(len(self._pool), len(shards))):
-                submit(slot)
-            while in_flight:
-                done, _ = ray.wait(list(in_flight), num_returns=1)
-                i, slot = in_flight.pop(done[0])
-                try:
-                    results[i] = ray.get(done[0])
-                except (ray.exceptions.RayTaskError, ray.exceptions.RayActorError) as exc:
-                    if isinstance(exc, ray.exceptions.RayActorError):  # restarts used up: a fresh actor
-                        self._pool[slot] = self._remote.remote(self._worker)
-                    if attempts[i] <= self.retries:
-                        queue.insert(0, i)
-                    else:
-                        failures[i] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1][:300]}"
-                else:
-                    bar.update(1)
-                submit(slot)
+            results, failures = run_queue(
+                self._pool, len(shards), lambda actor, i: actor.run.remote(token, box, shards[i]),
+                retries=self.retries, respawn=lambda: self._remote.remote(self._worker),
+                on_result=lambda i, _: bar.update(1))
         finally:
             bar.close()
         if failures:
