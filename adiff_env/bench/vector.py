@@ -10,7 +10,11 @@ Agents. One call per step for all sub-envs when the agent declares ``batch_predi
 its ``predict`` takes observations with a leading env axis ``[N, ...]`` and ``episode_start``
 ``[N]`` and returns actions ``[N, A]`` (the planner batches its sampler calls; SB3 models and
 MLP policies run one forward pass). Any other agent is built once per sub-env (agents such as
-the waypoint expert hold one env's plan) and called per sub-env. No agent is special-cased.
+the waypoint expert hold one env's plan) and called per sub-env. An agent that declares
+``reads_env_state = True`` (a planner with reward guidance, whose reward is rebuilt from its
+env's goal, coins or zone at every replan) is built once per sub-env *on that sub-env*, which
+must then live in this process: such evaluations run a sync vector env whatever ``mode`` says
+(the episodes are the same; only the stepping is serial). No agent is special-cased.
 """
 
 from __future__ import annotations
@@ -194,10 +198,13 @@ def evaluate_vector(
     template = gym.make(make_id, **env_kwargs)
     try:
         agents = [make_agent(agent_spec, template, agent_options)]
+        own_env = bool(getattr(agents[0], "reads_env_state", False))
         if force_per_env or not getattr(agents[0], "batch_predict", False):
             agents += [make_agent(agent_spec, template, agent_options) for _ in range(n_envs - 1)]
-        envs = make_vector_env(make_id, n_envs, mode, env_kwargs)
+        envs = make_vector_env(make_id, n_envs, "sync" if own_env else mode, env_kwargs)
         try:
+            if own_env:  # built on the env it acts on, not on the template (module doc)
+                agents = [make_agent(agent_spec, sub, agent_options) for sub in envs.envs]  # type: ignore[attr-defined]
             start = time.perf_counter()
             coins: list[float] = []
             ever: list[bool] = []

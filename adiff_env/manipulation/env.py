@@ -256,6 +256,9 @@ class AdiffFetchPushAvoidEnv(AdiffFetchPushEnv):
         :class:`adiff_env.manipulation.rewards.FetchTaskReward`."""
         from adiff_env.manipulation.rewards import FetchTaskReward
 
+        if goal is None and np.size(self.goal) != 3:
+            raise RuntimeError("task_reward() needs this episode's goal: call env.reset() first (a planner guided by "
+                               "reward=task must be built on the env it acts on).")
         return FetchTaskReward(goal=self.goal if goal is None else goal, zone=self.forbidden_zone,
                                zone_cost=self.zone_cost, threshold=self.distance_threshold)
 

@@ -215,6 +215,13 @@ class TrajectoryPlanner:
         action = self.act_on(np.asarray(obs["observation"], dtype=np.float64), np.asarray(obs["desired_goal"], dtype=np.float64))
         return (action[None] if batched else action), state
 
+    @property
+    def reads_env_state(self) -> bool:
+        """True with reward guidance (``act.reward``): each replan rebuilds the reward from the
+        env's state, so the planner must be built on the env it acts on (a vector evaluation
+        builds one per sub-env, :func:`~adiff_env.bench.vector.evaluate_vector`)."""
+        return self.reward_source is not None
+
     def reset(self) -> None:
         self.state = PlanState()
         self.states = []
