@@ -17,8 +17,8 @@ def ray_executor(args: argparse.Namespace, device: str) -> Any:
         return None
     import importlib.util
 
-    from adiff_env.distributed.ray_bench import INSTALL_HINT
     from adiff_env.distributed.ray_evolve import RayGenerationExecutor
+    from adiff_env.distributed.ray_queue import INSTALL_HINT
 
     if importlib.util.find_spec("ray") is None:
         raise CLIError(INSTALL_HINT)

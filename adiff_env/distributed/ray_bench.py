@@ -26,9 +26,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from adiff_env.distributed.ray_queue import run_queue
-
-INSTALL_HINT = "Ray is not installed; install the extra: uv sync --extra ray (or pip install 'adiff-env[ray]')."
+from adiff_env.distributed.ray_queue import _ray, run_queue
 
 
 @dataclass(frozen=True)
@@ -86,14 +84,6 @@ class BenchWorker:
 
     def pid(self) -> int:
         return os.getpid()
-
-
-def _ray():
-    try:
-        import ray
-    except ImportError as exc:  # the optional extra
-        raise ImportError(INSTALL_HINT) from exc
-    return ray
 
 
 def connect(address: str | None, num_cpus: int | None = None) -> bool:

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
-from adiff_env.distributed.ray_bench import _ray, connect
-from adiff_env.distributed.ray_queue import run_queue
+from adiff_env.distributed.ray_bench import connect
+from adiff_env.distributed.ray_queue import _ray, run_queue
 from adiff_env.evolve.generation import check_sharded, merge_generated
 
 if TYPE_CHECKING:

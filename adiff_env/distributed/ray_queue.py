@@ -13,6 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+INSTALL_HINT = "Ray is not installed; install the extra: uv sync --extra ray (or pip install 'adiff-env[ray]')."
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError as exc:  # the optional extra
+        raise ImportError(INSTALL_HINT) from exc
+    return ray
+
 
 def run_queue(
     pool: list[Any],
@@ -30,8 +40,6 @@ def run_queue(
     Returns ``(results, failures)``: item index -> value, and item index -> a one-line error
     for the items that failed ``1 + retries`` times.
     """
-    from adiff_env.distributed.ray_bench import _ray
-
     if retries < 0:
         raise ValueError(f"retries must be >= 0, got {retries}.")
     if count > 0 and not pool:
