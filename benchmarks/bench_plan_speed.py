@@ -5,10 +5,12 @@ calls are interleaved round-robin (config 1, 2, ..., 1, 2, ...) on the same star
 busy shared machine slows every configuration alike; the median and the 10th percentile
 (closest to an idle machine) are reported, with plans/s = 1000 / ms. A call includes
 everything acting pays for: the conditioning, the global condition, the sampler loop and the
-unnormalization.
+unnormalization. ``--batch N`` (N > 1) also times ``plan_batch`` on N start states at once (one
+sampler call for N envs, as ``adiff bench`` plans over a vector env), interleaved in the same
+rounds, and reports ms per batched call and plans/s = N * 1000 / ms.
 
     uv run python benchmarks/bench_plan_speed.py --env adiff/PointMaze-UMaze-v0 \
-        pointmaze-umaze:ddpm:64 pointmaze-umaze:ddim:10 pointmaze-umaze:ddim:1 pointmaze-umaze-distilled
+        pointmaze-umaze:ddpm:64 pointmaze-umaze:ddim:10 pointmaze-umaze:ddim:1 pointmaze-umaze-distilled --batch 8
 """
 
 from __future__ import annotations
@@ -34,8 +36,11 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=100)
     p.add_argument("--seed", type=int, default=40_000, help="reset seeds of the start states")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--batch", type=int, default=1, help="also time plan_batch over this many start states (default 1: off)")
     p.add_argument("--json-out", default=None)
     args = p.parse_args()
+    if args.repeats < 1 or args.batch < 1:
+        raise SystemExit(f"--repeats and --batch must be >= 1, got {args.repeats} and {args.batch}.")
     torch.set_num_threads(args.threads)
     env = gym.make(args.env)
     planners = []
@@ -44,11 +49,14 @@ def main() -> None:
         over = {"sampler": rest[0], "sampler_steps": int(rest[1])} if rest else {}
         planners.append(TrajectoryPlanner.from_checkpoint(ModelRegistry().load(name), env, **over))
     starts = []
-    for k in range(8):
+    for k in range(max(8, args.batch)):
         obs, _ = env.reset(seed=args.seed + k)
         s, g = np.asarray(obs["observation"], np.float64), np.asarray(obs["desired_goal"], np.float64)
         starts.append((s, g))
+    batch_s = np.stack([s for s, _ in starts[: args.batch]])
+    batch_g = np.stack([g for _, g in starts[: args.batch]])
     times: list[list[float]] = [[] for _ in planners]
+    batch_times: list[list[float]] = [[] for _ in planners]
     for r in range(args.repeats + 3):
         s, g = starts[r % len(starts)]
         for i, planner in enumerate(planners):
@@ -57,18 +65,31 @@ def main() -> None:
             planner.plan(s, g, j)
             if r >= 3:  # warm-up
                 times[i].append(1000 * (time.perf_counter() - tic))
+            if args.batch > 1:
+                js = [planner.initial_deadline(bs, bg) for bs, bg in zip(batch_s, batch_g)]
+                tic = time.perf_counter()
+                planner.plan_batch(batch_s, batch_g, js)
+                if r >= 3:
+                    batch_times[i].append(1000 * (time.perf_counter() - tic))
     header = {"env": args.env, "repeats": args.repeats, "threads": args.threads, "machine": platform.processor() or platform.machine(),
               "git_commit": git_commit(), "argv": sys.argv[1:]}
     print(json.dumps(header))
-    print(f"{'config':<40} {'median ms':>10} {'p10 ms':>8} {'plans/s (median)':>17} {'plans/s (p10)':>14}")
-    for cfg, planner, ts in zip(args.configs, planners, times):
+    batched = f" {'batch ms (median)':>18} {'plans/s batched (median)':>25} {'(p10)':>7}" if args.batch > 1 else ""
+    print(f"{'config':<40} {'median ms':>10} {'p10 ms':>8} {'plans/s (median)':>17} {'plans/s (p10)':>14}{batched}")
+    for cfg, planner, ts, bts in zip(args.configs, planners, times, batch_times):
         med, p10 = float(np.median(ts)), float(np.percentile(ts, 10))
-        print(f"{cfg + ' (' + planner.act.sampler + '-' + str(planner.sampler_steps) + ')':<40} {med:10.2f} {p10:8.2f} "
-              f"{1000 / med:17.0f} {1000 / p10:14.0f}")
+        row = {**header, "config": cfg, "sampler": planner.act.sampler, "steps": planner.sampler_steps,
+               "parameters": sum(q.numel() for q in planner.model.parameters()), "median_ms": med, "p10_ms": p10}
+        line = (f"{cfg + ' (' + planner.act.sampler + '-' + str(planner.sampler_steps) + ')':<40} {med:10.2f} {p10:8.2f} "
+                f"{1000 / med:17.0f} {1000 / p10:14.0f}")
+        if bts:
+            bmed, bp10 = float(np.median(bts)), float(np.percentile(bts, 10))
+            row.update(batch=args.batch, batch_median_ms=bmed, batch_p10_ms=bp10)
+            line += f" {bmed:18.2f} {args.batch * 1000 / bmed:25.0f} {args.batch * 1000 / bp10:7.0f}"
+        print(line)
         if args.json_out:
             with open(args.json_out, "a") as fh:
-                fh.write(json.dumps({**header, "config": cfg, "sampler": planner.act.sampler, "steps": planner.sampler_steps,
-                                     "median_ms": med, "p10_ms": p10}) + "\n")
+                fh.write(json.dumps(row) + "\n")
     env.close()
 
 
