@@ -69,6 +69,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "0.15,0.25,0.35,0.45 (default: none, the env's goals)")
     p.add_argument("--no-hindsight", action="store_true",
                    help="keep only episodes that reach their own goal (no relabelling)")
+    p.add_argument("--no-chain", action="store_true",
+                   help="start every round from the current registered version instead of the newest earlier candidate")
     p.add_argument("--finetune-steps", type=positive_int, default=d["finetune_steps"],
                    help=f"training steps per round (default {d['finetune_steps']})")
     p.add_argument("--lr", type=float, default=d["lr"], help=f"fine-tuning peak learning rate (default {d['lr']})")
@@ -100,7 +102,7 @@ def config_from_args(args: argparse.Namespace) -> FetchEvolveConfig:
     return FetchEvolveConfig(
         env_id=args.env_id, base=args.base, env_kwargs=parse_env_kwargs(args.env_kwarg), keep_env_kwargs=keep,
         keep_weight=args.keep_weight, name=args.name, rounds=args.rounds, samples=args.samples,
-        height_caps=tuple(args.height_caps), hindsight=not args.no_hindsight, finetune_steps=args.finetune_steps,
+        height_caps=tuple(args.height_caps), hindsight=not args.no_hindsight, chain=not args.no_chain, finetune_steps=args.finetune_steps,
         lr=args.lr, train_batch_size=args.train_batch_size, mix_ratio=args.mix_ratio, eval_episodes=args.eval_episodes,
         eval_seed=args.eval_seed, min_improvement=args.min_improvement, act=parse_env_kwargs(args.act, "--act"),
         batch_size=args.batch_size, seed=args.seed, device=args.device, workdir=args.workdir,

@@ -27,6 +27,12 @@ this domain supplies, per round ``k``:
    score ``100 x ((1 - keep_weight) x target + keep_weight x keep)``, so a version that
    forgets the seen task does not count as better.
 
+With ``chain`` (default) generation and fine-tuning of round ``k`` start from the newest
+earlier round's candidate (``rounds/rJ/candidate``), registered or not, instead of the
+current registered version: a curriculum round's gain (goals up to 0.15 m) hardly shows on
+the full target (goals up to 0.45 m), and without chaining every round would restart from the
+base. Registration is unchanged: a version is written only when its score beats the best.
+
 No new expert data enters at any point: the buffer holds the planner's own rollouts.
 """
 
@@ -64,7 +70,8 @@ class FetchEvolveConfig:
     score with ``keep_weight`` (None: target only); ``base``: ``planner:NAME[@vK]`` or a
     checkpoint path; ``samples``: episodes generated per round; ``height_caps``: per-round cap
     (m) of the air goals' height above the table (empty: the env's goals); ``hindsight``:
-    relabel failed episodes whose block ended at rest in the target region; ``act``: acting
+    relabel failed episodes whose block ended at rest in the target region; ``chain``: rounds
+    start from the newest earlier candidate (module doc); ``act``: acting
     overrides for generation and evaluation (ActConfig fields); ``batch_size``: envs per
     batched rollout (1 for agents that cannot act on a batch, e.g. reward guidance)."""
 
@@ -78,6 +85,7 @@ class FetchEvolveConfig:
     samples: int = 64
     height_caps: tuple[float, ...] = ()
     hindsight: bool = True
+    chain: bool = True
     buffer_capacity: int = 2000
     min_distance: float = 0.01
     finetune_steps: int = 600
@@ -132,6 +140,14 @@ class FetchEvolveConfig:
     def target(self) -> str:
         """The target task as ``ENV_ID?k=v`` (for titles and metadata)."""
         return env_label(self.env_id, self.env_kwargs)
+
+
+def _where(checkpoint: Checkpoint, workdir: Path) -> str:
+    """A checkpoint's spec, with its folder relative to the work dir when it is a round's candidate."""
+    try:
+        return f"{checkpoint.spec} ({checkpoint.path.resolve().relative_to(workdir.resolve())})"
+    except ValueError:
+        return checkpoint.spec
 
 
 def env_label(env_id: str, kwargs: dict[str, Any] | None) -> str:
@@ -208,6 +224,19 @@ class FetchEvolveDomain:
 
         return TrajectoryPlanner.from_checkpoint(checkpoint, env, device=self.config.device, seed=seed, **self.config.act)
 
+    def start_point(self, current: Checkpoint, round_index: int) -> Checkpoint:
+        """What round ``round_index`` generates with and fine-tunes from: with ``chain`` the
+        newest earlier round's candidate on disk (module doc), else (or before any) ``current``."""
+        if not self.config.chain:
+            return current
+        from adiff_env.registry import ModelRegistry
+
+        for j in range(round_index - 1, 0, -1):
+            folder = self.run.workdir / "rounds" / f"r{j}" / "candidate"
+            if (folder / "models" / self.run.name).is_dir():
+                return ModelRegistry(folder, read_only_roots=[]).load(self.run.name, kind=PLANNER_KIND)
+        return current
+
     # ------------------------------------------------------------------ the round's steps
     def generate(self, current: Checkpoint, round_index: int) -> Generated:
         """Closed-loop episodes of ``current`` on the target (lowered goals with a curriculum),
@@ -215,6 +244,7 @@ class FetchEvolveDomain:
         from adiff_env.manipulation.rollouts import curriculum_goal, keep_rollouts, run_batch, table_height
 
         cfg, k = self.config, round_index
+        current = self.start_point(current, k)
         make_env = self._env_factory(cfg.env_kwargs)
         probe = make_env()
         try:
@@ -236,7 +266,8 @@ class FetchEvolveDomain:
         extras: dict[str, Any] = {**counts, "height_cap": cap,
                                   "generation_success_rate": float(np.mean([r.success for r in rollouts])),
                                   "kept_height_max": max(heights) if heights else None,
-                                  "kept_height_mean": float(np.mean(heights)) if heights else None}
+                                  "kept_height_mean": float(np.mean(heights)) if heights else None,
+                                  "generated_with": _where(current, self.run.workdir)}
         return Generated(items=[r.item for r in kept], rewards=[r.ret for r in kept], generated=len(rollouts), extras=extras)
 
     def finetune(self, current: Checkpoint, buffer: TrajectoryBuffer, folder: Path,
@@ -250,6 +281,7 @@ class FetchEvolveDomain:
         from adiff_env.registry import ModelRegistry
 
         cfg, k, name = self.config, round_index, self.run.name
+        current = self.start_point(current, k)
         dataset_id = f"evolve/{name}-buffer-v0"
         env = gym.make(cfg.env_id, **cfg.env_kwargs)
         try:

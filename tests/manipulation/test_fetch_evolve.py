@@ -176,3 +176,29 @@ def test_tiny_fetch_evolve_round_through_the_cli(tmp_path, capsys):
     else:
         assert registry.versions("tiny-pnp") == [1] and state["current"] == "tiny-pnp@v1"
     assert (adiff_home() / "evolve" / "tiny-pnp" / "rounds" / "r1" / "buffer" / "buffer.json").is_file()
+
+
+def test_rounds_chain_from_the_newest_earlier_candidate(tmp_path):
+    """With chain (default) round k starts from the newest candidate of rounds < k, registered
+    or not; without, from the current version."""
+    import torch
+
+    from adiff_env.evolve.domain import RunContext
+    from adiff_env.registry import CheckpointMetadata, ModelRegistry
+
+    def save(home, tag):
+        return ModelRegistry(home, read_only_roots=[]).save(
+            "evo", CheckpointMetadata(kind="trajectory-planner", extra={"tag": tag}), tensors={"x": torch.zeros(1)}, config={})
+
+    base = save(tmp_path / "home", "base")
+    save(tmp_path / "work" / "rounds" / "r1" / "candidate", "r1")
+    (tmp_path / "work" / "rounds" / "r2").mkdir()  # a round whose buffer stayed empty: no candidate
+    run = RunContext(registry=ModelRegistry(tmp_path / "home", read_only_roots=[]), name="evo", base=base,
+                     workdir=tmp_path / "work", progress=False)
+    domain = FetchEvolveDomain(FetchEvolveConfig(env_id=PNP, base="planner:evo"))
+    domain._run = run
+    assert domain.start_point(base, 1).metadata.extra["tag"] == "base"
+    assert domain.start_point(base, 3).metadata.extra["tag"] == "r1"
+    domain = FetchEvolveDomain(FetchEvolveConfig(env_id=PNP, base="planner:evo", chain=False))
+    domain._run = run
+    assert domain.start_point(base, 3).metadata.extra["tag"] == "base"
