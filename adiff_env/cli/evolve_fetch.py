@@ -69,6 +69,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "0.15,0.25,0.35,0.45 (default: none, the env's goals)")
     p.add_argument("--no-hindsight", action="store_true",
                    help="keep only episodes that reach their own goal (no relabelling)")
+    p.add_argument("--explore-std", type=float, default=d["explore_std"],
+                   help="generation's exploration noise (std) on the gripper's x, y, z while the block is lifted "
+                        f"(default {d['explore_std']}: none)")
+    p.add_argument("--explore-bias", type=float, default=d["explore_bias"],
+                   help=f"std of a per-episode drift added with the exploration noise (default {d['explore_bias']})")
+    p.add_argument("--hindsight-goal", choices=["final", "peak"], default=d["hindsight_goal"],
+                   help="relabelled goal: the block's final resting position, or its highest held position "
+                        f"(default {d['hindsight_goal']})")
+    p.add_argument("--explore-steps", type=int, default=d["explore_steps"],
+                   help=f"explore only in the first N steps of an episode, so the block settles (default {d['explore_steps']})")
     p.add_argument("--no-chain", action="store_true",
                    help="start every round from the current registered version instead of the newest earlier candidate")
     p.add_argument("--finetune-steps", type=positive_int, default=d["finetune_steps"],
@@ -102,7 +112,7 @@ def config_from_args(args: argparse.Namespace) -> FetchEvolveConfig:
     return FetchEvolveConfig(
         env_id=args.env_id, base=args.base, env_kwargs=parse_env_kwargs(args.env_kwarg), keep_env_kwargs=keep,
         keep_weight=args.keep_weight, name=args.name, rounds=args.rounds, samples=args.samples,
-        height_caps=tuple(args.height_caps), hindsight=not args.no_hindsight, chain=not args.no_chain, finetune_steps=args.finetune_steps,
+        height_caps=tuple(args.height_caps), hindsight=not args.no_hindsight, chain=not args.no_chain, explore_std=args.explore_std, explore_bias=args.explore_bias, hindsight_goal=args.hindsight_goal, explore_steps=args.explore_steps, finetune_steps=args.finetune_steps,
         lr=args.lr, train_batch_size=args.train_batch_size, mix_ratio=args.mix_ratio, eval_episodes=args.eval_episodes,
         eval_seed=args.eval_seed, min_improvement=args.min_improvement, act=parse_env_kwargs(args.act, "--act"),
         batch_size=args.batch_size, seed=args.seed, device=args.device, workdir=args.workdir,

@@ -71,7 +71,12 @@ class FetchEvolveConfig:
     checkpoint path; ``samples``: episodes generated per round; ``height_caps``: per-round cap
     (m) of the air goals' height above the table (empty: the env's goals); ``hindsight``:
     relabel failed episodes whose block ended at rest in the target region; ``chain``: rounds
-    start from the newest earlier candidate (module doc); ``act``: acting
+    start from the newest earlier candidate (module doc); ``explore_std`` / ``explore_steps``:
+    generation's exploration noise on the gripper's x, y, z while the block is lifted, in the
+    first ``explore_steps`` steps (:class:`~adiff_env.manipulation.rollouts.LiftExploration`;
+    0: none), ``explore_bias``: std of its per-episode drift; ``hindsight_goal``: ``"final"``
+    (the block's final position) or ``"peak"`` (its highest held position;
+    :func:`~adiff_env.manipulation.rollouts.keep_rollouts`); ``act``: acting
     overrides for generation and evaluation (ActConfig fields); ``batch_size``: envs per
     batched rollout (1 for agents that cannot act on a batch, e.g. reward guidance)."""
 
@@ -86,6 +91,10 @@ class FetchEvolveConfig:
     height_caps: tuple[float, ...] = ()
     hindsight: bool = True
     chain: bool = True
+    hindsight_goal: str = "final"
+    explore_std: float = 0.0
+    explore_bias: float = 0.0
+    explore_steps: int = 35
     buffer_capacity: int = 2000
     min_distance: float = 0.01
     finetune_steps: int = 600
@@ -105,6 +114,14 @@ class FetchEvolveConfig:
         for key in ("rounds", "samples", "finetune_steps", "eval_episodes", "batch_size", "buffer_capacity"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}.")
+        from adiff_env.manipulation.rollouts import HINDSIGHT_GOALS
+
+        if self.hindsight_goal not in HINDSIGHT_GOALS:
+            from adiff_env.errors import UnknownNameError
+
+            raise UnknownNameError("hindsight goal", self.hindsight_goal, HINDSIGHT_GOALS)
+        if self.explore_std < 0 or self.explore_bias < 0 or self.explore_steps < 0:
+            raise ValueError(f"explore_std and explore_steps must be >= 0, got {self.explore_std}, {self.explore_steps}.")
         for key in ("mix_ratio", "keep_weight"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise ValueError(f"{key} must be in [0, 1], got {getattr(self, key)}.")
@@ -241,7 +258,7 @@ class FetchEvolveDomain:
     def generate(self, current: Checkpoint, round_index: int) -> Generated:
         """Closed-loop episodes of ``current`` on the target (lowered goals with a curriculum),
         filtered and relabelled as in the module doc."""
-        from adiff_env.manipulation.rollouts import curriculum_goal, keep_rollouts, run_batch, table_height
+        from adiff_env.manipulation.rollouts import LiftExploration, curriculum_goal, keep_rollouts, run_batch, table_height
 
         cfg, k = self.config, round_index
         current = self.start_point(current, k)
@@ -257,10 +274,13 @@ class FetchEvolveDomain:
                     obs, _ = probe.reset(seed=s)
                     goals.append(curriculum_goal(obs["desired_goal"], z, cap))
             planner = self._planner(current, probe, seed=cfg.seed * 1000 + k)
+            if cfg.explore_std > 0 or cfg.explore_bias > 0:
+                planner = LiftExploration(planner, cfg.explore_std, cfg.explore_steps, table_height(probe),
+                                          seed=cfg.seed * 1000 + k, bias_std=cfg.explore_bias)
             rollouts = run_batch(make_env, planner, seeds, goals, batch_size=cfg.batch_size, progress=self.run.progress,
                                  desc=f"generate r{k}")
-            kept, counts = keep_rollouts(rollouts, probe, cfg.hindsight)
-            heights = [float(r.final_block[2]) - table_height(probe) for r in kept]
+            kept, counts = keep_rollouts(rollouts, probe, cfg.hindsight, cfg.hindsight_goal)
+            heights = [float(r.item["obs/desired_goal"][-1][2]) - table_height(probe) for r in kept]
         finally:
             probe.close()
         extras: dict[str, Any] = {**counts, "height_cap": cap,

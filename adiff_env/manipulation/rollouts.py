@@ -232,20 +232,85 @@ def path_distance(fa: np.ndarray, fb: np.ndarray) -> float:
     return float(np.linalg.norm(np.asarray(fa) - np.asarray(fb), axis=-1).mean())
 
 
-def keep_rollouts(rollouts: Sequence[Rollout], env: Any, hindsight: bool = True) -> tuple[list[Rollout], dict[str, int]]:
+HINDSIGHT_GOALS = ("final", "peak")
+HELD_DISTANCE = 0.03
+"""The block counts as held while it is within this distance (m) of the grip site (``observation[6:9]``)."""
+
+
+def held_peak(rollout: Rollout, env: Any) -> np.ndarray | None:
+    """The highest block position ``[3]`` among the steps where the block is held (within
+    0.03 m of the grip site) at a position in ``env``'s goal region; None if there is none."""
+    obs = np.asarray(rollout.item[OBS_PREFIX + "observation"], dtype=np.float64)
+    held = np.linalg.norm(obs[:, 6:9], axis=1) < HELD_DISTANCE
+    ok = [k for k in np.flatnonzero(held) if goal_in_region(env, obs[k, 3:6])]
+    if not ok:
+        return None
+    return obs[max(ok, key=lambda k: obs[k, 5]), 3:6].copy()
+
+
+def keep_rollouts(rollouts: Sequence[Rollout], env: Any, hindsight: bool = True,
+                  goal: str = "final") -> tuple[list[Rollout], dict[str, int]]:
     """The filter of self-evolution on executed episodes (consistent by construction): keep an
-    episode that succeeds at its last step; with ``hindsight`` also one whose block ended at
-    rest (:func:`block_at_rest`) at a position in ``env``'s goal region
-    (:func:`goal_in_region`), relabelled to that goal (:func:`relabel`). Returns the kept
-    rollouts and the counts ``succeeded`` / ``relabelled`` / ``dropped``."""
+    episode that succeeds at its last step; with ``hindsight`` also a failed one relabelled
+    (:func:`relabel`) to a goal it reached: ``goal="final"``: the block's final position, if
+    the block ended at rest (:func:`block_at_rest`) in ``env``'s goal region
+    (:func:`goal_in_region`); ``"peak"``: the highest position at which it was held in the
+    goal region (:func:`held_peak`; the planner's training windows take their goals from any
+    step, so a block lifted to a new height teaches that height even if it came down again).
+    Returns the kept rollouts and the counts ``succeeded`` / ``relabelled`` / ``dropped``."""
+    if goal not in HINDSIGHT_GOALS:
+        from adiff_env.errors import UnknownNameError
+
+        raise UnknownNameError("hindsight goal", goal, HINDSIGHT_GOALS)
     kept, counts = [], {"succeeded": 0, "relabelled": 0, "dropped": 0}
     for r in rollouts:
+        target = None
         if r.success:
             kept.append(r)
             counts["succeeded"] += 1
-        elif hindsight and block_at_rest(r) and goal_in_region(env, r.final_block):
-            kept.append(relabel(r, env))
-            counts["relabelled"] += 1
-        else:
+            continue
+        if hindsight and goal == "final" and block_at_rest(r) and goal_in_region(env, r.final_block):
+            target = r.final_block
+        elif hindsight and goal == "peak":
+            target = held_peak(r, env)
+        if target is None:
             counts["dropped"] += 1
+        else:
+            kept.append(relabel(r, env, target))
+            counts["relabelled"] += 1
     return kept, counts
+
+
+class LiftExploration:
+    """Exploration noise for self-generated data: wraps an agent and adds ``b + N(0, std^2)`` (``b ~
+    N(0, bias_std^2)`` drawn once per episode: a drift that carries a held block to new
+    heights) to the gripper's ``x, y, z`` command (not the fingers) on the env steps ``t < steps`` of each
+    episode where the block is off the table (``observation[5]`` more than ``min_lift`` m above
+    ``table_z``), clipped to ``[-1, 1]``. The last ``50 - steps`` steps are the agent's alone, so
+    the block settles before :func:`relabel` takes its final position. Batched like the agent."""
+
+    def __init__(self, agent: Any, std: float, steps: int, table_z: float, seed: int, min_lift: float = 0.02,
+                 bias_std: float = 0.0) -> None:
+        if std < 0 or steps < 0 or bias_std < 0:
+            raise ValueError(f"std, steps and bias_std must be >= 0, got {std}, {steps}, {bias_std}.")
+        self.agent, self.std, self.steps, self.table_z, self.min_lift = agent, float(std), int(steps), table_z, min_lift
+        self.bias_std = float(bias_std)
+        self.bias: np.ndarray | None = None
+        self.rng = np.random.default_rng(seed)
+        self.batch_predict = bool(getattr(agent, "batch_predict", False))
+        self.t = 0
+
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True):
+        action, state = self.agent.predict(observation, state=state, episode_start=episode_start, deterministic=deterministic)
+        action = np.array(action, dtype=np.float32, copy=True)
+        if episode_start is not None and bool(np.all(episode_start)) or self.bias is None or self.bias.shape != action.shape:
+            self.t = 0
+            self.bias = self.rng.normal(0.0, self.bias_std, size=action.shape).astype(np.float32)
+        if (self.std > 0 or self.bias_std > 0) and self.t < self.steps:
+            obs = np.asarray(observation["observation"], dtype=np.float64)
+            lifted = (obs[..., 5] - self.table_z > self.min_lift)[..., None]
+            noise = self.bias + self.rng.normal(0.0, self.std, size=action.shape).astype(np.float32)
+            noise[..., 3] = 0.0
+            action = np.clip(action + noise * lifted, -1.0, 1.0)
+        self.t += 1
+        return action, state

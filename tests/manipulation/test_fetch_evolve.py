@@ -16,11 +16,13 @@ from adiff_env.evolve.domain import EvolveDomain
 from adiff_env.manipulation.evolve import FetchEvolveConfig, FetchEvolveDomain, env_label
 from adiff_env.manipulation.expert import make_fetch_expert
 from adiff_env.manipulation.rollouts import (
+    LiftExploration,
     Rollout,
     block_at_rest,
     block_path_features,
     curriculum_goal,
     goal_in_region,
+    held_peak,
     keep_rollouts,
     path_distance,
     relabel,
@@ -62,10 +64,13 @@ def test_goal_in_region(air_env):
         table.close()
 
 
-def _rollout(achieved: np.ndarray, goal: np.ndarray) -> Rollout:
+def _rollout(achieved: np.ndarray, goal: np.ndarray, held: bool = True) -> Rollout:
     t = len(achieved) - 1
+    obs = np.zeros((t + 1, 25))
+    obs[:, 3:6] = achieved
+    obs[:, 6:9] = 0.0 if held else 0.1  # block relative to the grip site
     item = {"obs/achieved_goal": achieved, "obs/desired_goal": np.tile(goal, (t + 1, 1)),
-            "obs/observation": np.zeros((t + 1, 25)), "actions": np.zeros((t, 4), np.float32),
+            "obs/observation": obs, "actions": np.zeros((t, 4), np.float32),
             "rewards": -np.ones(t)}
     return Rollout(item=item, success=False, ever=False, ret=-float(t), seed=0)
 
@@ -99,6 +104,33 @@ def test_keep_rollouts_keeps_successes_and_held_air_blocks_only(air_env):
     assert kept[0] is win and kept[1].relabelled
     kept, counts = keep_rollouts(rollouts, air_env, hindsight=False)
     assert counts == {"succeeded": 1, "relabelled": 0, "dropped": 3}
+    # "peak": the highest held position in the region, even if the block came down again
+    kept, counts = keep_rollouts(rollouts, air_env, goal="peak")
+    assert counts == {"succeeded": 1, "relabelled": 2, "dropped": 1}
+    assert kept[2].item["obs/desired_goal"][0, 2] == pytest.approx(z + 0.3)  # the falling block's top
+    dropped = _rollout(falling, np.array([1.3, 0.7, z + 0.4]), held=False)  # not in the hand: no goal
+    assert held_peak(dropped, air_env) is None
+    with pytest.raises(Exception, match="hindsight goal"):
+        keep_rollouts(rollouts, air_env, goal="middle")
+
+
+class _Still:
+    batch_predict = True
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=True):
+        return np.zeros((len(observation["observation"]), 4), np.float32), state
+
+
+def test_lift_exploration_moves_only_lifted_blocks_and_only_early():
+    z = 0.42
+    obs = np.zeros((2, 25))
+    obs[:, 5] = [z, z + 0.1]  # env 0: block on the table, env 1: lifted
+    agent = LiftExploration(_Still(), std=0.5, steps=2, table_z=z, seed=0, bias_std=0.5)
+    a0, _ = agent.predict({"observation": obs}, episode_start=np.array([True, True]))
+    assert np.all(a0[0] == 0) and np.any(a0[1, :3] != 0) and a0[1, 3] == 0  # fingers untouched
+    a1, _ = agent.predict({"observation": obs}, episode_start=np.array([False, False]))
+    a2, _ = agent.predict({"observation": obs}, episode_start=np.array([False, False]))
+    assert np.any(a1[1] != 0) and np.all(a2 == 0) and np.all(np.abs(a1) <= 1)  # steps t >= 2: the agent alone
 
 
 def test_batched_rollouts_match_the_sequential_protocol():
