@@ -77,6 +77,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hindsight-goal", choices=["final", "peak"], default=d["hindsight_goal"],
                    help="relabelled goal: the block's final resting position, or its highest held position "
                         f"(default {d['hindsight_goal']})")
+    p.add_argument("--max-normalized", type=float, default=d["max_normalized"],
+                   help="drop kept episodes with a state or action beyond this in the planner's normalized units "
+                        f"(default {d['max_normalized']}; 0: off)")
     p.add_argument("--explore-steps", type=int, default=d["explore_steps"],
                    help=f"explore only in the first N steps of an episode, so the block settles (default {d['explore_steps']})")
     p.add_argument("--no-chain", action="store_true",
@@ -112,7 +115,7 @@ def config_from_args(args: argparse.Namespace) -> FetchEvolveConfig:
     return FetchEvolveConfig(
         env_id=args.env_id, base=args.base, env_kwargs=parse_env_kwargs(args.env_kwarg), keep_env_kwargs=keep,
         keep_weight=args.keep_weight, name=args.name, rounds=args.rounds, samples=args.samples,
-        height_caps=tuple(args.height_caps), hindsight=not args.no_hindsight, chain=not args.no_chain, explore_std=args.explore_std, explore_bias=args.explore_bias, hindsight_goal=args.hindsight_goal, explore_steps=args.explore_steps, finetune_steps=args.finetune_steps,
+        height_caps=tuple(args.height_caps), hindsight=not args.no_hindsight, chain=not args.no_chain, explore_std=args.explore_std, explore_bias=args.explore_bias, hindsight_goal=args.hindsight_goal, explore_steps=args.explore_steps, max_normalized=args.max_normalized or None, finetune_steps=args.finetune_steps,
         lr=args.lr, train_batch_size=args.train_batch_size, mix_ratio=args.mix_ratio, eval_episodes=args.eval_episodes,
         eval_seed=args.eval_seed, min_improvement=args.min_improvement, act=parse_env_kwargs(args.act, "--act"),
         batch_size=args.batch_size, seed=args.seed, device=args.device, workdir=args.workdir,

@@ -76,7 +76,9 @@ class FetchEvolveConfig:
     first ``explore_steps`` steps (:class:`~adiff_env.manipulation.rollouts.LiftExploration`;
     0: none), ``explore_bias``: std of its per-episode drift; ``hindsight_goal``: ``"final"``
     (the block's final position) or ``"peak"`` (its highest held position;
-    :func:`~adiff_env.manipulation.rollouts.keep_rollouts`); ``act``: acting
+    :func:`~adiff_env.manipulation.rollouts.keep_rollouts`); ``max_normalized``: drop kept
+    episodes with a row beyond this in the checkpoint's normalized units (a tumbling block's
+    rotation reads 100+ against the clean data's range and swamps the loss; None: off); ``act``: acting
     overrides for generation and evaluation (ActConfig fields); ``batch_size``: envs per
     batched rollout (1 for agents that cannot act on a batch, e.g. reward guidance)."""
 
@@ -95,6 +97,7 @@ class FetchEvolveConfig:
     explore_std: float = 0.0
     explore_bias: float = 0.0
     explore_steps: int = 35
+    max_normalized: float | None = 5.0
     buffer_capacity: int = 2000
     min_distance: float = 0.01
     finetune_steps: int = 600
@@ -122,6 +125,8 @@ class FetchEvolveConfig:
             raise UnknownNameError("hindsight goal", self.hindsight_goal, HINDSIGHT_GOALS)
         if self.explore_std < 0 or self.explore_bias < 0 or self.explore_steps < 0:
             raise ValueError(f"explore_std and explore_steps must be >= 0, got {self.explore_std}, {self.explore_steps}.")
+        if self.max_normalized is not None and not self.max_normalized > 0:
+            raise ValueError(f"max_normalized must be > 0 or None, got {self.max_normalized}.")
         for key in ("mix_ratio", "keep_weight"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise ValueError(f"{key} must be in [0, 1], got {getattr(self, key)}.")
@@ -157,6 +162,20 @@ class FetchEvolveConfig:
     def target(self) -> str:
         """The target task as ``ENV_ID?k=v`` (for titles and metadata)."""
         return env_label(self.env_id, self.env_kwargs)
+
+
+def _in_range(kept: list[Any], checkpoint: Checkpoint, bound: float) -> tuple[list[Any], int]:
+    """The rollouts whose rows ``[action, observation]`` stay within ``bound`` in
+    ``checkpoint``'s normalized units, and how many were dropped."""
+    from adiff_env.datasets.normalizers import normalizer_from_dict
+
+    norm = normalizer_from_dict(checkpoint.metadata.normalizer)
+    out = []
+    for r in kept:
+        rows = np.concatenate([r.item["actions"], r.item["obs/observation"][:-1]], axis=1)
+        if float(np.abs(norm.normalize(rows)).max()) <= bound:
+            out.append(r)
+    return out, len(kept) - len(out)
 
 
 def _where(checkpoint: Checkpoint, workdir: Path) -> str:
@@ -280,6 +299,8 @@ class FetchEvolveDomain:
             rollouts = run_batch(make_env, planner, seeds, goals, batch_size=cfg.batch_size, progress=self.run.progress,
                                  desc=f"generate r{k}")
             kept, counts = keep_rollouts(rollouts, probe, cfg.hindsight, cfg.hindsight_goal)
+            if cfg.max_normalized is not None:
+                kept, counts["out_of_range"] = _in_range(kept, current, cfg.max_normalized)
             heights = [float(r.item["obs/desired_goal"][-1][2]) - table_height(probe) for r in kept]
         finally:
             probe.close()

@@ -163,7 +163,8 @@ def test_config_checks_and_curriculum_rounds():
     assert isinstance(FetchEvolveDomain(cfg), EvolveDomain)
     for bad, match in (({"height_caps": (0.04,)}, "height_caps"), ({"mix_ratio": 1.5}, "mix_ratio"),
                        ({"samples": 0}, "samples"), ({"act": {"replan_evry": 2}}, "replan_evry"),
-                       ({"min_improvement": -1}, "min_improvement")):
+                       ({"min_improvement": -1}, "min_improvement"), ({"max_normalized": 0.0}, "max_normalized"),
+                       ({"hindsight_goal": "middle"}, "hindsight goal"), ({"explore_bias": -0.1}, "explore")):
         with pytest.raises(ValueError, match=match):
             FetchEvolveConfig(env_id=PNP, base="planner:x", **bad)
 
@@ -192,7 +193,7 @@ def test_tiny_fetch_evolve_round_through_the_cli(tmp_path, capsys):
     capsys.readouterr()
     rc = main(["--threads", "1", "planner", "evolve", PNP, "--from", "planner:tiny-pnp", "--env-kwarg", 'goal_region="table"',
                "--keep-env-kwarg", 'goal_region="table"', "--rounds", "1", "--samples", "4", "--eval-episodes", "2",
-               "--finetune-steps", "3", "--batch-size", "4", "--quiet", "--json"])
+               "--finetune-steps", "3", "--batch-size", "4", "--max-normalized", "0", "--quiet", "--json"])
     assert rc == 0
     state = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert state["domain"] == "fetch" and state["config"]["env_kwargs"] == {"goal_region": "table"}
