@@ -235,3 +235,23 @@ def test_rounds_chain_from_the_newest_earlier_candidate(tmp_path):
     domain = FetchEvolveDomain(FetchEvolveConfig(env_id=PNP, base="planner:evo", chain=False))
     domain._run = run
     assert domain.start_point(base, 3).metadata.extra["tag"] == "base"
+
+
+def test_the_shipped_air_planner_resolves_from_an_empty_home():
+    """planner:fetch-pick-place-air comes from planners/pretrained/ (the temp ADIFF_HOME is
+    empty), records how it was made and its figures, and acts on an air goal."""
+    from adiff_env.agents import make_agent
+    from adiff_env.registry import ModelRegistry
+
+    ckpt = ModelRegistry().load("fetch-pick-place-air", kind="trajectory-planner")
+    meta = ckpt.metadata
+    assert meta.name == "fetch-pick-place-air" and meta.version == 1 and not meta.extra["run_dir"].startswith("/")
+    assert {"air", "table"} <= set(meta.scores["after"]) and meta.scores["after"]["air"]["seeds"] == [70000, 70099]
+    env = gym.make(PNP, goal_region="air")
+    try:
+        agent = make_agent("planner:fetch-pick-place-air", env)
+        obs, _ = env.reset(seed=70000)
+        action, _ = agent.predict(obs, episode_start=True)
+        assert action.shape == (4,) and np.all(np.abs(action) <= 1)
+    finally:
+        env.close()
