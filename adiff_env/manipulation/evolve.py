@@ -1,0 +1,379 @@
+"""Fetch's evolve domain: adapt a trajectory planner to goals its data never showed (AdaptDiffuser).
+
+``EvolutionLoop(FetchEvolveDomain(FetchEvolveConfig(...))).run()`` (CLI: ``adiff planner
+evolve``). The setting: a planner trained on pick-and-place with goals on the table only
+adapts to goals in the air, with no new expert data. The loop
+(:mod:`adiff_env.evolve.loop`) owns state, resume, registry and "register only if better";
+this domain supplies, per round ``k``:
+
+1. generation: the current planner acts closed-loop on ``samples`` episodes of the *target*
+   env (``env_kwargs``, e.g. ``{"goal_region": "air"}``) with the goal in its conditioning
+   (inpainted at the deadline and in the global condition), all episodes in one batched
+   rollout (:func:`adiff_env.manipulation.rollouts.run_batch`). With ``height_caps`` the
+   round's air goals are lowered to at most ``height_caps[k - 1]`` m above the table (the
+   last cap repeats), so the first rounds hold goals the planner can reach;
+2. the MuJoCo consistency filter: every kept trajectory is an *executed* episode, so its
+   states and actions are physically consistent by construction; an episode is kept if it
+   succeeds at its last step, or (``hindsight``) if the block ended at rest at a position in
+   the target's goal region (e.g. lifted into the air and held): that position becomes the
+   episode's goal (:func:`~adiff_env.manipulation.rollouts.relabel`). Each kept item's buffer
+   reward is its (relabelled) return under the env's own ``compute_reward``, so a task with
+   an extra cost (``FetchPush-Avoid``'s zone) ranks by it unchanged;
+3. fine-tuning from the current weights on the base's dataset + the buffer exported as a
+   Minari dataset (a share ``mix_ratio`` of the windows from the buffer; the rest keep the
+   seen task), into a scratch registry under the round folder;
+4. evaluation: final-step success on ``eval_episodes`` episodes of the target env and of the
+   ``keep_env_kwargs`` env (the seen task, e.g. table goals), reset seeds ``eval_seed + i``;
+   score ``100 x ((1 - keep_weight) x target + keep_weight x keep)``, so a version that
+   forgets the seen task does not count as better.
+
+With ``chain`` (default) generation and fine-tuning of round ``k`` start from the newest
+earlier round's candidate (``rounds/rJ/candidate``), registered or not, instead of the
+current registered version: a curriculum round's gain (goals up to 0.15 m) hardly shows on
+the full target (goals up to 0.45 m), and without chaining every round would restart from the
+base. Registration is unchanged: a version is written only when its score beats the best.
+
+No new expert data enters at any point: the buffer holds the planner's own rollouts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from adiff_env.evolve.buffer import BufferConfig, ItemMetric
+from adiff_env.evolve.domain import Evaluation, Generated, LoopConfig, Registration, RunContext
+from adiff_env.manipulation.rollouts import block_path_features, path_distance
+
+if TYPE_CHECKING:
+    from adiff_env.evolve.buffer import TrajectoryBuffer
+    from adiff_env.registry import Checkpoint, ModelRegistry
+
+EVAL_SEED = 40_000
+"""Selection seeds: rounds pick versions on reset seeds 40000+; report on others (e.g. 70000+)."""
+GENERATION_SEED = 1_000_000
+"""Generation episodes use reset seeds ``1_000_000 + 10_000 * seed + 1_000 * round + i``."""
+PLANNER_KIND = "trajectory-planner"
+FETCH_METRIC = ItemMetric(block_path_features, path_distance)
+
+
+@dataclass(frozen=True)
+class FetchEvolveConfig:
+    """Everything a run needs (saved in ``state.json``; module doc for the steps).
+
+    ``env_id`` + ``env_kwargs``: the target task (gym.make keywords, e.g.
+    ``{"goal_region": "air"}``); ``keep_env_kwargs``: the seen task whose success enters the
+    score with ``keep_weight`` (None: target only); ``base``: ``planner:NAME[@vK]`` or a
+    checkpoint path; ``samples``: episodes generated per round; ``height_caps``: per-round cap
+    (m) of the air goals' height above the table (empty: the env's goals); ``hindsight``:
+    relabel failed episodes whose block ended at rest in the target region; ``chain``: rounds
+    start from the newest earlier candidate (module doc); ``explore_std`` / ``explore_steps``:
+    generation's exploration noise on the gripper's x, y, z while the block is lifted, in the
+    first ``explore_steps`` steps (:class:`~adiff_env.manipulation.rollouts.LiftExploration`;
+    0: none), ``explore_bias``: std of its per-episode drift; ``hindsight_goal``: ``"final"``
+    (the block's final position) or ``"peak"`` (its highest held position;
+    :func:`~adiff_env.manipulation.rollouts.keep_rollouts`); ``max_normalized``: drop kept
+    episodes with a row beyond this in the checkpoint's normalized units (a tumbling block's
+    rotation reads 100+ against the clean data's range and swamps the loss; None: off); ``act``: acting
+    overrides for generation and evaluation (ActConfig fields); ``batch_size``: envs per
+    batched rollout (1 for agents that cannot act on a batch, e.g. reward guidance)."""
+
+    env_id: str
+    base: str
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    keep_env_kwargs: dict[str, Any] | None = None
+    keep_weight: float = 0.5
+    name: str | None = None
+    rounds: int = 3
+    samples: int = 64
+    height_caps: tuple[float, ...] = ()
+    hindsight: bool = True
+    chain: bool = True
+    hindsight_goal: str = "final"
+    explore_std: float = 0.0
+    explore_bias: float = 0.0
+    explore_steps: int = 35
+    max_normalized: float | None = 5.0
+    buffer_capacity: int = 2000
+    min_distance: float = 0.01
+    finetune_steps: int = 600
+    lr: float = 3e-4
+    train_batch_size: int | None = None
+    mix_ratio: float = 0.5
+    eval_episodes: int = 30
+    eval_seed: int = EVAL_SEED
+    min_improvement: float = 0.0
+    act: dict[str, Any] = field(default_factory=dict)
+    batch_size: int = 64
+    seed: int = 0
+    device: str = "cpu"
+    workdir: str | None = None
+
+    def __post_init__(self) -> None:
+        for key in ("rounds", "samples", "finetune_steps", "eval_episodes", "batch_size", "buffer_capacity"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}.")
+        from adiff_env.manipulation.rollouts import HINDSIGHT_GOALS
+
+        if self.hindsight_goal not in HINDSIGHT_GOALS:
+            from adiff_env.errors import UnknownNameError
+
+            raise UnknownNameError("hindsight goal", self.hindsight_goal, HINDSIGHT_GOALS)
+        if self.explore_std < 0 or self.explore_bias < 0 or self.explore_steps < 0:
+            raise ValueError(f"explore_std and explore_steps must be >= 0, got {self.explore_std}, {self.explore_steps}.")
+        if self.max_normalized is not None and not self.max_normalized > 0:
+            raise ValueError(f"max_normalized must be > 0 or None, got {self.max_normalized}.")
+        for key in ("mix_ratio", "keep_weight"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ValueError(f"{key} must be in [0, 1], got {getattr(self, key)}.")
+        if self.min_improvement < 0:
+            raise ValueError(f"min_improvement must be >= 0, got {self.min_improvement}.")
+        object.__setattr__(self, "height_caps", tuple(float(c) for c in self.height_caps))
+        from adiff_env.manipulation.env import AIR_OFFSET_LOW
+
+        bad = [c for c in self.height_caps if not c > AIR_OFFSET_LOW]
+        if bad:
+            raise ValueError(f"height_caps must be > {AIR_OFFSET_LOW} m (air goals start there), got {bad}.")
+        if self.act:
+            from adiff_env.planners.preset import ActConfig
+
+            known = {f.name for f in dataclasses.fields(ActConfig)}
+            unknown = sorted(set(self.act) - known)
+            if unknown:
+                raise ValueError(f"act: unknown acting options {unknown}; known: {sorted(known)}.")
+            ActConfig(**self.act)
+
+    def loop_config(self) -> LoopConfig:
+        """The loop's part of this config."""
+        return LoopConfig(base=self.base, name=self.name, rounds=self.rounds, min_improvement=self.min_improvement,
+                          workdir=self.workdir)
+
+    def cap(self, round_index: int) -> float | None:
+        """Round ``round_index``'s height cap (the last one repeats), None without a curriculum."""
+        if not self.height_caps:
+            return None
+        return self.height_caps[min(round_index, len(self.height_caps)) - 1]
+
+    @property
+    def target(self) -> str:
+        """The target task as ``ENV_ID?k=v`` (for titles and metadata)."""
+        return env_label(self.env_id, self.env_kwargs)
+
+
+def _in_range(kept: list[Any], checkpoint: Checkpoint, bound: float) -> tuple[list[Any], int]:
+    """The rollouts whose rows ``[action, observation]`` stay within ``bound`` in
+    ``checkpoint``'s normalized units, and how many were dropped."""
+    from adiff_env.datasets.normalizers import normalizer_from_dict
+
+    norm = normalizer_from_dict(checkpoint.metadata.normalizer)
+    out = []
+    for r in kept:
+        rows = np.concatenate([r.item["actions"], r.item["obs/observation"][:-1]], axis=1)
+        if float(np.abs(norm.normalize(rows)).max()) <= bound:
+            out.append(r)
+    return out, len(kept) - len(out)
+
+
+def _where(checkpoint: Checkpoint, workdir: Path) -> str:
+    """A checkpoint's spec, with its folder relative to the work dir when it is a round's candidate."""
+    try:
+        return f"{checkpoint.spec} ({checkpoint.path.resolve().relative_to(workdir.resolve())})"
+    except ValueError:
+        return checkpoint.spec
+
+
+def env_label(env_id: str, kwargs: dict[str, Any] | None) -> str:
+    """``adiff/FetchPickAndPlace-v0?goal_region=air`` (no ``?`` without keywords)."""
+    if not kwargs:
+        return env_id
+    return env_id + "?" + "&".join(f"{k}={v}" for k, v in sorted(kwargs.items()))
+
+
+class FetchEvolveDomain:
+    """Fetch's :class:`~adiff_env.evolve.domain.EvolveDomain` (module doc)."""
+
+    kind = "fetch"
+    score_label = "success score (target / kept task)"
+
+    def __init__(self, config: FetchEvolveConfig) -> None:
+        self.config = config
+        self.target = config.target
+        self._run: RunContext | None = None
+
+    # ------------------------------------------------------------------ set-up
+    def loop_config(self) -> LoopConfig:
+        return self.config.loop_config()
+
+    def buffer_config(self) -> BufferConfig:
+        c = self.config
+        return BufferConfig(capacity=c.buffer_capacity, min_distance=c.min_distance, seed=c.seed)
+
+    def buffer_metric(self) -> ItemMetric | None:
+        return FETCH_METRIC
+
+    def load(self, registry: ModelRegistry, spec: str) -> Checkpoint:
+        return registry.load(spec.removeprefix("planner:"), kind=PLANNER_KIND)
+
+    def open(self, run: RunContext) -> None:
+        """Check before any work that the env builds and the base's dataset (mixed into
+        fine-tuning) is on disk."""
+        import gymnasium as gym
+
+        from adiff_env.datasets.collect import datasets_root
+        from adiff_env.manipulation import is_fetch_env
+
+        env = gym.make(self.config.env_id, **self.config.env_kwargs)
+        try:
+            if not is_fetch_env(env):
+                raise ValueError(f"FetchEvolveDomain evolves on Fetch envs; {self.config.env_id!r} is not one "
+                                 "(mazes: adiff maze evolve).")
+        finally:
+            env.close()
+        dataset = (run.base.config.get("preset") or {}).get("dataset")
+        if dataset and not (datasets_root() / dataset / "data").is_dir():
+            raise FileNotFoundError(
+                f"the base planner {run.base.spec} was trained on the Minari dataset {dataset!r}, which fine-tuning "
+                f"mixes in, but it is not in {datasets_root()}; collect it first (adiff datasets collect --recipe ...).")
+        self._run = run
+
+    @property
+    def run(self) -> RunContext:
+        if self._run is None:
+            raise RuntimeError("FetchEvolveDomain: open(run) first (EvolutionLoop.run does).")
+        return self._run
+
+    def close(self) -> None:
+        self._run = None
+
+    def _env_factory(self, kwargs: dict[str, Any] | None) -> Any:
+        import gymnasium as gym
+
+        env_id, kw = self.config.env_id, dict(kwargs or {})
+        return lambda: gym.make(env_id, **kw)
+
+    def _planner(self, checkpoint: Checkpoint, env: Any, seed: int) -> Any:
+        from adiff_env.planners.trajectory import TrajectoryPlanner
+
+        return TrajectoryPlanner.from_checkpoint(checkpoint, env, device=self.config.device, seed=seed, **self.config.act)
+
+    def start_point(self, current: Checkpoint, round_index: int) -> Checkpoint:
+        """What round ``round_index`` generates with and fine-tunes from: with ``chain`` the
+        newest earlier round's candidate on disk (module doc), else (or before any) ``current``."""
+        if not self.config.chain:
+            return current
+        from adiff_env.registry import ModelRegistry
+
+        for j in range(round_index - 1, 0, -1):
+            folder = self.run.workdir / "rounds" / f"r{j}" / "candidate"
+            if (folder / "models" / self.run.name).is_dir():
+                return ModelRegistry(folder, read_only_roots=[]).load(self.run.name, kind=PLANNER_KIND)
+        return current
+
+    # ------------------------------------------------------------------ the round's steps
+    def generate(self, current: Checkpoint, round_index: int) -> Generated:
+        """Closed-loop episodes of ``current`` on the target (lowered goals with a curriculum),
+        filtered and relabelled as in the module doc."""
+        from adiff_env.manipulation.rollouts import LiftExploration, curriculum_goal, keep_rollouts, run_batch, table_height
+
+        cfg, k = self.config, round_index
+        current = self.start_point(current, k)
+        make_env = self._env_factory(cfg.env_kwargs)
+        probe = make_env()
+        try:
+            seeds = [GENERATION_SEED + 10_000 * cfg.seed + 1_000 * k + i for i in range(cfg.samples)]
+            cap = cfg.cap(k)
+            goals: list[np.ndarray | None] | None = None
+            if cap is not None:
+                z, goals = table_height(probe), []
+                for s in seeds:
+                    obs, _ = probe.reset(seed=s)
+                    goals.append(curriculum_goal(obs["desired_goal"], z, cap))
+            planner = self._planner(current, probe, seed=cfg.seed * 1000 + k)
+            if cfg.explore_std > 0 or cfg.explore_bias > 0:
+                planner = LiftExploration(planner, cfg.explore_std, cfg.explore_steps, table_height(probe),
+                                          seed=cfg.seed * 1000 + k, bias_std=cfg.explore_bias)
+            rollouts = run_batch(make_env, planner, seeds, goals, batch_size=cfg.batch_size, progress=self.run.progress,
+                                 desc=f"generate r{k}")
+            kept, counts = keep_rollouts(rollouts, probe, cfg.hindsight, cfg.hindsight_goal)
+            if cfg.max_normalized is not None:
+                kept, counts["out_of_range"] = _in_range(kept, current, cfg.max_normalized)
+            heights = [float(r.item["obs/desired_goal"][-1][2]) - table_height(probe) for r in kept]
+        finally:
+            probe.close()
+        extras: dict[str, Any] = {**counts, "height_cap": cap,
+                                  "generation_success_rate": float(np.mean([r.success for r in rollouts])),
+                                  "kept_height_max": max(heights) if heights else None,
+                                  "kept_height_mean": float(np.mean(heights)) if heights else None,
+                                  "generated_with": _where(current, self.run.workdir)}
+        return Generated(items=[r.item for r in kept], rewards=[r.ret for r in kept], generated=len(rollouts), extras=extras)
+
+    def finetune(self, current: Checkpoint, buffer: TrajectoryBuffer, folder: Path,
+                 round_index: int) -> tuple[Checkpoint, float]:
+        """Export the buffer as a Minari dataset, fine-tune ``current`` on its dataset + the
+        buffer; the candidate goes to a scratch registry under ``folder``."""
+        import gymnasium as gym
+
+        from adiff_env.planners.preset import PlannerPreset
+        from adiff_env.planners.train import train_planner
+        from adiff_env.registry import ModelRegistry
+
+        cfg, k, name = self.config, round_index, self.run.name
+        current = self.start_point(current, k)
+        dataset_id = f"evolve/{name}-buffer-v0"
+        env = gym.make(cfg.env_id, **cfg.env_kwargs)
+        try:
+            buffer.to_minari(dataset_id, env, description=f"{len(buffer)} executed, filtered planner rollouts on "
+                                                          f"{cfg.target} (self-evolution buffer; hindsight goals)")
+        finally:
+            env.close()
+        preset = PlannerPreset.from_dict(current.config["preset"], source=f"{current.spec} config")
+        train: dict[str, Any] = {"steps": cfg.finetune_steps, "lr": cfg.lr, "warmup_steps": min(50, cfg.finetune_steps // 10),
+                                 "eval_every": 0, "checkpoint_every": cfg.finetune_steps, "seed": cfg.seed + k}
+        if cfg.train_batch_size:
+            train["batch_size"] = cfg.train_batch_size
+        diffusion = {"global_cond": bool(current.config.get("global_cond", False))}
+        preset = preset.replace(train=train, diffusion=diffusion, **({"act": cfg.act} if cfg.act else {}))
+        preset = dataclasses.replace(preset, name=name)
+        scratch = ModelRegistry(folder / "candidate", read_only_roots=[])
+        result = train_planner(preset, run_dir=folder / "train", device=cfg.device, progress=self.run.progress,
+                               registry=scratch, init_from=current, extra_dataset=dataset_id, extra_ratio=cfg.mix_ratio)
+        return result.checkpoint, result.final_loss
+
+    def evaluate(self, checkpoint: Checkpoint) -> Evaluation:
+        """Final-step success on the target and the kept task, same seeds every round."""
+        cfg = self.config
+        target = self.success(checkpoint, cfg.env_kwargs)
+        summary: dict[str, Any] = {"target": cfg.target, "target_success_rate": target, "episodes": cfg.eval_episodes,
+                                   "seed": cfg.eval_seed}
+        score = target
+        if cfg.keep_env_kwargs is not None:
+            keep = self.success(checkpoint, cfg.keep_env_kwargs)
+            summary.update(keep=env_label(cfg.env_id, cfg.keep_env_kwargs), keep_success_rate=keep)
+            score = (1.0 - cfg.keep_weight) * target + cfg.keep_weight * keep
+        return Evaluation(score=100.0 * score, summary=summary)
+
+    def success(self, checkpoint: Checkpoint, env_kwargs: dict[str, Any] | None, episodes: int | None = None,
+                seed: int | None = None) -> float:
+        """Final-step success rate of ``checkpoint`` on ``env_id`` with ``env_kwargs`` over
+        ``episodes`` batched episodes (reset seeds ``seed + i``; defaults: the config's)."""
+        from adiff_env.manipulation.rollouts import run_batch
+
+        cfg = self.config
+        n, s = episodes or cfg.eval_episodes, cfg.eval_seed if seed is None else seed
+        make_env = self._env_factory(env_kwargs)
+        probe = make_env()
+        try:
+            planner = self._planner(checkpoint, probe, seed=cfg.seed)
+            rollouts = run_batch(make_env, planner, [s + i for i in range(n)], batch_size=cfg.batch_size,
+                                 progress=self._run.progress if self._run else False, desc="evaluate")
+        finally:
+            probe.close()
+        return float(np.mean([r.success for r in rollouts]))
+
+    def registration(self, candidate: Checkpoint) -> Registration:
+        c = self.config
+        return Registration(metadata={"env": c.env_id}, extra_files={})
