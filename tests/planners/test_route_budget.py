@@ -117,3 +117,17 @@ def test_passing_a_point_asks_for_a_replan_at_once(on):
     refresh_reward(planner, st, np.r_[u.coin_positions[0] + [0.3, 0.0], 0.0, 0.0])  # inside the coin's disc
     assert len(st.reached) == 1 and (st.plan is None) == on
     env.close()
+
+
+def test_routed_generation_episodes_get_the_time_limit_not_the_goal_deadline():
+    from adiff_env.maze.generate import REST_STEPS, drive_steps
+
+    env = gym.make("adiff/PointMaze-Medium-GoldCoin-v0")
+    plain = types.SimpleNamespace(reward_source=None, act=ActConfig())
+    routed = types.SimpleNamespace(reward_source=object(), act=ActConfig(reward="task"))
+    shortest = types.SimpleNamespace(reward_source=object(), act=ActConfig(reward="task", route="shortest"))
+    assert drive_steps(plain, env, 60) == 2 * 60 + 2 * REST_STEPS
+    assert drive_steps(shortest, env, 60) == 2 * 60 + 2 * REST_STEPS
+    assert drive_steps(routed, env, 60) == 600  # Medium's time limit: room for the coin tour
+    assert drive_steps(routed, env, 400) == 2 * 400 + 2 * REST_STEPS  # never shorter than before
+    env.close()
