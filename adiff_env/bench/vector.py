@@ -10,11 +10,12 @@ Agents. One call per step for all sub-envs when the agent declares ``batch_predi
 its ``predict`` takes observations with a leading env axis ``[N, ...]`` and ``episode_start``
 ``[N]`` and returns actions ``[N, A]`` (the planner batches its sampler calls; SB3 models and
 MLP policies run one forward pass). Any other agent is built once per sub-env (agents such as
-the waypoint expert hold one env's plan) and called per sub-env. An agent that declares
-``reads_env_state = True`` (a planner with reward guidance, whose reward is rebuilt from its
-env's goal, coins or zone at every replan) is built once per sub-env *on that sub-env*, which
-must then live in this process: such evaluations run a sync vector env whatever ``mode`` says
-(the episodes are the same; only the stepping is serial). No agent is special-cased.
+the waypoint expert hold one env's plan) and called per sub-env. No agent is special-cased.
+
+An agent with ``bind_envs(handles)`` (the trajectory planner) is handed one handle per sub-env
+it acts on (:func:`sub_env_handles`), so state-dependent acting options such as reward guidance
+(``planner:NAME?reward=task``: coins not yet taken) read each sub-env's own state, not the
+template env the agent was built on.
 """
 
 from __future__ import annotations
@@ -45,6 +46,54 @@ def make_vector_env(env_id: str, n_envs: int, mode: str = "async", env_kwargs: d
 
     cls = gym.vector.AsyncVectorEnv if mode == "async" else gym.vector.SyncVectorEnv
     return cls([thunk] * n_envs, autoreset_mode=gym.vector.AutoresetMode.DISABLED)
+
+
+class SubEnvView:
+    """Sub-env ``i`` of an :class:`~gymnasium.vector.AsyncVectorEnv` as an agent's env handle:
+    ``task_reward()`` is that sub-env's, built in its worker on its live state (``envs.call``);
+    every other attribute is the ``template`` env's (same id and keywords: the map, the
+    reward factories). ``unwrapped`` is the view itself."""
+
+    def __init__(self, envs: gym.vector.VectorEnv, index: int, template: gym.Env) -> None:
+        self._envs, self._index, self._template = envs, int(index), template
+
+    @property
+    def unwrapped(self) -> SubEnvView:
+        return self
+
+    @property
+    def spec(self) -> Any:
+        return self._template.spec
+
+    def task_reward(self, *args: Any, **kwargs: Any) -> Any:
+        return self._envs.call("task_reward", *args, **kwargs)[self._index]
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._template.unwrapped, name)
+
+
+def sub_env_handles(envs: gym.vector.VectorEnv, template: gym.Env) -> list[Any]:
+    """One env handle per sub-env of ``envs``: the sub-env itself in a sync vector env, a
+    :class:`SubEnvView` in an async one."""
+    subs = getattr(envs, "envs", None)
+    if subs is not None:
+        return list(subs)
+    return [SubEnvView(envs, i, template) for i in range(envs.num_envs)]
+
+
+def bind_agents(agents: list[Agent], handles: list[Any]) -> None:
+    """Hand each agent that takes them (``bind_envs``) the handles of the sub-envs it acts on:
+    all of them to one batched agent, sub-env ``i``'s to agent ``i`` otherwise."""
+    if len(agents) == 1 and getattr(agents[0], "batch_predict", False):
+        groups = [handles]
+    else:
+        groups = [[h] for h in handles]
+    for agent, group in zip(agents, groups):
+        bind = getattr(agent, "bind_envs", None)
+        if callable(bind):
+            bind(group)
 
 
 def _row(obs: Any, i: int) -> Any:
@@ -198,13 +247,11 @@ def evaluate_vector(
     template = gym.make(make_id, **env_kwargs)
     try:
         agents = [make_agent(agent_spec, template, agent_options)]
-        own_env = bool(getattr(agents[0], "reads_env_state", False))
         if force_per_env or not getattr(agents[0], "batch_predict", False):
             agents += [make_agent(agent_spec, template, agent_options) for _ in range(n_envs - 1)]
-        envs = make_vector_env(make_id, n_envs, "sync" if own_env else mode, env_kwargs)
+        envs = make_vector_env(make_id, n_envs, mode, env_kwargs)
         try:
-            if own_env:  # built on the env it acts on, not on the template (module doc)
-                agents = [make_agent(agent_spec, sub, agent_options) for sub in envs.envs]  # type: ignore[attr-defined]
+            bind_agents(agents, sub_env_handles(envs, template))
             start = time.perf_counter()
             coins: list[float] = []
             ever: list[bool] = []

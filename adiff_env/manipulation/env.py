@@ -258,7 +258,7 @@ class AdiffFetchPushAvoidEnv(AdiffFetchPushEnv):
 
         if goal is None and np.size(self.goal) != 3:
             raise RuntimeError("task_reward() needs this episode's goal: call env.reset() first (a planner guided by "
-                               "reward=task must be built on the env it acts on).")
+                               "reward=task must be built on, or bound to, the env it acts on).")
         return FetchTaskReward(goal=self.goal if goal is None else goal, zone=self.forbidden_zone,
                                zone_cost=self.zone_cost, threshold=self.distance_threshold)
 

@@ -107,7 +107,7 @@ def generate(planner: Any, env: Any, *, samples: int, candidates: int, reward_we
 
         out.generated += 1
         if mode == "closed-loop":
-            rollout = _drive(planner, env, obs, guided_plan, max_steps=2 * j + 2 * REST_STEPS)
+            rollout = _drive(planner, env, obs, guided_plan, max_steps=drive_steps(planner, env, j))
             executed = rollout[OBS_PREFIX + "observation"]
             if np.linalg.norm(executed[-1, :2] - goal) > 0.5:
                 out.unsuccessful += 1
@@ -128,6 +128,21 @@ def generate(planner: Any, env: Any, *, samples: int, candidates: int, reward_we
         out.items.append(checked.rollout)
         out.rewards.append(reward(executed))
     return out
+
+
+def drive_steps(planner: Any, env: Any, deadline: int) -> int:
+    """Step cap of a closed-loop generation episode: twice the goal's deadline plus rest, or,
+    when the planner routes its subgoals through a reward's points (``--act reward=task``: the
+    coins), the env's time limit: the tour is many times the goal's deadline (a Medium coin
+    tour ~24 cells, ~480 steps; the goal's deadline ~50-100), so the shorter cap would cut every
+    routed episode off before the goal and keep none."""
+    from adiff_env.planners.route import time_limit
+
+    cap = 2 * deadline + 2 * REST_STEPS
+    act = getattr(planner, "act", None)
+    routed = getattr(planner, "reward_source", None) is not None and getattr(act, "route", "") == "reward"
+    limit = time_limit(env) if routed else None
+    return max(cap, limit) if limit is not None else cap
 
 
 def _ranked_and_guided(planner: Any, reward: Any, guidance: GuidanceConfig) -> tuple[Any, Any]:

@@ -27,6 +27,7 @@ from adiff_env.maze.layout import Cell
 from adiff_env.planners.task import RouteHints
 
 GOAL_SLACK = 0.5  # the env's goal radius: within it a passed deadline is not renewed
+APPROACH = 0.4  # a plan onto a route point ends this far short of it (inside the 0.5 that counts)
 MAX_EXACT_TOUR = 7  # points to pass up to which every visiting order is tried (7! = 5040 orders)
 
 
@@ -62,8 +63,20 @@ class MazePlanningTask:
         the next point to pass (or ``goal``)."""
         stops, path, marks = self.route(state, goal, hints)
         if k <= 0 or marks[0] <= k:
-            return stops[0]  # the next point to pass (or the goal) is within reach: plan onto it
+            # the next point to pass (or the goal) is within reach: plan onto it
+            return self.approach_point(stops[0], path, marks[0]) if len(stops) > 1 else stops[0]
         return self.geometry.cell_center(path[k])
+
+    def approach_point(self, point: np.ndarray, path: Sequence[Cell], mark: int) -> np.ndarray:
+        """Where a plan onto route point ``point`` (reached at ``path[mark]``) ends: ``APPROACH``
+        short of it towards the cell the route comes from, inside the ``goal_tolerance`` disc
+        that counts as passing it, so the ball need not brake onto its centre (a dead end's
+        coin is taken at the cell's mouth). ``point`` itself when the route starts in its cell."""
+        if mark < 1 or APPROACH <= 0:
+            return point
+        back = self.geometry.cell_center(path[mark - 1]) - point
+        norm = float(np.linalg.norm(back))
+        return point if norm == 0 else point + back * (min(APPROACH, self.goal_tolerance) / norm)
 
     def route(self, state: np.ndarray, goal: np.ndarray, hints: RouteHints
               ) -> tuple[list[np.ndarray], list[Cell], list[int]]:
@@ -83,6 +96,12 @@ class MazePlanningTask:
             path += g.path_cells(path[-1], g.cell_of(stop), blocked)[1:]
             marks.append(len(path) - 1)
         return stops, path, marks
+
+    def route_length(self, state: np.ndarray, goal: np.ndarray, hints: RouteHints) -> float:
+        """Length (maze units) of :meth:`route`'s cell path from ``state`` through the hints'
+        points to ``goal``: cells walked times the cell size (the route budget's estimate)."""
+        _, path, _ = self.route(state, goal, hints)
+        return float((len(path) - 1) * self.geometry.scale)
 
     def blocked_cells(self, boxes: Sequence[Sequence[float]]) -> frozenset[Cell]:
         """Free cells whose centre lies inside one of ``boxes`` ``[M][4]`` (``x_lo, y_lo, x_hi, y_hi``)."""

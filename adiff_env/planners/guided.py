@@ -54,3 +54,28 @@ def guided_rank(planner: Any, reward: Any) -> Callable[[torch.Tensor], torch.Ten
         return torch.as_tensor(place, dtype=x.dtype, device=x.device)
 
     return rank
+
+
+def batched_guided_kwargs(planner: Any, rewards: list[Any]) -> dict[str, Any]:
+    """:func:`guided_kwargs` for one sampler call over several envs: rows ``[i k, (i + 1) k)``
+    of the ``[N k, H, D]`` batch (``k = act.n_samples``) are env ``i``'s candidates, guided and
+    ranked by ``rewards[i]`` (each env's reward rebuilt on its own state). A candidate's reward
+    depends on its own rows only, so each env's gradient is exactly its single-env one."""
+    from adiff_env.diffusion import RewardGuide
+
+    k = planner.act.n_samples
+    per_env = [guided_kwargs(planner, r) for r in rewards]
+
+    def split(x: torch.Tensor) -> list[torch.Tensor]:
+        if x.shape[0] != k * len(per_env):
+            raise ValueError(f"a batched guide expects {len(per_env)} envs x {k} candidates = {k * len(per_env)} rows, "
+                             f"got {x.shape[0]}.")
+        return list(x.split(k))
+
+    def guide(x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([kw["guide"](part, None) for kw, part in zip(per_env, split(x))])
+
+    def rank(x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([kw["reward_fn"](part) for kw, part in zip(per_env, split(x))])
+
+    return {"guide": RewardGuide(guide), "guidance": per_env[0]["guidance"], "reward_fn": rank}

@@ -130,6 +130,14 @@ class ActConfig:
     the order of the shortest tour, and around the zone (:mod:`adiff_env.planners.route`; with
     ``subgoal_cells = 0`` the plan goes to the next point to pass); ``"shortest"`` keeps the
     task's shortest route to the goal whatever the reward (guidance alone must make the detour).
+    ``replan_on_reach`` (default True): replan at the step the agent passes a route point (a
+    coin taken, a waypoint passed) instead of at the next ``replan_every`` step, so the ball
+    turns to the next point at once rather than braking onto the one it has passed.
+    ``route_pace`` p > 0 (env steps per unit of the task's route length; a maze: per cell):
+    a time budget for the route. At each replan, while ``p x route_length`` exceeds the steps
+    left before the env's time limit, the point to visit (``visit``, not an ordered ``via``)
+    whose removal shortens the route most is left out for the rest of the episode (the goal
+    comes first). 0 (default): every point is visited, however late.
     """
 
     sampler: str = "ddim"
@@ -151,6 +159,8 @@ class ActConfig:
     guide_scale: float = 0.3
     guide_steps: int = 2
     route: str = "reward"
+    replan_on_reach: bool = True
+    route_pace: float = 0.0
 
     def __post_init__(self) -> None:
         from adiff_env.planners.reward_spec import parse_reward_spec
@@ -173,6 +183,8 @@ class ActConfig:
         for name in ("replan_every", "n_samples", "lookahead"):
             if getattr(self, name) < 1:
                 raise ValueError(f"act.{name} must be >= 1, got {getattr(self, name)}.")
+        if not self.route_pace >= 0 or self.route_pace == float("inf"):
+            raise ConfigError(f"act.route_pace must be a finite number >= 0 (0 = no time budget), got {self.route_pace!r}.")
         if self.subgoal_cells < 0:
             raise ValueError(f"act.subgoal_cells must be >= 0 (0 = plan to the goal), got {self.subgoal_cells}.")
         if self.sampler_steps < 0 or self.deadline_speed <= 0:

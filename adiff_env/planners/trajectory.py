@@ -29,8 +29,11 @@ state (:class:`~adiff_env.planners.reward_spec.PlanReward`), so coins already ta
 pull the plan. A reward that asks something of the route (``route_hints()``: coins, waypoints,
 a zone to keep out of) also steers the subgoals, with ``act.route = "reward"``: the task's
 ``routed_subgoal`` (if it has one) routes through the points not yet passed and around the
-zone (:mod:`adiff_env.planners.route`). Batched acting plans for N envs in one call from one env object, so it refuses
-reward guidance (a ``ConfigError``) instead of guiding every env by the wrong env's state.
+zone (:mod:`adiff_env.planners.route`). Batched acting guides each env by its own state: the
+caller binds one handle per env (:meth:`TrajectoryPlanner.bind_envs`; the vector evaluation
+does it for its sub-envs), each env gets its own reward at its replans, and the one sampler
+call guides and ranks each env's candidates by that env's reward. Without bound handles
+batched guided acting is a ``ConfigError`` (it would guide every env by one env's state).
 """
 
 from __future__ import annotations
@@ -90,6 +93,7 @@ class PlanState:
     reward: Any = None  # reward guidance: the reward built at the last replan
     hints: Any = None  # its RouteHints, less the points passed
     reached: list[np.ndarray] = dataclasses.field(default_factory=list)  # hint points passed this episode
+    skipped: list[np.ndarray] = dataclasses.field(default_factory=list)  # points left out: no time (act.route_pace)
 
 
 class TrajectoryPlanner:
@@ -153,6 +157,8 @@ class TrajectoryPlanner:
         self.plan_times: list[float] = []  # seconds per sampler call
         self.plans_made = 0  # env plans (a batched call makes several)
         self.env = env
+        self._bound_envs: list[Any] = []  # bind_envs: one handle per env of a batch
+        self.reward_sources: list[Any] = []  # batched guided acting: one PlanReward per bound env
         self.set_act(act)
 
     # ------------------------------------------------------------------ construction
@@ -198,8 +204,29 @@ class TrajectoryPlanner:
                                   "with TrajectoryPlanner.from_checkpoint(checkpoint, env, reward=...).")
             self.reward_source = PlanReward(act.reward, self.env)
         self.act = act
+        self._bind_rewards()
         self.scheduler = make_scheduler(act.sampler, schedule, prediction=self.prediction, steps=steps, eta=act.eta)
         self.sampler_steps = steps
+
+    def bind_envs(self, envs: Any) -> None:
+        """The envs this planner acts on, one handle per env of a batch (``envs [N]``: a vector
+        env's sub-envs, or anything whose ``unwrapped.task_reward()`` reads that env's live
+        state), so reward guidance (``act.reward``) rebuilds each env's reward from its own
+        state. One handle also rebinds single-env acting. Without ``act.reward`` it only records them."""
+        bound = list(envs)
+        if not bound:
+            raise ValueError("bind_envs needs at least one env handle.")
+        self._bound_envs = bound
+        self._bind_rewards()
+
+    def _bind_rewards(self) -> None:
+        self.reward_sources = []
+        if self.act.reward and self._bound_envs:
+            from adiff_env.planners.reward_spec import PlanReward
+
+            self.reward_sources = [PlanReward(self.act.reward, e) for e in self._bound_envs]
+            if len(self.reward_sources) == 1:
+                self.reward_source = self.reward_sources[0]
 
     # ------------------------------------------------------------------ agent protocol
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True):
@@ -215,13 +242,6 @@ class TrajectoryPlanner:
         action = self.act_on(np.asarray(obs["observation"], dtype=np.float64), np.asarray(obs["desired_goal"], dtype=np.float64))
         return (action[None] if batched else action), state
 
-    @property
-    def reads_env_state(self) -> bool:
-        """True with reward guidance (``act.reward``): each replan rebuilds the reward from the
-        env's state, so the planner must be built on the env it acts on (a vector evaluation
-        builds one per sub-env, :func:`~adiff_env.bench.vector.evaluate_vector`)."""
-        return self.reward_source is not None
-
     def reset(self) -> None:
         self.state = PlanState()
         self.states = []
@@ -231,7 +251,7 @@ class TrajectoryPlanner:
         if self.reward_source is not None:
             from adiff_env.planners.route import refresh_reward
 
-            refresh_reward(self, st, s)
+            refresh_reward(self, st, s, goal=goal)
         goal = self._plan_goal(st, s, goal)
         if self._needs_plan(st, s, goal):
             st.plan, st.plan_t = self.plan(s, goal, st.deadline_t - st.t), st.t
@@ -282,10 +302,21 @@ class TrajectoryPlanner:
             self.states = [PlanState() for _ in range(n)]
         for i in np.flatnonzero(starts):
             self.states[i] = PlanState()
+        if self.reward_source is not None:
+            if len(self.reward_sources) != n:
+                raise ConfigError(f"reward guidance (act.reward={self.act.reward!r}) over a batch of {n} envs needs "
+                                  f"each env's own state: call bind_envs() with {n} env handles first "
+                                  f"({len(self.reward_sources)} bound); `adiff bench` and evaluate_vector do.")
+            from adiff_env.planners.route import refresh_reward
+
+            for i, st in enumerate(self.states):
+                refresh_reward(self, st, s[i], self.reward_sources[i], goal=goals[i])
         goals = np.stack([self._plan_goal(st, s[i], goals[i]) for i, st in enumerate(self.states)])
         need = [i for i, st in enumerate(self.states) if self._needs_plan(st, s[i], goals[i])]
         if need:
-            plans = self.plan_batch(s[need], goals[need], [self.states[i].deadline_t - self.states[i].t for i in need])
+            rewards = [self.states[i].reward for i in need] if self.reward_source is not None else None
+            plans = self.plan_batch(s[need], goals[need], [self.states[i].deadline_t - self.states[i].t for i in need],
+                                    rewards=rewards)
             for plan, i in zip(plans, need):
                 self.states[i].plan, self.states[i].plan_t = plan, self.states[i].t
         actions = []
@@ -371,17 +402,21 @@ class TrajectoryPlanner:
         reward = self.state.reward if self.state.reward is not None else self.reward_source()
         return guided_kwargs(self, reward)
 
-    def plan_batch(self, s: np.ndarray, goals: np.ndarray, steps_left: list[int]) -> np.ndarray:
+    def plan_batch(self, s: np.ndarray, goals: np.ndarray, steps_left: list[int], rewards: list[Any] | None = None
+                   ) -> np.ndarray:
         """Plans ``[N, H, A + O]`` (unnormalized) for ``N`` envs in one sampler call.
 
         ``s [N, O]``, ``goals [N, G]``, ``steps_left`` per env. The call draws ``N x n_samples``
         trajectories, each env's ``n_samples`` with that env's inpainting; the best by the
         smoothness ranking is kept per env (first in draw order on ties, like :meth:`plan`).
         With ``N = 1`` it returns exactly :meth:`plan`'s plan for the same generator state.
-        Refuses reward guidance (module doc)."""
-        if self.reward_source is not None:
-            raise ConfigError(f"reward guidance (act.reward={self.act.reward!r}) plans for one env at a time: its "
-                              "reward is rebuilt from that env's state. Act on a single env (no vector env).")
+        With reward guidance, ``rewards [N]`` are the envs' rewards (built on each env's state;
+        :func:`~adiff_env.planners.guided.batched_guided_kwargs` guides and ranks each env's
+        candidates by its own)."""
+        if self.reward_source is not None and (rewards is None or len(rewards) != len(s)):
+            raise ConfigError(f"reward guidance (act.reward={self.act.reward!r}) over {len(s)} envs needs one reward "
+                              f"per env (rewards=[...], got {None if rewards is None else len(rewards)}): each is "
+                              "rebuilt from its env's state (bind_envs).")
         tic = time.perf_counter()
         n, k = len(s), self.act.n_samples
         conds = [self.conditioner(s[i], goals[i], steps_left[i]) for i in range(n)]
@@ -396,8 +431,14 @@ class TrajectoryPlanner:
                 torch.stack([c.values[0, a:] for c in conds]), torch.stack([c.values[j, cols] for c, j in zip(conds, js)]),
                 torch.tensor(js), self.horizon,
             ).repeat_interleave(k, 0)
+        if rewards is not None:
+            from adiff_env.planners.guided import batched_guided_kwargs
+
+            kwargs = batched_guided_kwargs(self, rewards)
+        else:
+            kwargs = {"reward_fn": self._rank_reward if k > 1 else None}
         out = sample(self.model, self.scheduler, shape, device=self.device, generator=self.generator,
-                     conditioner=cond, cond=vector, reward_fn=self._rank_reward if k > 1 else None)
+                     conditioner=cond, cond=vector, **kwargs)
         x = out.samples.view(n, k, *shape[1:])
         best = out.rewards.view(n, k).argmax(1) if out.rewards is not None else torch.zeros(n, dtype=torch.long)
         plans = self.normalizer.unnormalize(x[torch.arange(n), best.to(x.device)].cpu().numpy().astype(np.float64))

@@ -72,10 +72,11 @@ def test_guided_plans_move_the_planned_block_out_of_the_zone():
         env.close()
 
 
-def test_vector_evaluation_builds_guided_planners_on_their_sub_envs():
-    """Two async sub-envs asked for: the guided planner reads each sub-env's goal and zone, so the
-    cell runs sync with one planner per sub-env (before, a planner built on the never-reset
-    template env failed at its first replan, or the batched planner refused guidance)."""
+def test_vector_evaluation_guides_each_sub_env_by_its_own_state():
+    """Two async sub-envs: the batched guided planner is bound to both (``bind_envs``) and
+    rebuilds each one's zone reward from that sub-env's live state (before, a planner built on
+    the never-reset template env failed at its first replan, or the batched planner refused
+    guidance)."""
     from adiff_env.bench.vector import evaluate_vector
 
     result = evaluate_vector(AVOID, GUIDED.format(scale=1), episodes=2, seed=40000, n_envs=2, mode="async",

@@ -145,7 +145,7 @@ def test_maze_task_reward_without_coins_is_the_goal_term():
 
 
 # ------------------------------------------------------------------ the planner
-def test_reward_guidance_needs_the_env_and_refuses_batches(planner_checkpoint, gold_env):
+def test_reward_guidance_needs_the_env_and_refuses_unbound_batches(planner_checkpoint, gold_env):
     from adiff_env.planners.trajectory import TrajectoryPlanner
 
     with pytest.raises(ConfigError, match="needs the env"):
@@ -155,7 +155,7 @@ def test_reward_guidance_needs_the_env_and_refuses_batches(planner_checkpoint, g
     guided = TrajectoryPlanner.from_checkpoint(planner_checkpoint, gold_env, reward="coins")
     obs, _ = gold_env.reset(seed=0)
     batch = {k: np.stack([v, v]) for k, v in obs.items()}
-    with pytest.raises(ConfigError, match="one env at a time"):
+    with pytest.raises(ConfigError, match="needs each env's own state"):
         guided.predict(batch, episode_start=np.array([True, True]))
 
 

@@ -16,7 +16,7 @@ import adiff_env  # noqa: F401  (registers the env ids)
 from adiff_env.errors import ConfigError
 from adiff_env.maze.geometry import MazeGeometry
 from adiff_env.maze.layout import MazeLayout
-from adiff_env.maze.task import MazePlanningTask, tour_order
+from adiff_env.maze.task import APPROACH, MazePlanningTask, tour_order
 from adiff_env.maze.zones import AvoidCellsReward, WaypointReward
 from adiff_env.planners.reward_spec import PlanReward, RewardTerm, check_reward_spec, parse_reward_spec
 from adiff_env.planners.route import refresh_reward
@@ -142,9 +142,15 @@ def test_route_passes_the_points_in_tour_order_then_reaches_the_goal():
     assert [path[m] for m in marks] == [(1, 1), (1, 7), (1, 6)]
     assert all(abs(a[1] - b[1]) == 1 for a, b in zip(path[:-1], path[1:]))  # one cell per move
     assert np.allclose(task.routed_subgoal(start, goal, 2, hints), CORRIDOR.cell_center((1, 2)))
-    near = np.r_[CORRIDOR.cell_center((1, 2)), 0, 0]  # the first coin within 2 cells: plan onto it
-    assert np.allclose(task.routed_subgoal(near, goal, 2, hints), CORRIDOR.cell_center((1, 1)))
-    assert np.allclose(task.routed_subgoal(start, goal, 0, hints), CORRIDOR.cell_center((1, 1)))
+    near = np.r_[CORRIDOR.cell_center((1, 2)), 0, 0]  # the first coin within 2 cells: plan onto its disc
+    short = CORRIDOR.cell_center((1, 1)) + [APPROACH, 0.0]  # APPROACH short of it, on the side the route comes from
+    assert np.allclose(task.routed_subgoal(near, goal, 2, hints), short)
+    assert np.allclose(task.routed_subgoal(start, goal, 0, hints), short)
+    inside = np.r_[CORRIDOR.cell_center((1, 1)) + [0.45, 0.0], 0, 0]  # already in the coin's cell: its centre
+    assert np.allclose(task.routed_subgoal(inside, goal, 2, hints), CORRIDOR.cell_center((1, 1)))
+    last = RouteHints()  # the goal itself is planned onto, not short of it
+    assert np.allclose(task.routed_subgoal(near, CORRIDOR.cell_center((1, 1)), 2, last), CORRIDOR.cell_center((1, 1)))
+    assert 0 < APPROACH < task.goal_tolerance  # inside the disc that counts as passing the point
 
 
 def test_avoid_route_never_enters_the_zone_when_another_way_exists():
