@@ -116,6 +116,10 @@ class ActConfig:
     the cell k cells ahead on the maze's shortest cell path (the goal itself once it is within k
     cells), chosen afresh at each replan, so each plan covers a few cells of a long route; the
     cell path is map knowledge, as the geodesic deadline is. 0 (default) plans to the goal.
+    ``settle_index`` j > 0: while the task's goal dims are within its ``goal_tolerance`` of the
+    goal, every replan pins the goal from index j on (the plan settles at the goal in j steps
+    and rests there) instead of at the deadline still ahead; 0 (default) keeps the deadline.
+    Must be below the plan's horizon (checked when the planner is built).
 
     Reward guidance (:mod:`adiff_env.planners.reward_spec`): ``reward`` a spec such as
     ``"task"``, ``"coins"`` or ``"coins:1+free-cells:0.5"`` ('' = none, the default: the plans
@@ -154,6 +158,7 @@ class ActConfig:
     deadline_margin: int = 4
     rank: str = "free-cells"
     subgoal_cells: int = 0
+    settle_index: int = 0
     reward: str = ""
     guidance: str = "x0"
     guide_scale: float = 0.3
@@ -187,6 +192,8 @@ class ActConfig:
             raise ConfigError(f"act.route_pace must be a finite number >= 0 (0 = no time budget), got {self.route_pace!r}.")
         if self.subgoal_cells < 0:
             raise ValueError(f"act.subgoal_cells must be >= 0 (0 = plan to the goal), got {self.subgoal_cells}.")
+        if self.settle_index < 0:
+            raise ValueError(f"act.settle_index must be >= 0 (0 = keep the deadline at the goal), got {self.settle_index}.")
         if self.sampler_steps < 0 or self.deadline_speed <= 0:
             raise ValueError(
                 f"act.sampler_steps must be >= 0 and act.deadline_speed > 0, got "

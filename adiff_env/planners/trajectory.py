@@ -192,6 +192,9 @@ class TrajectoryPlanner:
         steps = act.sampler_steps or schedule.num_steps
         if steps > schedule.num_steps:
             raise ValueError(f"sampler_steps {steps} exceeds the model's {schedule.num_steps} training steps.")
+        if act.settle_index >= self.horizon:
+            raise ValueError(f"act.settle_index {act.settle_index} must be below the plan's horizon {self.horizon} "
+                             "(0 = keep the deadline at the goal).")
         if act.action == "pd" and not self.task.position_dims:
             raise ValueError(f"act.action='pd' needs a task with position_dims; {type(self.task).__name__} has none. "
                              "Use action='plan' or 'inverse-dynamics'.")
@@ -288,6 +291,9 @@ class TrajectoryPlanner:
             # a new goal, or the deadline passed short of the goal (e.g. stuck at a wall):
             # plan afresh from here instead of pinning every state to an unreachable goal
             st.deadline_t = st.t + self.initial_deadline(s, goal)
+        if due and not far and self.act.settle_index:
+            # at the goal already: settle there in settle_index steps, not at a deadline still ahead
+            st.deadline_t = st.t + self.act.settle_index
         return due
 
     def act_on_batch(self, observation: dict[str, Any], episode_start: Any = None) -> np.ndarray:
