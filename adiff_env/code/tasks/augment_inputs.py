@@ -40,7 +40,7 @@ class Candidate:
     """One candidate input: ``args`` for the entry point, how it was made and from which test."""
 
     args: tuple
-    kind: str  # "boundary", "mutation" or "random"
+    kind: str  # "boundary", "mutation", "random", "structured", "small" or "chain"
     source_test: int | None  # index (into tests + public_tests) of the seed input's test
     detail: str  # e.g. "arg 0 -> []"
 
@@ -48,7 +48,7 @@ class Candidate:
 @dataclass(frozen=True)
 class Seed:
     args: tuple
-    test: int  # index into tests + public_tests
+    test: int | None  # index into tests + public_tests; None: traced from the tests' run
 
 
 def seed_inputs(tests: Iterable[str], names: Iterable[str]) -> list[Seed]:
@@ -235,9 +235,16 @@ def mutate_value(value: object, rng: random.Random, depth: int = 0) -> tuple[obj
     return value, "unchanged"
 
 
-def candidates(seeds: list[Seed], rng: random.Random, count: int) -> list[Candidate]:
+KINDS = ("mutation", "random", "structured", "small", "chain", "constant")  # drawn in turn after the boundary ones
+
+
+def candidates(seeds: list[Seed], rng: random.Random, count: int, hints=None) -> list[Candidate]:
     """Up to ``count`` distinct candidates (not equal to a seed): boundary ones first (at most a
-    third of ``count``), then mutation and random draws alternating. Empty without seeds."""
+    quarter of ``count``), then the :data:`KINDS` drawn in turn (``structured``, ``small`` and
+    ``chain``: :mod:`adiff_env.code.tasks.augment_structured`, steered by ``hints``, a
+    :class:`~adiff_env.code.tasks.augment_structured.Hints` of the reference). Empty without seeds."""
+    from adiff_env.code.tasks.augment_structured import chain_args, constant_substitutions, small_like, structured_args
+
     if not seeds or count < 1:
         return []
     seen = {typed_key(s.args) for s in seeds}
@@ -261,16 +268,32 @@ def candidates(seeds: list[Seed], rng: random.Random, count: int) -> list[Candid
         boundary += [(rank, args, test, detail) for rank, (args, test) in enumerate(members)]
     rng.shuffle(boundary)
     boundary.sort(key=lambda b: b[0])  # stable: rank 0 of every group, then rank 1, ...
-    for _, args, test, detail in boundary[: max(1, count // 3)]:
+    for _, args, test, detail in boundary[: max(1, count // 4)]:
         add(args, "boundary", test, detail)
+    constants = constant_substitutions(seeds, hints, rng)[::-1]  # popped from the end: shuffled order
     for attempt in range(20 * count):
         if len(out) >= count:
             break
         seed = seeds[rng.randrange(len(seeds))]
-        if attempt % 2 == 0 and seed.args:
+        kind = KINDS[attempt % len(KINDS)]
+        if not seed.args and kind != "random":
+            continue
+        if kind == "mutation":
             pos = rng.randrange(len(seed.args))
             new, note = mutate_value(seed.args[pos], rng)
             add(seed.args[:pos] + (new,) + seed.args[pos + 1:], "mutation", seed.test, f"arg {pos}: {note}")
+        elif kind == "structured":
+            args, note = structured_args(seed.args, rng, hints)
+            add(args, "structured", seed.test, note)
+        elif kind == "chain":
+            args, note = chain_args(seed.args, rng, hints)
+            add(args, "chain", seed.test, note)
+        elif kind == "constant":
+            if constants:
+                args, test, note = constants.pop()
+                add(args, "constant", test, note)
+        elif kind == "small":
+            add(tuple(small_like(a, rng, 0, hints) for a in seed.args), "small", seed.test, "small-scope values")
         else:
             template = seeds[rng.randrange(len(seeds))].args
             pool = [s.args for s in seeds if len(s.args) == len(template)]
