@@ -130,7 +130,7 @@ def main() -> int:
                    "augment_s": round(augment_s, 2), "mutants": 0, "survivors": 0, "killed_by_added": 0,
                    "equivalent": 0, "verdicts": []}
             oracle = None  # built when first needed
-            for mutant in mutants(task.solution)[: args.max_mutants]:
+            for index, mutant in enumerate(mutants(task.solution)[: args.max_mutants]):
                 row["mutants"] += 1
                 if not passes_tests(mutant.source, task.entry_point, task.tests, task.setup):
                     continue
@@ -144,7 +144,7 @@ def main() -> int:
                 row["equivalent"] += not killed and found is None
                 totals["killed_by_oracle_only"] += not killed and found is not None
                 totals["killed_without_oracle_witness"] += killed and found is None
-                row["verdicts"].append({"mutant": f"{mutant.operator}: {mutant.description}", "killed": killed,
+                row["verdicts"].append({"index": index, "mutant": f"{mutant.operator}: {mutant.description}", "killed": killed,
                                         "witness": None if found is None else repr(found)[:300]})
             rows.append(row)
             totals["mutants"] += row["mutants"]

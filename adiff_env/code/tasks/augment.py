@@ -45,7 +45,7 @@ from adiff_env.sandbox.judge import MAX_RESTARTS
 
 _SINK = "_adiff_probe"
 PROBE_BATCH = 40  # candidates per sandbox run
-MAX_TIMEOUTS = 6  # per probing pass of a task: after that many calls timed out, the rest are dropped
+MAX_TIMEOUTS = 10  # per probing pass of a task: after that many calls timed out, the rest are dropped
 
 
 @dataclass(frozen=True)
@@ -226,6 +226,19 @@ def _test_source(entry_point: str, args: tuple, expected: object) -> str:
     return f"assert {call} == {expected!r}"
 
 
+def _probe_order(pool: list[Candidate]) -> list[int]:
+    """Pool indices with the kinds taken in turn (kinds in order of first appearance, each in draw order)."""
+    by_kind: dict[str, list[int]] = {}
+    for i, cand in enumerate(pool):
+        by_kind.setdefault(cand.kind, []).append(i)
+    queues = [q[::-1] for q in by_kind.values()]
+    out: list[int] = []
+    while queues:
+        out += [q.pop() for q in queues]
+        queues = [q for q in queues if q]
+    return out
+
+
 def _select(kept: list, config: AugmentConfig) -> list[tuple[Candidate, str]]:
     """The ``per_task`` tests to keep, in draw order: ``select="drawn"`` takes the first ones;
     ``"diverse"`` groups the inputs by expected value (its encoding) and takes one of each group
@@ -273,12 +286,15 @@ def augment_task(task: Task, sandbox, config: AugmentConfig, summary: AugmentSum
     hints = hints_from(task.solution) if config.hints else None
     pool: list[Candidate] = candidates(seeds, rng, config.pool_factor * config.per_task, hints)
     summary.candidates += len(pool)
-    inputs = [c.args for c in pool]
+    order = _probe_order(pool)  # kinds interleaved: a kind the reference is slow on cannot use up the timeouts
+    inputs = [pool[i].args for i in order]
     first = _probe_values(sandbox, task, inputs, limits)
     again = [i for i, (reason, _) in enumerate(first) if reason == "ok"]  # the second run: only what passed
     second: list[tuple[str, str | None]] = [("not probed again", None)] * len(inputs)
     for i, outcome in zip(again, _probe_values(sandbox, task, [inputs[i] for i in again], limits)):
         second[i] = outcome
+    back = sorted(range(len(order)), key=order.__getitem__)  # probe position of each pool index
+    first, second = [first[k] for k in back], [second[k] for k in back]
     kept: list = []  # (candidate, test source, encoded expected value)
     for cand, (r1, v1), (r2, v2) in zip(pool, first, second):
         reason = r1 if r1 != "ok" else r2 if r2 != "ok" else None

@@ -40,6 +40,8 @@ from adiff_env.code.tasks.augment_structured import hints_from
 from adiff_env.code.tasks.base import Task
 from adiff_env.code.tasks.mutation import _time_guard, _Timeout
 
+MAX_EXPECTED_CHARS = 4000  # AugmentConfig.max_expected_chars: longer answers make no test, nor an oracle entry
+
 
 @dataclass(frozen=True)
 class OracleConfig:
@@ -175,7 +177,8 @@ def build_oracle(task: Task, config: OracleConfig = OracleConfig(), extra: Seque
             continue
         first, second = _call(fn, args, config.call_s), _call(fn, args, config.call_s)
         timeouts += (first[0] == "timeout") + (second[0] == "timeout")
-        if first[0] == "ok" and second[0] == "ok" and _finite(first[1]) and typed_key_safe(first[1]) == typed_key_safe(second[1]):
+        key = _value_key(first[1]) if first[0] == "ok" and second[0] == "ok" and _finite(first[1]) else None
+        if key is not None and key == _value_key(second[1]):
             oracle.inputs.append(args)
             oracle.expected.append(first[1])
         else:
@@ -183,9 +186,14 @@ def build_oracle(task: Task, config: OracleConfig = OracleConfig(), extra: Seque
     return oracle
 
 
-def typed_key_safe(value: object) -> str:
-    """:func:`typed_key` of a plain value, ``repr`` of anything else (sets, objects)."""
-    return typed_key(value) if is_plain(value) else f"{type(value).__name__}:{value!r}"
+def _value_key(value: object) -> str | None:
+    """:func:`typed_key` of a value a test could hold (plain, its ``repr`` at most
+    ``MAX_EXPECTED_CHARS`` long, as the augmentation keeps), else ``repr`` of it; None when it has none."""
+    try:
+        key = typed_key(value) if is_plain(value) else f"{type(value).__name__}:{value!r}"
+    except (ValueError, RecursionError):  # an int too long to print, a self-containing value
+        return None
+    return key if len(key) <= 2 * MAX_EXPECTED_CHARS else None
 
 
 def witness(task: Task, oracle: Oracle, source: str, call_s: float | None = None) -> tuple | None:
