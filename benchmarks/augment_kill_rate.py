@@ -138,7 +138,7 @@ def main() -> int:
                 killed = bool(added) and not passes_tests(mutant.source, task.entry_point, added, task.setup)
                 if oracle is None:
                     oracle = build_oracle(task, oracle_config, reviewed.get(task.task_id, []))
-                    row["oracle_inputs"] = len(oracle.inputs)
+                    row["oracle_inputs"], row["oracle_untried"] = len(oracle.inputs), oracle.untried
                 found = witness(task, oracle, mutant.source)
                 row["killed_by_added"] += killed
                 row["equivalent"] += not killed and found is None

@@ -149,3 +149,28 @@ def test_oracle_tells_equivalent_from_wrong_mutants():
     assert same_answer(0.1 + 0.2, 0.3) and not same_answer(0.3, 0.31) and not same_answer([1], [1, 2])
     with pytest.raises(ValueError, match="inputs must be an integer >= 0, got -1"):
         OracleConfig(inputs=-1)
+
+
+def test_reviewed_witnesses_each_tell_a_mutant_from_the_reference():
+    """Every hand-found witness of benchmarks/data/augment_witnesses.json is an input the reference
+    answers and on which some first-order mutant of that task's reference differs."""
+    import ast
+    import json
+    from pathlib import Path
+
+    from adiff_env.code.tasks import load_tasks
+    from adiff_env.code.tasks.mutation import mutants
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "augment_witnesses.json"
+    reviewed = {k: v for k, v in json.loads(path.read_text()).items() if not k.startswith("_")}
+    tasks = {t.task_id: t for t in load_tasks("humaneval") if t.task_id in reviewed}
+    assert reviewed and set(tasks) == set(reviewed)
+    for task_id, literals in reviewed.items():
+        task = tasks[task_id]
+        for literal in literals:
+            args = ast.literal_eval(literal)
+            assert type(args) is tuple, (task_id, literal)
+            oracle = build_oracle(task, OracleConfig(inputs=0), [args])
+            assert args in oracle.inputs, (task_id, literal)  # the reference answers it, the same twice
+            just_it = type(oracle)(task_id, [args], [oracle.expected[oracle.inputs.index(args)]])
+            assert any(witness(task, just_it, m.source) == args for m in mutants(task.solution)), (task_id, literal)

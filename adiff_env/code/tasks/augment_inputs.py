@@ -247,6 +247,12 @@ def candidates(seeds: list[Seed], rng: random.Random, count: int, hints=None) ->
 
     if not seeds or count < 1:
         return []
+    from dataclasses import replace
+
+    from adiff_env.code.tasks.augment_structured import Hints
+
+    vocabulary = sorted({w for s in seeds for a in s.args if type(a) is str for w in a.split()})
+    hints = replace(hints or Hints(), words=tuple(vocabulary[:200]))
     seen = {typed_key(s.args) for s in seeds}
     out: list[Candidate] = []
 

@@ -49,11 +49,14 @@ _EXTRA = string.digits + "!?.,;:-_'#@ " + string.ascii_uppercase
 @dataclass(frozen=True)
 class Hints:
     """What the reference's own text suggests: ``ints``, its integer constants ``c`` with ``c - 1``
-    and ``c + 1`` (sorted, unique; thresholds sit there), and ``chars``, the characters of its
-    short string constants (``"aeiou"``, ``"-"``, ``"()"``: the characters the task talks about)."""
+    and ``c + 1`` (sorted, unique; thresholds sit there), ``chars``, the characters of its
+    short string constants (``"aeiou"``, ``"-"``, ``"()"``: the characters the task talks about),
+    and ``words``, the words of all the seed inputs' strings (so a sentence can mix the words
+    of two given tests: ``"seven six"`` from ``"five seven"`` and ``"six one"``)."""
 
     ints: tuple[int, ...] = ()
     chars: str = ""
+    words: tuple[str, ...] = ()  # the words of every seed string (set by candidates(): one vocabulary per task)
 
 
 MAX_HINT = 10**6
@@ -150,6 +153,9 @@ def _structured_str(value: str, rng: random.Random, hints: Hints | None = None) 
     if op == "word":
         words = value.split(" ")
         k = rng.randrange(len(words))
+        if hints and hints.words and rng.random() < 0.5:
+            word = rng.choice(hints.words)
+            return " ".join(words[:k] + [word] + words[k:]), f"insert word {word!r} at {k}"
         return " ".join(words[:k + 1] + words[k:]), f"repeat word {k}"
     i = rng.randrange(len(value))
     return value[:i] + value[i] * rng.randint(1, 3) + value[i:], f"repeat char {i}"
@@ -227,7 +233,7 @@ def small_like(template: object, rng: random.Random, depth: int = 0, hints: Hint
     if kind is str:
         alphabet = _alphabet(template) + (hints.chars if hints and rng.random() < 0.3 else "")
         if " " in template.strip() and rng.random() < 0.5:
-            words = template.split()
+            words = list(hints.words) if hints and hints.words and rng.random() < 0.5 else template.split()
             return " ".join(rng.choice(words) for _ in range(rng.randint(0, 4)))
         return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 5)))
     if kind is list:

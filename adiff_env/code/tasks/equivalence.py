@@ -32,6 +32,7 @@ from __future__ import annotations
 import copy
 import math
 import random
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -46,12 +47,14 @@ MAX_EXPECTED_CHARS = 4000  # AugmentConfig.max_expected_chars: longer answers ma
 @dataclass(frozen=True)
 class OracleConfig:
     """``inputs``: generator candidates per task; ``seed``: their seed; ``call_s``: time per call;
-    ``max_timeouts``: reference calls that may time out before no more are tried."""
+    ``max_timeouts``: reference calls that may time out, and ``budget_s``: seconds of reference
+    calls, before no more inputs are tried (the seeds and reviewed witnesses come first)."""
 
     inputs: int = 1500
     seed: int = 1000
     call_s: float = 0.5
     max_timeouts: int = 8
+    budget_s: float = 20.0  # reference time per task: no more inputs after it (a slow reference gets fewer)
 
     def __post_init__(self) -> None:
         if type(self.inputs) is not int or self.inputs < 0:
@@ -68,6 +71,7 @@ class Oracle:
     inputs: list[tuple] = field(default_factory=list)
     expected: list[object] = field(default_factory=list)
     dropped: int = 0  # oracle inputs the reference raised on, timed out on or answered twice differently
+    untried: int = 0  # inputs not tried: the time budget or the timeouts ran out
 
 
 def _load(task: Task, source: str, call_s: float = 5.0):
@@ -166,14 +170,15 @@ def build_oracle(task: Task, config: OracleConfig = OracleConfig(), extra: Seque
         pool += [c.args for c in candidates(seeds, rng, config.inputs, hints_from(task.solution))]
     fn = _load(task, task.solution)[task.entry_point]
     timeouts = 0
+    start = time.perf_counter()
     keys: set[str] = set()
     for args in pool:
         key = typed_key(args)
         if key in keys:
             continue
         keys.add(key)
-        if timeouts >= config.max_timeouts:
-            oracle.dropped += 1
+        if timeouts >= config.max_timeouts or time.perf_counter() - start > config.budget_s:
+            oracle.untried += 1
             continue
         first, second = _call(fn, args, config.call_s), _call(fn, args, config.call_s)
         timeouts += (first[0] == "timeout") + (second[0] == "timeout")
