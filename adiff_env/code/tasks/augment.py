@@ -2,9 +2,13 @@
 
 For a task with an entry point, a reference solution and tests:
 
-1. candidate inputs come from :mod:`adiff_env.code.tasks.augment_inputs` (types inferred from
-   the literal arguments of the given tests; boundary values, mutated seed inputs, random
-   inputs), ``pool_factor * per_task`` of them, drawn from ``Random(f"augment:{seed}:{task_id}")``;
+1. candidate inputs come from :mod:`adiff_env.code.tasks.augment_inputs` and
+   :mod:`adiff_env.code.tasks.augment_structured` (types inferred from the seed inputs: the
+   literal arguments of the given tests, plus -- ``trace`` -- the arguments they compute,
+   recorded by :func:`traced_inputs`; boundary values, mutated, random, structured,
+   small-scope, chained and constant-pool inputs, the last steered by the reference's
+   constants, ``hints``), ``pool_factor * per_task`` of them, drawn from
+   ``Random(f"augment:{seed}:{task_id}")``;
 2. the reference runs on every candidate **through the sandbox** on the trusted-judge path
    (``sandbox.run(solution, probes, setup=..., entry_point=...)``), twice, in separate runs
    (separate processes, so a hash-order dependence shows). A probe is a one-call
@@ -15,8 +19,9 @@ For a task with an entry point, a reference solution and tests:
    after :data:`MAX_TIMEOUTS` timed-out calls in a pass the task's remaining candidates are dropped);
 3. an input is kept when both runs returned, within ``Limits.test_s``, the same value (by its
    codec encoding) that can be written as a Python literal; a reference that raised, timed out
-   or gave two answers drops it. The first ``per_task`` kept inputs (boundary, mutation and
-   random ones in the order drawn) become tests ``assert ENTRY(ARGS) == EXPECTED`` (a float result:
+   or gave two answers drops it. ``per_task`` of the kept inputs (``select="diverse"``: one
+   per distinct expected value in turn, see :func:`_select`; ``"drawn"``: the first ones),
+   in the order drawn, become tests ``assert ENTRY(ARGS) == EXPECTED`` (a float result:
    ``assert abs(ENTRY(ARGS) - EXPECTED) <= TOL`` with ``TOL = 1e-6 * max(1, |EXPECTED|)``);
 4. the reference is judged on the new tests once more, the way ``adiff evaluate`` judges
    programs; a test it fails is dropped (so it passes every augmented test).

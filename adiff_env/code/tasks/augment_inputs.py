@@ -1,10 +1,12 @@
-"""Candidate inputs for generated tests: seeds from the given tests, then three generators.
+"""Candidate inputs for generated tests: seeds from the given tests, then the generators.
 
 A task's *seed inputs* are the argument tuples of the calls of its entry point (or a plain
 forwarder such as HumanEval's ``candidate``) in its tests and public examples whose arguments
 are all literals (:func:`seed_inputs`). Types are inferred from those values, position by
 position (a list of ints, a str over some alphabet, a tuple of a float and a str, ...), and
-three generators draw new argument tuples of the same shapes:
+three generators here draw new argument tuples of the same shapes (four more, ``structured``,
+``small``, ``chain`` and ``constant``, are in :mod:`adiff_env.code.tasks.augment_structured`;
+:func:`candidates` draws them all in turn):
 
 - ``boundary``: one argument of a seed input replaced by a boundary value of its type --
   ``0``, ``1``, ``2``, ``-1``, a large magnitude (``10**6``); ``0.0``, ``-1.5``; ``""``, one char, a
