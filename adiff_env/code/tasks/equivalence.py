@@ -41,6 +41,7 @@ from adiff_env.code.tasks.augment_structured import hints_from
 from adiff_env.code.tasks.base import Task
 from adiff_env.code.tasks.mutation import _time_guard, _Timeout
 
+MUTANT_SLACK = 5  # a mutant's time per oracle call, in units of the reference's
 MAX_EXPECTED_CHARS = 4000  # AugmentConfig.max_expected_chars: longer answers make no test, nor an oracle entry
 
 
@@ -203,8 +204,11 @@ def _value_key(value: object) -> str | None:
 
 def witness(task: Task, oracle: Oracle, source: str, call_s: float | None = None) -> tuple | None:
     """The first oracle input on which program ``source`` differs from the reference (a
-    different value, an exception or a timeout), or None (equivalent on the oracle)."""
-    call_s = call_s if call_s is not None else OracleConfig.call_s
+    different value, an exception or a timeout), or None (equivalent on the oracle).
+    ``call_s`` (default ``MUTANT_SLACK * OracleConfig.call_s``): the program's time per call,
+    more than the reference got, so a mutant no slower than the reference cannot time out
+    on a busy machine and pass for a wrong one."""
+    call_s = call_s if call_s is not None else MUTANT_SLACK * OracleConfig.call_s
     try:
         fn = _load(task, source)[task.entry_point]
     except (Exception, _Timeout):
