@@ -41,8 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(func=run_check)
     from adiff_env.code.tasks.augment import AugmentConfig  # a dataclass module: no heavy imports
 
-    a = actions.add_parser("augment", help="add generated hidden tests (boundary, mutated, random inputs; "
-                                           "expected values from the reference run in the sandbox)")
+    a = actions.add_parser("augment", help="add generated hidden tests (boundary, mutated, random, structured, "
+                                           "small-scope, chained and constant-pool inputs; expected values from "
+                                           "the reference run in the sandbox)")
     a.add_argument("suite")
     a.add_argument("--out", default=None, help="output .jsonl path (default: augmented.jsonl; written atomically)")
     a.add_argument("--per-task", type=int, default=AugmentConfig.per_task,
@@ -168,7 +169,8 @@ def run_augment(args: argparse.Namespace) -> int:
     else:
         print(f"wrote {len(augmented)} tasks to {path}: {summary.added} tests added to {summary.augmented} tasks "
               f"({', '.join(f'{k} {v}' for k, v in sorted(summary.added_by_kind.items()))}); "
-              f"{summary.candidates} candidate inputs, rejected: {summary.rejected or 'none'}")
+              f"{summary.candidates} candidate inputs ({summary.traced_seeds} seeds traced from the given tests' "
+              f"computed arguments), rejected: {summary.rejected or 'none'}")
         if summary.skipped:
             print(f"{len(summary.skipped)} task(s) kept unchanged:")
             for task_id, why in list(summary.skipped.items())[:20]:

@@ -9,7 +9,7 @@ import pytest
 from adiff_env.cli.main import build_parser, main
 from adiff_env.code.tasks import Task, load_jsonl, load_tasks
 from adiff_env.code.tasks.augment import AugmentConfig, augment_task, original_tests
-from adiff_env.code.tasks.augment_inputs import seed_inputs
+from adiff_env.code.tasks.augment_inputs import KINDS, seed_inputs
 from adiff_env.errors import UnknownNameError
 from adiff_env.sandbox import make_sandbox
 
@@ -53,7 +53,7 @@ def test_reference_passes_every_augmented_test(sandbox):
         assert result.untrusted_tests == 0  # every added test is judged trusted, no fallback
         provenance = aug.meta["augment"]["added"]
         assert [p["test"] for p in provenance] == list(range(len(task.tests), len(aug.tests)))
-        assert {p["kind"] for p in provenance} <= {"boundary", "mutation", "random"}
+        assert {p["kind"] for p in provenance} <= {"boundary", *KINDS}
         assert all(p["seed"] == 0 for p in provenance)
         assert all(t.startswith(f"assert {task.entry_point}(") or t.startswith(f"assert abs({task.entry_point}(")
                    for t in added)

@@ -2,9 +2,13 @@
 
 For a task with an entry point, a reference solution and tests:
 
-1. candidate inputs come from :mod:`adiff_env.code.tasks.augment_inputs` (types inferred from
-   the literal arguments of the given tests; boundary values, mutated seed inputs, random
-   inputs), ``pool_factor * per_task`` of them, drawn from ``Random(f"augment:{seed}:{task_id}")``;
+1. candidate inputs come from :mod:`adiff_env.code.tasks.augment_inputs` and
+   :mod:`adiff_env.code.tasks.augment_structured` (types inferred from the seed inputs: the
+   literal arguments of the given tests, plus -- ``trace`` -- the arguments they compute,
+   recorded by :func:`traced_inputs`; boundary values, mutated, random, structured,
+   small-scope, chained and constant-pool inputs, the last steered by the reference's
+   constants, ``hints``), ``pool_factor * per_task`` of them, drawn from
+   ``Random(f"augment:{seed}:{task_id}")``;
 2. the reference runs on every candidate **through the sandbox** on the trusted-judge path
    (``sandbox.run(solution, probes, setup=..., entry_point=...)``), twice, in separate runs
    (separate processes, so a hash-order dependence shows). A probe is a one-call
@@ -15,8 +19,9 @@ For a task with an entry point, a reference solution and tests:
    after :data:`MAX_TIMEOUTS` timed-out calls in a pass the task's remaining candidates are dropped);
 3. an input is kept when both runs returned, within ``Limits.test_s``, the same value (by its
    codec encoding) that can be written as a Python literal; a reference that raised, timed out
-   or gave two answers drops it. The first ``per_task`` kept inputs (boundary, mutation and
-   random ones in the order drawn) become tests ``assert ENTRY(ARGS) == EXPECTED`` (a float result:
+   or gave two answers drops it. ``per_task`` of the kept inputs (``select="diverse"``: one
+   per distinct expected value in turn, see :func:`_select`; ``"drawn"``: the first ones),
+   in the order drawn, become tests ``assert ENTRY(ARGS) == EXPECTED`` (a float result:
    ``assert abs(ENTRY(ARGS) - EXPECTED) <= TOL`` with ``TOL = 1e-6 * max(1, |EXPECTED|)``);
 4. the reference is judged on the new tests once more, the way ``adiff evaluate`` judges
    programs; a test it fails is dropped (so it passes every augmented test).
@@ -37,14 +42,15 @@ import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 
-from adiff_env.code.tasks.augment_inputs import Candidate, candidates, seed_inputs
+from adiff_env.code.tasks.augment_inputs import Candidate, Seed, candidates, is_plain, seed_inputs, typed_key
+from adiff_env.code.tasks.augment_structured import hints_from
 from adiff_env.code.tasks.base import Task
 from adiff_env.sandbox.base import Limits
 from adiff_env.sandbox.judge import MAX_RESTARTS
 
 _SINK = "_adiff_probe"
 PROBE_BATCH = 40  # candidates per sandbox run
-MAX_TIMEOUTS = 6  # per probing pass of a task: after that many calls timed out, the rest are dropped
+MAX_TIMEOUTS = 10  # per probing pass of a task: after that many calls timed out, the rest are dropped
 
 
 @dataclass(frozen=True)
@@ -53,15 +59,20 @@ class AugmentConfig:
 
     per_task: int = 30
     seed: int = 0
-    pool_factor: int = 2  # candidates drawn per wanted test
+    pool_factor: int = 4  # candidates drawn per wanted test (the selection picks per_task of those kept)
     test_s: float = 1.0  # the reference's time limit per candidate call
     max_expected_chars: int = 4000  # longer expected values are not kept
+    trace: bool = True  # also seed from the arguments the given tests compute (traced_inputs)
+    hints: bool = True  # steer the structured generators by the reference's constants (augment_structured.Hints)
+    select: str = "diverse"  # "diverse": inputs with a new expected value first; "drawn": draw order
 
     def __post_init__(self) -> None:
         for name in ("per_task", "pool_factor", "max_expected_chars"):
             value = getattr(self, name)
             if type(value) is not int or value < 1:
                 raise ValueError(f"AugmentConfig.{name} must be an integer >= 1, got {value!r}.")
+        if self.select not in ("diverse", "drawn"):
+            raise ValueError(f"AugmentConfig.select must be 'diverse' or 'drawn', got {self.select!r}.")
         if type(self.seed) is not int:
             raise ValueError(f"AugmentConfig.seed must be an integer, got {self.seed!r}.")
         if not (isinstance(self.test_s, (int, float)) and self.test_s > 0):
@@ -74,6 +85,7 @@ class AugmentSummary:
     augmented: int = 0  # tasks that got at least one test
     skipped: dict[str, str] = field(default_factory=dict)  # task_id -> why it was kept unchanged
     candidates: int = 0
+    traced_seeds: int = 0  # seed inputs recorded from the given tests' run (computed arguments)
     rejected: dict[str, int] = field(default_factory=dict)  # reason -> count
     added: int = 0
     added_by_kind: dict[str, int] = field(default_factory=dict)
@@ -95,6 +107,59 @@ def _probe_setup(setup: str, sink: str) -> str:
         f"        fh.write(_adiff_json.dumps([i, _adiff_encode(value)]) + '\\n')\n"
         f"    return True\n"
     )
+
+
+MAX_TRACED = 40  # seed inputs recorded from a task's own test run, at most
+
+
+def _trace_setup(setup: str, aliases: list[str], entry_point: str, sink: str, seed_text: str) -> str:
+    """``setup`` plus forwarders that record their arguments (plain data, no keywords) to ``sink``;
+    the global ``random`` is seeded so tests that draw their inputs draw the same ones every run."""
+    lines = [setup, "import json as _adiff_json", "import random as _adiff_random",
+             "from adiff_env.sandbox.codec import encode as _adiff_encode", f"_adiff_random.seed({seed_text!r})",
+             "def _adiff_trace(args):", "    try:", "        line = _adiff_json.dumps(_adiff_encode(list(args)))",
+             "    except Exception:", "        return", f"    with open({sink!r}, 'a', encoding='utf-8') as fh:",
+             "        fh.write(line + '\\n')"]
+    for name in aliases:
+        lines += [f"def {name}(*args, **kwargs):", "    if not kwargs:", "        _adiff_trace(args)",
+                  f"    return {entry_point}(*args, **kwargs)"]
+    return "\n".join(lines) + "\n"
+
+
+def traced_inputs(sandbox, task: Task, limits: Limits, seed: int) -> list[tuple]:
+    """Argument tuples the task's own tests pass to its entry point's forwarders (HumanEval's
+    ``candidate``) when the reference runs them in the sandbox -- also computed ones
+    (``candidate(encode_cyclic(s))``, a loop over random polynomials): the judge, not the
+    program, records them. Unique, in call order, at most :data:`MAX_TRACED`."""
+    from adiff_env.sandbox.codec import decode
+
+    aliases = [n for n in _aliases(task.setup, task.entry_point) if n != task.entry_point]
+    if not aliases or not task.tests:
+        return []
+    fd, sink = tempfile.mkstemp(prefix="adiff-trace-", suffix=".jsonl")
+    os.close(fd)
+    try:
+        sandbox.run(task.solution, list(task.tests), replace(limits, test_s=max(limits.test_s, 10.0)),
+                    entry_point=task.entry_point,
+                    setup=_trace_setup(task.setup, aliases, task.entry_point, sink, f"trace:{seed}:{task.task_id}"))
+        with open(sink, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    finally:
+        os.unlink(sink)
+    out: list[tuple] = []
+    seen: set[str] = set()
+    for line in lines:
+        try:
+            args = tuple(decode(json.loads(line)))
+        except (ValueError, TypeError):
+            continue
+        key = typed_key(args)
+        if is_plain(args) and key not in seen:
+            seen.add(key)
+            out.append(args)
+            if len(out) >= MAX_TRACED:
+                break
+    return out
 
 
 def _call(entry_point: str, args: tuple) -> str:
@@ -166,6 +231,40 @@ def _test_source(entry_point: str, args: tuple, expected: object) -> str:
     return f"assert {call} == {expected!r}"
 
 
+def _probe_order(pool: list[Candidate]) -> list[int]:
+    """Pool indices with the kinds taken in turn (kinds in order of first appearance, each in draw order)."""
+    by_kind: dict[str, list[int]] = {}
+    for i, cand in enumerate(pool):
+        by_kind.setdefault(cand.kind, []).append(i)
+    queues = [q[::-1] for q in by_kind.values()]
+    out: list[int] = []
+    while queues:
+        out += [q.pop() for q in queues]
+        queues = [q for q in queues if q]
+    return out
+
+
+def _select(kept: list, config: AugmentConfig) -> list[tuple[Candidate, str]]:
+    """The ``per_task`` tests to keep, in draw order: ``select="drawn"`` takes the first ones;
+    ``"diverse"`` groups the inputs by expected value (its encoding) and takes one of each group
+    in turn (groups in order of first appearance, members in draw order) -- so a boolean task
+    keeps as many ``True`` as ``False`` answers where it can, and a task with many outputs keeps
+    many distinct ones rather than a run of the same value."""
+    if config.select == "drawn":
+        return [(c, t) for c, t, _ in kept[: config.per_task]]
+    groups: dict[str, list[int]] = {}
+    for i, (_, _, value) in enumerate(kept):
+        groups.setdefault(value, []).append(i)
+    queues = [list(reversed(members)) for members in groups.values()]
+    chosen: list[int] = []
+    while len(chosen) < config.per_task and queues:
+        for q in queues:
+            if q and len(chosen) < config.per_task:
+                chosen.append(q.pop())
+        queues = [q for q in queues if q]
+    return [(kept[i][0], kept[i][1]) for i in sorted(chosen)]
+
+
 def augment_task(task: Task, sandbox, config: AugmentConfig, summary: AugmentSummary | None = None) -> Task:
     """``task`` with generated tests appended (see the module docstring)."""
     from adiff_env.sandbox.codec import decode
@@ -177,22 +276,31 @@ def augment_task(task: Task, sandbox, config: AugmentConfig, summary: AugmentSum
         return task
     names = _aliases(task.setup, task.entry_point)
     seeds = seed_inputs(list(task.tests) + list(task.public_tests), names)
-    if not seeds:
-        summary.skipped[task.task_id] = "no test calls the entry point with literal arguments"
-        return task
-    rng = random.Random(f"augment:{config.seed}:{task.task_id}")
-    pool: list[Candidate] = candidates(seeds, rng, config.pool_factor * config.per_task)
-    summary.candidates += len(pool)
     base = getattr(sandbox, "limits", None)  # keep the sandbox's container limits (Docker cannot change them)
     limits = replace(base if isinstance(base, Limits) else Limits(), wall_s=max(60.0, config.test_s * PROBE_BATCH),
                      test_s=config.test_s)
-    inputs = [c.args for c in pool]
+    if config.trace:
+        known = {typed_key(s.args) for s in seeds}
+        traced = [Seed(a, None) for a in traced_inputs(sandbox, task, limits, config.seed) if typed_key(a) not in known]
+        summary.traced_seeds += len(traced)
+        seeds += traced
+    if not seeds:
+        summary.skipped[task.task_id] = "no test calls the entry point with literal or traced arguments"
+        return task
+    rng = random.Random(f"augment:{config.seed}:{task.task_id}")
+    hints = hints_from(task.solution) if config.hints else None
+    pool: list[Candidate] = candidates(seeds, rng, config.pool_factor * config.per_task, hints)
+    summary.candidates += len(pool)
+    order = _probe_order(pool)  # kinds interleaved: a kind the reference is slow on cannot use up the timeouts
+    inputs = [pool[i].args for i in order]
     first = _probe_values(sandbox, task, inputs, limits)
     again = [i for i, (reason, _) in enumerate(first) if reason == "ok"]  # the second run: only what passed
     second: list[tuple[str, str | None]] = [("not probed again", None)] * len(inputs)
     for i, outcome in zip(again, _probe_values(sandbox, task, [inputs[i] for i in again], limits)):
         second[i] = outcome
-    kept: list[tuple[Candidate, str]] = []
+    back = sorted(range(len(order)), key=order.__getitem__)  # probe position of each pool index
+    first, second = [first[k] for k in back], [second[k] for k in back]
+    kept: list = []  # (candidate, test source, encoded expected value)
     for cand, (r1, v1), (r2, v2) in zip(pool, first, second):
         reason = r1 if r1 != "ok" else r2 if r2 != "ok" else None
         if reason is None and v1 != v2:
@@ -209,9 +317,8 @@ def augment_task(task: Task, sandbox, config: AugmentConfig, summary: AugmentSum
         if reason is not None:
             summary.rejected[reason] = summary.rejected.get(reason, 0) + 1
             continue
-        kept.append((cand, test))
-        if len(kept) >= config.per_task:
-            break
+        kept.append((cand, test, v1))
+    kept = _select(kept, config)
     if kept:  # the judge's own verdict on the new tests, as programs get it
         result = sandbox.run(task.solution, [t for _, t in kept], setup=task.setup, entry_point=task.entry_point)
         passing = [k for k, outcome in zip(kept, result.tests) if outcome.passed]

@@ -1,10 +1,12 @@
-"""Candidate inputs for generated tests: seeds from the given tests, then three generators.
+"""Candidate inputs for generated tests: seeds from the given tests, then the generators.
 
 A task's *seed inputs* are the argument tuples of the calls of its entry point (or a plain
 forwarder such as HumanEval's ``candidate``) in its tests and public examples whose arguments
 are all literals (:func:`seed_inputs`). Types are inferred from those values, position by
 position (a list of ints, a str over some alphabet, a tuple of a float and a str, ...), and
-three generators draw new argument tuples of the same shapes:
+three generators here draw new argument tuples of the same shapes (four more, ``structured``,
+``small``, ``chain`` and ``constant``, are in :mod:`adiff_env.code.tasks.augment_structured`;
+:func:`candidates` draws them all in turn):
 
 - ``boundary``: one argument of a seed input replaced by a boundary value of its type --
   ``0``, ``1``, ``2``, ``-1``, a large magnitude (``10**6``); ``0.0``, ``-1.5``; ``""``, one char, a
@@ -40,7 +42,7 @@ class Candidate:
     """One candidate input: ``args`` for the entry point, how it was made and from which test."""
 
     args: tuple
-    kind: str  # "boundary", "mutation" or "random"
+    kind: str  # "boundary", "mutation", "random", "structured", "small" or "chain"
     source_test: int | None  # index (into tests + public_tests) of the seed input's test
     detail: str  # e.g. "arg 0 -> []"
 
@@ -48,7 +50,7 @@ class Candidate:
 @dataclass(frozen=True)
 class Seed:
     args: tuple
-    test: int  # index into tests + public_tests
+    test: int | None  # index into tests + public_tests; None: traced from the tests' run
 
 
 def seed_inputs(tests: Iterable[str], names: Iterable[str]) -> list[Seed]:
@@ -235,11 +237,24 @@ def mutate_value(value: object, rng: random.Random, depth: int = 0) -> tuple[obj
     return value, "unchanged"
 
 
-def candidates(seeds: list[Seed], rng: random.Random, count: int) -> list[Candidate]:
+KINDS = ("mutation", "random", "structured", "small", "chain", "constant")  # drawn in turn after the boundary ones
+
+
+def candidates(seeds: list[Seed], rng: random.Random, count: int, hints=None) -> list[Candidate]:
     """Up to ``count`` distinct candidates (not equal to a seed): boundary ones first (at most a
-    third of ``count``), then mutation and random draws alternating. Empty without seeds."""
+    quarter of ``count``), then the :data:`KINDS` drawn in turn (``structured``, ``small`` and
+    ``chain``: :mod:`adiff_env.code.tasks.augment_structured`, steered by ``hints``, a
+    :class:`~adiff_env.code.tasks.augment_structured.Hints` of the reference). Empty without seeds."""
+    from adiff_env.code.tasks.augment_structured import chain_args, constant_substitutions, small_like, structured_args
+
     if not seeds or count < 1:
         return []
+    from dataclasses import replace
+
+    from adiff_env.code.tasks.augment_structured import Hints
+
+    vocabulary = sorted({w for s in seeds for a in s.args if type(a) is str for w in a.split()})
+    hints = replace(hints or Hints(), words=tuple(vocabulary[:200]))
     seen = {typed_key(s.args) for s in seeds}
     out: list[Candidate] = []
 
@@ -261,16 +276,32 @@ def candidates(seeds: list[Seed], rng: random.Random, count: int) -> list[Candid
         boundary += [(rank, args, test, detail) for rank, (args, test) in enumerate(members)]
     rng.shuffle(boundary)
     boundary.sort(key=lambda b: b[0])  # stable: rank 0 of every group, then rank 1, ...
-    for _, args, test, detail in boundary[: max(1, count // 3)]:
+    for _, args, test, detail in boundary[: max(1, count // 4)]:
         add(args, "boundary", test, detail)
+    constants = constant_substitutions(seeds, hints, rng)[::-1]  # popped from the end: shuffled order
     for attempt in range(20 * count):
         if len(out) >= count:
             break
         seed = seeds[rng.randrange(len(seeds))]
-        if attempt % 2 == 0 and seed.args:
+        kind = KINDS[attempt % len(KINDS)]
+        if not seed.args and kind != "random":
+            continue
+        if kind == "mutation":
             pos = rng.randrange(len(seed.args))
             new, note = mutate_value(seed.args[pos], rng)
             add(seed.args[:pos] + (new,) + seed.args[pos + 1:], "mutation", seed.test, f"arg {pos}: {note}")
+        elif kind == "structured":
+            args, note = structured_args(seed.args, rng, hints)
+            add(args, "structured", seed.test, note)
+        elif kind == "chain":
+            args, note = chain_args(seed.args, rng, hints)
+            add(args, "chain", seed.test, note)
+        elif kind == "constant":
+            if constants:
+                args, test, note = constants.pop()
+                add(args, "constant", test, note)
+        elif kind == "small":
+            add(tuple(small_like(a, rng, 0, hints) for a in seed.args), "small", seed.test, "small-scope values")
         else:
             template = seeds[rng.randrange(len(seeds))].args
             pool = [s.args for s in seeds if len(s.args) == len(template)]
