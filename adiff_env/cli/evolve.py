@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from adiff_env.cli._common import positive_int
 from adiff_env.cli.evaluate import parse_env_kwargs
@@ -119,9 +120,14 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if executor is not None:
             executor.close()
-    if args.json:
+    return print_state(state, loop.workdir, args.json)
+
+
+def print_state(state: Any, workdir: Any, as_json: bool) -> int:
+    """An evolution run's outcome on stdout (one JSON object with ``--json``); the exit code 0."""
+    if as_json:
         print(json.dumps(state.to_dict(), default=str))
     else:
         print(f"current version: {state.current} (baseline {state.baseline:.2f}, best {state.best_score:.2f}); "
-              f"work dir {loop.workdir}")
+              f"work dir {workdir}")
     return 0

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 from typing import Any
 
 from adiff_env.cli._common import parse_env_kwargs, positive_int
@@ -124,15 +123,11 @@ def config_from_args(args: argparse.Namespace) -> FetchEvolveConfig:
 
 def run(args: argparse.Namespace) -> int:
     from adiff_env.cli._common import check_env_id
+    from adiff_env.cli.evolve import print_state
     from adiff_env.evolve.loop import EvolutionLoop
     from adiff_env.manipulation.evolve import FetchEvolveDomain
 
     check_env_id(args.env_id)
     loop = EvolutionLoop(FetchEvolveDomain(config_from_args(args)), resume=args.resume, progress=not args.quiet)
     state = loop.run()
-    if args.json:
-        print(json.dumps(state.to_dict(), default=str))
-    else:
-        print(f"current version: {state.current} (baseline {state.baseline:.2f}, best {state.best_score:.2f}); "
-              f"work dir {loop.workdir}")
-    return 0
+    return print_state(state, loop.workdir, args.json)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from adiff_env.evolve.buffer import BufferConfig, ItemMetric
-from adiff_env.evolve.domain import Evaluation, Generated, LoopConfig, Registration, RunContext
+from adiff_env.evolve.domain import Evaluation, Generated, LoopConfig, Registration, RunContext, RunSlot
 
 if TYPE_CHECKING:
     from adiff_env.evolve.buffer import TrajectoryBuffer
@@ -128,7 +128,7 @@ class CodeEvolveConfig:
                           workdir=self.workdir)
 
 
-class CodeEvolveDomain:
+class CodeEvolveDomain(RunSlot):
     """The code :class:`~adiff_env.evolve.domain.EvolveDomain` (module doc); score = pass@1 x100."""
 
     kind = "code"
@@ -167,12 +167,6 @@ class CodeEvolveDomain:
             raise FileNotFoundError(f"corpus {self.config.corpus} does not exist; build it with "
                                     f"`adiff code corpus --out {self.config.corpus}`.")
         self._run = run
-
-    @property
-    def run(self) -> RunContext:
-        if self._run is None:
-            raise RuntimeError("CodeEvolveDomain: open(run) first (EvolutionLoop.run does).")
-        return self._run
 
     def close(self) -> None:
         if self._sandbox is not None:

@@ -73,6 +73,31 @@ class RunContext:
     log: Callable[[str], None] = print
 
 
+class RunSlot:
+    """The run a domain was opened with, for domains to inherit: ``open`` sets ``self._run``,
+    ``close`` clears it, and :attr:`run` raises a clear error when it is read outside a run."""
+
+    _run: RunContext | None = None
+
+    @property
+    def run(self) -> RunContext:
+        if self._run is None:
+            raise RuntimeError(f"{type(self).__name__}: open(run) first (EvolutionLoop.run does).")
+        return self._run
+
+
+def require_base_dataset(run: RunContext, collect_hint: str) -> None:
+    """Fail before any work when the base planner's training dataset, which fine-tuning mixes
+    in, is not on disk; ``collect_hint`` says how to collect it."""
+    from adiff_env.datasets.collect import datasets_root
+
+    dataset = (run.base.config.get("preset") or {}).get("dataset")
+    if dataset and not (datasets_root() / dataset / "data").is_dir():
+        raise FileNotFoundError(
+            f"the base planner {run.base.spec} was trained on the Minari dataset {dataset!r}, which fine-tuning "
+            f"mixes in, but it is not in {datasets_root()}; collect it first: {collect_hint}")
+
+
 @dataclass
 class Generated:
     """One round's generation: ``items`` with their ``rewards`` (offered to the buffer),

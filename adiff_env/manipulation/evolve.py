@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from adiff_env.evolve.buffer import BufferConfig, ItemMetric
-from adiff_env.evolve.domain import Evaluation, Generated, LoopConfig, Registration, RunContext
+from adiff_env.evolve.domain import Evaluation, Generated, LoopConfig, Registration, RunContext, RunSlot, require_base_dataset
 from adiff_env.manipulation.rollouts import block_path_features, path_distance
 
 if TYPE_CHECKING:
@@ -193,7 +193,7 @@ def env_label(env_id: str, kwargs: dict[str, Any] | None) -> str:
     return env_id + "?" + "&".join(f"{k}={v}" for k, v in sorted(kwargs.items()))
 
 
-class FetchEvolveDomain:
+class FetchEvolveDomain(RunSlot):
     """Fetch's :class:`~adiff_env.evolve.domain.EvolveDomain` (module doc)."""
 
     kind = "fetch"
@@ -223,7 +223,6 @@ class FetchEvolveDomain:
         fine-tuning) is on disk."""
         import gymnasium as gym
 
-        from adiff_env.datasets.collect import datasets_root
         from adiff_env.manipulation import is_fetch_env
 
         env = gym.make(self.config.env_id, **self.config.env_kwargs)
@@ -233,18 +232,8 @@ class FetchEvolveDomain:
                                  "(mazes: adiff maze evolve).")
         finally:
             env.close()
-        dataset = (run.base.config.get("preset") or {}).get("dataset")
-        if dataset and not (datasets_root() / dataset / "data").is_dir():
-            raise FileNotFoundError(
-                f"the base planner {run.base.spec} was trained on the Minari dataset {dataset!r}, which fine-tuning "
-                f"mixes in, but it is not in {datasets_root()}; collect it first (adiff datasets collect --recipe ...).")
+        require_base_dataset(run, "adiff datasets collect --recipe ...")
         self._run = run
-
-    @property
-    def run(self) -> RunContext:
-        if self._run is None:
-            raise RuntimeError("FetchEvolveDomain: open(run) first (EvolutionLoop.run does).")
-        return self._run
 
     def close(self) -> None:
         self._run = None

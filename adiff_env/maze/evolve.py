@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from adiff_env.evolve.buffer import BufferConfig, ItemMetric
-from adiff_env.evolve.domain import Evaluation, Generated, LoopConfig, Registration, RunContext
+from adiff_env.evolve.domain import Evaluation, Generated, LoopConfig, Registration, RunContext, RunSlot, require_base_dataset
 from adiff_env.maze.filter import DEFAULT_EPSILON
 
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ def eval_summary(result: Any) -> dict[str, Any]:
     return out
 
 
-class MazeEvolveDomain:
+class MazeEvolveDomain(RunSlot):
     """The maze's :class:`~adiff_env.evolve.domain.EvolveDomain` (module doc).
     ``score_fn(EvalResult) -> float`` decides improvement (default :func:`default_score`)."""
 
@@ -157,20 +157,9 @@ class MazeEvolveDomain:
 
     def open(self, run: RunContext) -> None:
         """Check before any work that the base's training dataset (mixed into fine-tuning) is on disk."""
-        from adiff_env.datasets.collect import datasets_root
-
         dataset = (run.base.config.get("preset") or {}).get("dataset")
-        if dataset and not (datasets_root() / dataset / "data").is_dir():
-            raise FileNotFoundError(
-                f"the base planner {run.base.spec} was trained on the Minari dataset {dataset!r}, which fine-tuning "
-                f"mixes in, but it is not in {datasets_root()}; collect it first: {_collect_command(dataset, self.config.env_id)}")
+        require_base_dataset(run, _collect_command(dataset, self.config.env_id) if dataset else "")
         self._run = run
-
-    @property
-    def run(self) -> RunContext:
-        if self._run is None:
-            raise RuntimeError("MazeEvolveDomain: open(run) first (EvolutionLoop.run does).")
-        return self._run
 
     def close(self) -> None:
         self._run = None

@@ -9,7 +9,8 @@ import pytest
 from adiff_env.cli.main import build_parser, main
 from adiff_env.code.tasks import Task, load_jsonl, load_tasks
 from adiff_env.code.tasks.augment import AugmentConfig, augment_task, original_tests
-from adiff_env.code.tasks.augment_inputs import KINDS, seed_inputs
+from adiff_env.code.tasks.augment_candidates import KINDS
+from adiff_env.code.tasks.augment_inputs import seed_inputs
 from adiff_env.errors import UnknownNameError
 from adiff_env.sandbox import make_sandbox
 

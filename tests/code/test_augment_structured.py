@@ -8,7 +8,8 @@ import pytest
 
 from adiff_env.code.tasks import Task
 from adiff_env.code.tasks.augment import AugmentConfig, augment_task
-from adiff_env.code.tasks.augment_inputs import KINDS, Seed, candidates, typed_key
+from adiff_env.code.tasks.augment_candidates import KINDS, candidates
+from adiff_env.code.tasks.augment_inputs import Seed, typed_key
 from adiff_env.code.tasks.augment_structured import (
     Hints,
     chain_args,

@@ -34,7 +34,6 @@ Tasks without an entry point, reference or literal seed inputs are kept unchange
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 import re
@@ -42,7 +41,8 @@ import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 
-from adiff_env.code.tasks.augment_inputs import Candidate, Seed, candidates, is_plain, seed_inputs, typed_key
+from adiff_env.code.tasks.augment_candidates import candidates
+from adiff_env.code.tasks.augment_inputs import Candidate, Seed, finite, is_plain, seed_inputs, typed_key
 from adiff_env.code.tasks.augment_structured import hints_from
 from adiff_env.code.tasks.base import Task
 from adiff_env.sandbox.base import Limits
@@ -213,16 +213,6 @@ def _has_float(value: object) -> bool:
     return False
 
 
-def _finite(value: object) -> bool:
-    if type(value) is float:
-        return math.isfinite(value)
-    if type(value) in (list, tuple, set):
-        return all(_finite(v) for v in value)
-    if type(value) is dict:
-        return all(_finite(k) and _finite(v) for k, v in value.items())
-    return True
-
-
 def _test_source(entry_point: str, args: tuple, expected: object) -> str:
     call = _call(entry_point, args)
     if type(expected) is float:
@@ -308,7 +298,7 @@ def augment_task(task: Task, sandbox, config: AugmentConfig, summary: AugmentSum
         test = None
         if reason is None:
             expected = decode(json.loads(v1))
-            if not _finite(expected):
+            if not finite(expected):
                 reason = "expected value not finite"
             else:
                 test = _test_source(task.entry_point, cand.args, expected)

@@ -10,7 +10,7 @@ second figure of ``benchmarks/augment_kill_rate.py``. The rule, stated once and 
    recording ``candidate``), the reviewed *witness* inputs (``extra``: inputs a person found
    while checking mutants by hand, kept in ``benchmarks/data/augment_witnesses.json``), and
    ``OracleConfig.inputs`` candidates from the augmentation generators
-   (:func:`adiff_env.code.tasks.augment_inputs.candidates`) drawn from their own seed
+   (:func:`adiff_env.code.tasks.augment_candidates.candidates`) drawn from their own seed
    (``Random(f"oracle:{seed}:{task_id}")``; the augmentation draws from
    ``Random(f"augment:{seed}:{task_id}")``), several times more than any test set;
 2. the reference runs on each oracle input twice (in-process, trusted code, a per-call time
@@ -30,13 +30,13 @@ as :func:`adiff_env.code.tasks.mutation.passes_tests` does.
 from __future__ import annotations
 
 import copy
-import math
 import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from adiff_env.code.tasks.augment_inputs import Seed, candidates, is_plain, seed_inputs, typed_key
+from adiff_env.code.tasks.augment_candidates import candidates
+from adiff_env.code.tasks.augment_inputs import Seed, finite, is_plain, seed_inputs, typed_key
 from adiff_env.code.tasks.augment_structured import hints_from
 from adiff_env.code.tasks.base import Task
 from adiff_env.code.tasks.mutation import _time_guard, _Timeout
@@ -92,16 +92,6 @@ def _call(fn, args: tuple, call_s: float):
         return "raise", "RecursionError"
     except Exception as exc:  # the reference or a mutant may raise anything
         return "raise", type(exc).__name__
-
-
-def _finite(value: object) -> bool:
-    if type(value) is float:
-        return math.isfinite(value)
-    if type(value) in (list, tuple, set):
-        return all(_finite(v) for v in value)
-    if type(value) is dict:
-        return all(_finite(k) and _finite(v) for k, v in value.items())
-    return True
 
 
 def same_answer(expected: object, got: object) -> bool:
@@ -183,7 +173,7 @@ def build_oracle(task: Task, config: OracleConfig = OracleConfig(), extra: Seque
             continue
         first, second = _call(fn, args, config.call_s), _call(fn, args, config.call_s)
         timeouts += (first[0] == "timeout") + (second[0] == "timeout")
-        key = _value_key(first[1]) if first[0] == "ok" and second[0] == "ok" and _finite(first[1]) else None
+        key = _value_key(first[1]) if first[0] == "ok" and second[0] == "ok" and finite(first[1]) else None
         if key is not None and key == _value_key(second[1]):
             oracle.inputs.append(args)
             oracle.expected.append(first[1])
