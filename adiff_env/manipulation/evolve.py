@@ -302,35 +302,17 @@ class FetchEvolveDomain(RunSlot):
 
     def finetune(self, current: Checkpoint, buffer: TrajectoryBuffer, folder: Path,
                  round_index: int) -> tuple[Checkpoint, float]:
-        """Export the buffer as a Minari dataset, fine-tune ``current`` on its dataset + the
-        buffer; the candidate goes to a scratch registry under ``folder``."""
-        import gymnasium as gym
+        """Fine-tune the round's start point (:meth:`start_point`) on its dataset + the buffer
+        (:func:`~adiff_env.planners.finetune.finetune_on_buffer`)."""
+        from adiff_env.planners.finetune import finetune_on_buffer
 
-        from adiff_env.planners.preset import PlannerPreset
-        from adiff_env.planners.train import train_planner
-        from adiff_env.registry import ModelRegistry
-
-        cfg, k, name = self.config, round_index, self.run.name
-        current = self.start_point(current, k)
-        dataset_id = f"evolve/{name}-buffer-v0"
-        env = gym.make(cfg.env_id, **cfg.env_kwargs)
-        try:
-            buffer.to_minari(dataset_id, env, description=f"{len(buffer)} executed, filtered planner rollouts on "
-                                                          f"{cfg.target} (self-evolution buffer; hindsight goals)")
-        finally:
-            env.close()
-        preset = PlannerPreset.from_dict(current.config["preset"], source=f"{current.spec} config")
-        train: dict[str, Any] = {"steps": cfg.finetune_steps, "lr": cfg.lr, "warmup_steps": min(50, cfg.finetune_steps // 10),
-                                 "eval_every": 0, "checkpoint_every": cfg.finetune_steps, "seed": cfg.seed + k}
-        if cfg.train_batch_size:
-            train["batch_size"] = cfg.train_batch_size
-        diffusion = {"global_cond": bool(current.config.get("global_cond", False))}
-        preset = preset.replace(train=train, diffusion=diffusion, **({"act": cfg.act} if cfg.act else {}))
-        preset = dataclasses.replace(preset, name=name)
-        scratch = ModelRegistry(folder / "candidate", read_only_roots=[])
-        result = train_planner(preset, run_dir=folder / "train", device=cfg.device, progress=self.run.progress,
-                               registry=scratch, init_from=current, extra_dataset=dataset_id, extra_ratio=cfg.mix_ratio)
-        return result.checkpoint, result.final_loss
+        cfg = self.config
+        return finetune_on_buffer(self.start_point(current, round_index), buffer, folder, name=self.run.name,
+                                  env_id=cfg.env_id, env_kwargs=cfg.env_kwargs, steps=cfg.finetune_steps, lr=cfg.lr,
+                                  seed=cfg.seed + round_index, mix_ratio=cfg.mix_ratio, device=cfg.device,
+                                  progress=self.run.progress, batch_size=cfg.train_batch_size, act=cfg.act,
+                                  description=f"{len(buffer)} executed, filtered planner rollouts on {cfg.target} "
+                                              "(self-evolution buffer; hindsight goals)")
 
     def evaluate(self, checkpoint: Checkpoint) -> Evaluation:
         """Final-step success on the target and the kept task, same seeds every round."""
