@@ -35,8 +35,9 @@ from adiff_env.datasets.normalizers import normalizer_from_dict
 from adiff_env.datasets.segments import SegmentDataset
 from adiff_env.diffusion import build_model, model_spec, schedule_from_dict
 from adiff_env.diffusion.distill import DistillConfig, DistillResult, distill, teacher_pool
+from adiff_env.planners.parts import global_condition
 from adiff_env.planners.train import training_conditioner
-from adiff_env.planners.trajectory import KIND, global_condition
+from adiff_env.planners.trajectory import KIND
 from adiff_env.registry import Checkpoint, CheckpointError, CheckpointMetadata, ModelRegistry, git_commit, load_weights
 
 DEFAULT_STUDENT: dict[str, Any] = {"arch": "temporal_unet", "dim": 16, "dim_mults": [1, 2, 4]}

@@ -48,9 +48,10 @@ from adiff_env.diffusion import (
     tensors_under,
 )
 from adiff_env.distributed import ddp
+from adiff_env.planners.parts import InverseDynamics, global_condition
 from adiff_env.planners.preset import PlannerPreset
 from adiff_env.planners.task import PlanningTask, goal_dim_of, pinned_columns, planning_task_of
-from adiff_env.planners.trajectory import KIND, InverseDynamics, TrajectoryPlanner, global_condition
+from adiff_env.planners.trajectory import KIND, TrajectoryPlanner
 from adiff_env.registry import Checkpoint, CheckpointMetadata, ModelRegistry, adiff_home, git_commit
 
 

@@ -51,49 +51,13 @@ from torch import nn
 from adiff_env.datasets.normalizers import Normalizer, normalizer_from_dict
 from adiff_env.diffusion import Inpainting, load_model, load_prefixed, make_scheduler, sample, schedule_from_dict
 from adiff_env.errors import CheckpointError, ConfigError
+from adiff_env.planners.batched import act_on_batch, plan_batch
+from adiff_env.planners.parts import InverseDynamics, PlanState, global_condition
 from adiff_env.planners.preset import ActConfig
 from adiff_env.planners.task import PlanningTask, check_task, goal_dim_of, pinned_columns, planning_task_of, point_mass_task
 
 KIND = "trajectory-planner"
-
-
-class InverseDynamics(nn.Module):
-    """MLP ``a_t = f(s_t, s_{t+1})`` on normalized states/actions: ``[B, 2 O] -> [B, A]``."""
-
-    def __init__(self, obs_dim: int, action_dim: int, hidden: int = 256) -> None:
-        super().__init__()
-        self.obs_dim, self.action_dim, self.hidden = obs_dim, action_dim, hidden
-        self.net = nn.Sequential(
-            nn.Linear(2 * obs_dim, hidden), nn.Mish(), nn.Linear(hidden, hidden), nn.Mish(),
-            nn.Linear(hidden, action_dim),
-        )
-
-    def forward(self, s: torch.Tensor, s_next: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([s, s_next], dim=-1))
-
-
-def global_condition(start: torch.Tensor, goal: torch.Tensor, goal_index: torch.Tensor, horizon: int) -> torch.Tensor:
-    """The denoiser's global condition ``[B, O + G + 1]``: normalized start state ``[B, O]``,
-    normalized goal ``[B, G]`` (the task's goal dims; a maze: the position, G = 2) and the goal
-    index as a fraction ``j / H`` ``[B]``."""
-    frac = goal_index.to(start.dtype).view(-1, 1) / horizon
-    return torch.cat([start, goal, frac], dim=-1)
-
-
-@dataclasses.dataclass
-class PlanState:
-    """What the planner remembers between steps of one episode."""
-
-    t: int = 0  # env steps since the episode started
-    plan: np.ndarray | None = None  # [H, A + O] unnormalized
-    plan_t: int = 0  # env step at which ``plan`` was made
-    goal: np.ndarray | None = None  # what the plan is conditioned on (the goal, or a subgoal)
-    deadline_t: int | None = None  # env step by which the plan reaches the goal
-    final_goal: np.ndarray | None = None  # the env's goal (differs from ``goal`` with subgoals)
-    reward: Any = None  # reward guidance: the reward built at the last replan
-    hints: Any = None  # its RouteHints, less the points passed
-    reached: list[np.ndarray] = dataclasses.field(default_factory=list)  # hint points passed this episode
-    skipped: list[np.ndarray] = dataclasses.field(default_factory=list)  # points left out: no time (act.route_pace)
+__all__ = ["KIND", "InverseDynamics", "PlanState", "TrajectoryPlanner", "global_condition"]
 
 
 class TrajectoryPlanner:
@@ -297,39 +261,8 @@ class TrajectoryPlanner:
         return due
 
     def act_on_batch(self, observation: dict[str, Any], episode_start: Any = None) -> np.ndarray:
-        """Actions ``[N, A]`` for a batch of envs (``observation[k]`` of shape ``[N, ...]``);
-        ``episode_start`` (scalar or ``[N]``) resets those envs' plans. Envs due a new plan share
-        one :meth:`plan_batch` call."""
-        s = np.asarray(observation["observation"], dtype=np.float64)
-        goals = np.asarray(observation["desired_goal"], dtype=np.float64)
-        n = len(s)
-        starts = np.broadcast_to(np.asarray(False if episode_start is None else episode_start, dtype=bool).reshape(-1), (n,))
-        if len(self.states) != n:
-            self.states = [PlanState() for _ in range(n)]
-        for i in np.flatnonzero(starts):
-            self.states[i] = PlanState()
-        if self.reward_source is not None:
-            if len(self.reward_sources) != n:
-                raise ConfigError(f"reward guidance (act.reward={self.act.reward!r}) over a batch of {n} envs needs "
-                                  f"each env's own state: call bind_envs() with {n} env handles first "
-                                  f"({len(self.reward_sources)} bound); `adiff bench` and evaluate_vector do.")
-            from adiff_env.planners.route import refresh_reward
-
-            for i, st in enumerate(self.states):
-                refresh_reward(self, st, s[i], self.reward_sources[i], goal=goals[i])
-        goals = np.stack([self._plan_goal(st, s[i], goals[i]) for i, st in enumerate(self.states)])
-        need = [i for i, st in enumerate(self.states) if self._needs_plan(st, s[i], goals[i])]
-        if need:
-            rewards = [self.states[i].reward for i in need] if self.reward_source is not None else None
-            plans = self.plan_batch(s[need], goals[need], [self.states[i].deadline_t - self.states[i].t for i in need],
-                                    rewards=rewards)
-            for plan, i in zip(plans, need):
-                self.states[i].plan, self.states[i].plan_t = plan, self.states[i].t
-        actions = []
-        for i, st in enumerate(self.states):
-            actions.append(self.action_from_plan(s[i], st.plan, st.t - st.plan_t))
-            st.t += 1
-        return np.stack(actions)
+        """Actions ``[N, A]`` for a batch of envs (:func:`~adiff_env.planners.batched.act_on_batch`)."""
+        return act_on_batch(self, observation, episode_start)
 
     @property
     def current_plan(self) -> np.ndarray | None:
@@ -410,47 +343,8 @@ class TrajectoryPlanner:
 
     def plan_batch(self, s: np.ndarray, goals: np.ndarray, steps_left: list[int], rewards: list[Any] | None = None
                    ) -> np.ndarray:
-        """Plans ``[N, H, A + O]`` (unnormalized) for ``N`` envs in one sampler call.
-
-        ``s [N, O]``, ``goals [N, G]``, ``steps_left`` per env. The call draws ``N x n_samples``
-        trajectories, each env's ``n_samples`` with that env's inpainting; the best by the
-        smoothness ranking is kept per env (first in draw order on ties, like :meth:`plan`).
-        With ``N = 1`` it returns exactly :meth:`plan`'s plan for the same generator state.
-        With reward guidance, ``rewards [N]`` are the envs' rewards (built on each env's state;
-        :func:`~adiff_env.planners.guided.batched_guided_kwargs` guides and ranks each env's
-        candidates by its own)."""
-        if self.reward_source is not None and (rewards is None or len(rewards) != len(s)):
-            raise ConfigError(f"reward guidance (act.reward={self.act.reward!r}) over {len(s)} envs needs one reward "
-                              f"per env (rewards=[...], got {None if rewards is None else len(rewards)}): each is "
-                              "rebuilt from its env's state (bind_envs).")
-        tic = time.perf_counter()
-        n, k = len(s), self.act.n_samples
-        conds = [self.conditioner(s[i], goals[i], steps_left[i]) for i in range(n)]
-        cond = Inpainting(torch.stack([c.mask for c in conds]).repeat_interleave(k, 0),
-                          torch.stack([c.values for c in conds]).repeat_interleave(k, 0))
-        shape = (n * k, self.horizon, self.action_dim + self.obs_dim)
-        vector = None
-        if self.global_cond:
-            a, cols = self.action_dim, self._goal_cols
-            js = [int(np.clip(j, 1, self.horizon - 1)) for j in steps_left]
-            vector = global_condition(
-                torch.stack([c.values[0, a:] for c in conds]), torch.stack([c.values[j, cols] for c, j in zip(conds, js)]),
-                torch.tensor(js), self.horizon,
-            ).repeat_interleave(k, 0)
-        if rewards is not None:
-            from adiff_env.planners.guided import batched_guided_kwargs
-
-            kwargs = batched_guided_kwargs(self, rewards)
-        else:
-            kwargs = {"reward_fn": self._rank_reward if k > 1 else None}
-        out = sample(self.model, self.scheduler, shape, device=self.device, generator=self.generator,
-                     conditioner=cond, cond=vector, **kwargs)
-        x = out.samples.view(n, k, *shape[1:])
-        best = out.rewards.view(n, k).argmax(1) if out.rewards is not None else torch.zeros(n, dtype=torch.long)
-        plans = self.normalizer.unnormalize(x[torch.arange(n), best.to(x.device)].cpu().numpy().astype(np.float64))
-        self.plan_times.append(time.perf_counter() - tic)
-        self.plans_made += n
-        return plans
+        """Plans ``[N, H, A + O]`` for ``N`` envs in one sampler call (:func:`~adiff_env.planners.batched.plan_batch`)."""
+        return plan_batch(self, s, goals, steps_left, rewards)
 
     def _rank_reward(self, x: torch.Tensor) -> torch.Tensor:
         """Ranking of ``n_samples`` candidate plans ``[N, H, D]`` (normalized), higher is better:
