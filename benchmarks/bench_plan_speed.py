@@ -1,6 +1,10 @@
 """Planning speed of real checkpoints: ms per ``TrajectoryPlanner.plan`` call at batch 1.
 
-Each configuration is ``PLANNER[:SAMPLER:STEPS]`` (default: the checkpoint's own sampler). The
+Each configuration is ``PLANNER[:SAMPLER:STEPS][?OPT=V&...]`` (default: the checkpoint's own
+sampler; options are ``planner:`` acting options, e.g. ``?compile=trace``, plus the bench's own
+``before=1``: the model is left in training mode between calls, so every call pays the
+``eval()``/``train()`` walk over all modules that every call paid up to commit a9d9525 (the
+sampling loop now skips it for a model in eval mode): the old cost, timed in the same run). The
 calls are interleaved round-robin (config 1, 2, ..., 1, 2, ...) on the same start states, so a
 busy shared machine slows every configuration alike; the median and the 10th percentile
 (closest to an idle machine) are reported, with plans/s = 1000 / ms. A call includes
@@ -17,14 +21,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 
+from adiff_env.planners.kinds import check_planner_options
 from adiff_env.planners.trajectory import TrajectoryPlanner
 from adiff_env.registry import ModelRegistry, git_commit
 
@@ -43,11 +50,11 @@ def main() -> None:
         raise SystemExit(f"--repeats and --batch must be >= 1, got {args.repeats} and {args.batch}.")
     torch.set_num_threads(args.threads)
     env = gym.make(args.env)
-    planners = []
+    planners, before = [], []
     for cfg in args.configs:
-        name, *rest = cfg.split(":")
-        over = {"sampler": rest[0], "sampler_steps": int(rest[1])} if rest else {}
-        planners.append(TrajectoryPlanner.from_checkpoint(ModelRegistry().load(name), env, **over))
+        planner, walk = _build(cfg, env)
+        planners.append(planner)
+        before.append(walk)
     starts = []
     for k in range(max(8, args.batch)):
         obs, _ = env.reset(seed=args.seed + k)
@@ -60,6 +67,8 @@ def main() -> None:
     for r in range(args.repeats + 3):
         s, g = starts[r % len(starts)]
         for i, planner in enumerate(planners):
+            if before[i]:
+                planner.model.train()  # sample() then walks eval()/train() around the call, as before
             j = planner.initial_deadline(s, g)
             tic = time.perf_counter()
             planner.plan(s, g, j)
@@ -71,16 +80,18 @@ def main() -> None:
                 planner.plan_batch(batch_s, batch_g, js)
                 if r >= 3:
                     batch_times[i].append(1000 * (time.perf_counter() - tic))
-    header = {"env": args.env, "repeats": args.repeats, "threads": args.threads, "machine": platform.processor() or platform.machine(),
+    header = {"env": args.env, "load_average": os.getloadavg(), "repeats": args.repeats, "threads": args.threads, "machine": platform.processor() or platform.machine(),
               "git_commit": git_commit(), "argv": sys.argv[1:]}
     print(json.dumps(header))
     batched = f" {'batch ms (median)':>18} {'plans/s batched (median)':>25} {'(p10)':>7}" if args.batch > 1 else ""
-    print(f"{'config':<40} {'median ms':>10} {'p10 ms':>8} {'plans/s (median)':>17} {'plans/s (p10)':>14}{batched}")
+    width = max(40, *(len(c) + 20 for c in args.configs))
+    print(f"{'config':<{width}} {'median ms':>10} {'p10 ms':>8} {'plans/s (median)':>17} {'plans/s (p10)':>14}{batched}")
     for cfg, planner, ts, bts in zip(args.configs, planners, times, batch_times):
         med, p10 = float(np.median(ts)), float(np.percentile(ts, 10))
         row = {**header, "config": cfg, "sampler": planner.act.sampler, "steps": planner.sampler_steps,
-               "parameters": sum(q.numel() for q in planner.model.parameters()), "median_ms": med, "p10_ms": p10}
-        line = (f"{cfg + ' (' + planner.act.sampler + '-' + str(planner.sampler_steps) + ')':<40} {med:10.2f} {p10:8.2f} "
+               "parameters": sum(q.numel() for q in planner.model.parameters()), "compile": planner.act.compile,
+               "median_ms": med, "p10_ms": p10}
+        line = (f"{cfg + ' (' + planner.act.sampler + '-' + str(planner.sampler_steps) + ')':<{width}} {med:10.2f} {p10:8.2f} "
                 f"{1000 / med:17.0f} {1000 / p10:14.0f}")
         if bts:
             bmed, bp10 = float(np.median(bts)), float(np.percentile(bts, 10))
@@ -91,6 +102,17 @@ def main() -> None:
             with open(args.json_out, "a") as fh:
                 fh.write(json.dumps(row) + "\n")
     env.close()
+
+
+def _build(cfg: str, env: gym.Env) -> tuple[TrajectoryPlanner, bool]:
+    """``PLANNER[:SAMPLER:STEPS][?OPT=V&...]`` -> (planner, the bench's ``before`` flag)."""
+    spec, _, query = cfg.partition("?")
+    name, *rest = spec.split(":")
+    over: dict[str, Any] = {"sampler": rest[0], "sampler_steps": int(rest[1])} if rest else {}
+    options = dict(pair.split("=", 1) for pair in query.split("&") if pair)
+    walk = options.pop("before", "0") not in ("0", "", "false")
+    over.update({("sampler_steps" if k == "steps" else k): v for k, v in check_planner_options(options).items()})
+    return TrajectoryPlanner.from_checkpoint(ModelRegistry().load(name), env, **over), walk
 
 
 if __name__ == "__main__":

@@ -91,7 +91,7 @@ def plan_batch(planner: Any, s: np.ndarray, goals: np.ndarray, steps_left: list[
         kwargs = batched_guided_kwargs(planner, rewards)
     else:
         kwargs = {"reward_fn": planner._rank_reward if k > 1 else None}
-    out = sample(planner.model, planner.scheduler, shape, device=planner.device, generator=planner.generator,
+    out = sample(planner.denoiser, planner.scheduler, shape, device=planner.device, generator=planner.generator,
                  conditioner=cond, cond=vector, **kwargs)
     x = out.samples.view(n, k, *shape[1:])
     best = out.rewards.view(n, k).argmax(1) if out.rewards is not None else torch.zeros(n, dtype=torch.long)

@@ -50,6 +50,7 @@ from torch import nn
 
 from adiff_env.datasets.normalizers import Normalizer, normalizer_from_dict
 from adiff_env.diffusion import Inpainting, load_model, load_prefixed, make_scheduler, sample, schedule_from_dict
+from adiff_env.diffusion.inference import accelerate
 from adiff_env.errors import CheckpointError, ConfigError
 from adiff_env.planners.batched import act_on_batch, plan_batch
 from adiff_env.planners.parts import InverseDynamics, PlanState, global_condition
@@ -123,6 +124,7 @@ class TrajectoryPlanner:
         self.env = env
         self._bound_envs: list[Any] = []  # bind_envs: one handle per env of a batch
         self.reward_sources: list[Any] = []  # batched guided acting: one PlanReward per bound env
+        self._masks: dict[tuple[int, int], torch.Tensor] = {}  # conditioner's inpainting masks by goal index
         self.set_act(act)
 
     # ------------------------------------------------------------------ construction
@@ -174,6 +176,7 @@ class TrajectoryPlanner:
         self._bind_rewards()
         self.scheduler = make_scheduler(act.sampler, schedule, prediction=self.prediction, steps=steps, eta=act.eta)
         self.sampler_steps = steps
+        self.denoiser = accelerate(self.model, act.compile)  # what sampling calls: the model, or its traced forward
 
     def bind_envs(self, envs: Any) -> None:
         """The envs this planner acts on, one handle per env of a batch (``envs [N]``: a vector
@@ -300,9 +303,12 @@ class TrajectoryPlanner:
         raw[0, a:] = s
         raw[j:, self._goal_cols] = goal
         values = torch.as_tensor(self.normalizer.normalize(raw), dtype=torch.float32, device=self.device)
-        mask = torch.zeros(h, a + o, dtype=torch.bool, device=self.device)
-        mask[0, a:] = True
-        mask[j:, pinned_columns(self.task, a)] = True
+        mask = self._masks.get((j, id(self.task)))
+        if mask is None:  # one per goal index (read-only: Inpainting never writes its mask)
+            mask = torch.zeros(h, a + o, dtype=torch.bool, device=self.device)
+            mask[0, a:] = True
+            mask[j:, pinned_columns(self.task, a)] = True
+            self._masks[(j, id(self.task))] = mask
         return Inpainting(mask, values)
 
     def plan(self, s: np.ndarray, goal: np.ndarray, steps_left: int) -> np.ndarray:
@@ -330,7 +336,7 @@ class TrajectoryPlanner:
             a = self.action_dim
             start, goal_pos = cond.values[0, a:], cond.values[j, self._goal_cols]
             vector = global_condition(start.expand(n, -1), goal_pos.expand(n, -1), torch.full((n,), j), self.horizon)
-        return sample(self.model, self.scheduler, shape, device=self.device, generator=self.generator,
+        return sample(self.denoiser, self.scheduler, shape, device=self.device, generator=self.generator,
                       conditioner=cond, cond=vector, **sample_kwargs)
 
     def guided_kwargs(self) -> dict[str, Any]:
