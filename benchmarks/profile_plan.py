@@ -5,8 +5,10 @@ made of on the same start state (U-Maze reset seed 40000 by default): the condit
 (normalize + inpainting mask), the global condition, the initial noise, one denoiser forward
 (eager and traced, ``act.compile="trace"``), one scheduler step, one inpainting apply, the
 unnormalization of the best plan, and the ``eval()``/``train()`` walk over all modules that
-every call paid up to commit a9d9525. Each figure is the minimum over ``--repeats`` blocks of
-``--number`` calls (the closest a loaded machine gets to an idle one), in microseconds.
+every call paid up to commit a9d9525. The parts are timed one call each, interleaved round-robin
+over ``--rounds`` rounds (so a busy shared machine slows every part alike); the minimum (the
+closest a loaded machine gets to an idle one), the 10th percentile and the median are reported,
+in microseconds.
 
     uv run python benchmarks/profile_plan.py --env adiff/PointMaze-UMaze-v0 pointmaze-umaze-distilled pointmaze-umaze:ddim:1
 """
@@ -17,7 +19,7 @@ import argparse
 import json
 import os
 import sys
-import timeit
+import time
 
 import gymnasium as gym
 import numpy as np
@@ -34,8 +36,7 @@ def main() -> None:
     p.add_argument("configs", nargs="+", help="PLANNER[:SAMPLER:STEPS]")
     p.add_argument("--env", default="adiff/PointMaze-UMaze-v0")
     p.add_argument("--seed", type=int, default=40_000)
-    p.add_argument("--number", type=int, default=50, help="calls per timed block")
-    p.add_argument("--repeats", type=int, default=15, help="timed blocks (the minimum is reported)")
+    p.add_argument("--rounds", type=int, default=300, help="timed calls of each part")
     args = p.parse_args()
     torch.set_num_threads(1)
     env = gym.make(args.env)
@@ -71,13 +72,17 @@ def main() -> None:
         }
         print(f"{cfg} ({eager.act.sampler}-{eager.sampler_steps}, "
               f"{sum(q.numel() for q in eager.model.parameters())} parameters)")
+        times: dict[str, list[float]] = {label: [] for label in parts}
         with torch.inference_mode():
-            for _ in range(3):
-                traced.plan(s, g, j)
-                eager.plan(s, g, j)
-            for label, fn in parts.items():
-                us = min(timeit.repeat(fn, number=args.number, repeat=args.repeats)) / args.number * 1e6
-                print(f"  {label:<36} {us:9.1f} us")
+            for r in range(args.rounds + 3):  # 3 rounds of warm-up (the traces are made there)
+                for label, fn in parts.items():
+                    tic = time.perf_counter()
+                    fn()
+                    if r >= 3:
+                        times[label].append(1e6 * (time.perf_counter() - tic))
+        print(f"  {'part':<36} {'min us':>9} {'p10 us':>9} {'median us':>10}")
+        for label, ts in times.items():
+            print(f"  {label:<36} {min(ts):9.1f} {np.percentile(ts, 10):9.1f} {np.median(ts):10.1f}")
     env.close()
 
 
