@@ -124,7 +124,7 @@ class TrajectoryPlanner:
         self.env = env
         self._bound_envs: list[Any] = []  # bind_envs: one handle per env of a batch
         self.reward_sources: list[Any] = []  # batched guided acting: one PlanReward per bound env
-        self._masks: dict[tuple[int, int], torch.Tensor] = {}  # conditioner's inpainting masks by goal index
+        self._masks: dict[int, torch.Tensor] = {}  # conditioner's inpainting masks by goal index (task fixed)
         self.set_act(act)
 
     # ------------------------------------------------------------------ construction
@@ -303,12 +303,12 @@ class TrajectoryPlanner:
         raw[0, a:] = s
         raw[j:, self._goal_cols] = goal
         values = torch.as_tensor(self.normalizer.normalize(raw), dtype=torch.float32, device=self.device)
-        mask = self._masks.get((j, id(self.task)))
+        mask = self._masks.get(j)
         if mask is None:  # one per goal index (read-only: Inpainting never writes its mask)
             mask = torch.zeros(h, a + o, dtype=torch.bool, device=self.device)
             mask[0, a:] = True
             mask[j:, pinned_columns(self.task, a)] = True
-            self._masks[(j, id(self.task))] = mask
+            self._masks[j] = mask
         return Inpainting(mask, values)
 
     def plan(self, s: np.ndarray, goal: np.ndarray, steps_left: int) -> np.ndarray:

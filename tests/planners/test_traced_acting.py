@@ -43,3 +43,21 @@ def test_traced_plans_equal_eager_plans(registry, name, over):
     np.testing.assert_array_equal(eager.predict(batched_obs, episode_start=starts)[0],
                                   traced.predict(batched_obs, episode_start=starts)[0])
     env.close()
+
+
+@pytest.mark.parametrize("method", ["x0", "dps"])
+def test_traced_guided_plans_equal_eager_guided_plans(registry, method):
+    """Guidance: x0-space edits run the model without gradients (traced), DPS differentiates
+    through it (the wrapper falls back to the model); both plan as the eager planner does."""
+    from adiff_env.planners.trajectory import TrajectoryPlanner
+
+    env = gym.make("adiff/PointMaze-Medium-GoldCoin-v0")
+    act = {"reward": "task", "guidance": method, "guide_scale": 0.03, "sampler_steps": 2, "seed": 2}
+    eager = TrajectoryPlanner.from_checkpoint(registry.load("pointmaze-medium-evo"), env, **act)
+    traced = TrajectoryPlanner.from_checkpoint(registry.load("pointmaze-medium-evo"), env, compile="trace", **act)
+    obs, _ = env.reset(seed=40_000)
+    actions = [p.predict(obs, episode_start=np.array([True]))[0] for p in (eager, traced)]
+    np.testing.assert_array_equal(actions[0], actions[1])
+    np.testing.assert_array_equal(eager.state.plan, traced.state.plan)
+    assert traced.denoiser.graphs == (1 if method == "x0" else 0)
+    env.close()
