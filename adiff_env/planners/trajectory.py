@@ -250,7 +250,7 @@ class TrajectoryPlanner:
         self.states = []
 
     def act_on(self, s: np.ndarray, goal: np.ndarray) -> np.ndarray:
-        st = self.state
+        st, env_goal = self.state, goal
         if self.reward_source is not None:
             from adiff_env.planners.route import refresh_reward
 
@@ -258,9 +258,14 @@ class TrajectoryPlanner:
         goal = self._plan_goal(st, s, goal)
         if self._needs_plan(st, s, goal):
             st.plan, st.plan_t = self.plan(s, goal, st.deadline_t - st.t), st.t
-        action = self.action_from_plan(s, st.plan, st.t - st.plan_t)
+        action = self._held(s, env_goal, self.action_from_plan(s, st.plan, st.t - st.plan_t))
         st.t += 1
         return action
+
+    def _held(self, s: np.ndarray, goal: np.ndarray, action: np.ndarray) -> np.ndarray:
+        """``action``, or zeros while the goal dims are within ``act.hold_tolerance`` (> 0) of ``goal``."""
+        near = self.act.hold_tolerance > 0 and np.linalg.norm(s[list(self.task.goal_dims)] - goal) <= self.act.hold_tolerance
+        return np.zeros_like(action) if near else action
 
     def _plan_goal(self, st: PlanState, s: np.ndarray, goal: np.ndarray) -> np.ndarray:
         """The point the next plan is conditioned on: ``goal``, or with ``act.subgoal_cells`` k the
@@ -317,7 +322,7 @@ class TrajectoryPlanner:
 
             for i, st in enumerate(self.states):
                 refresh_reward(self, st, s[i], self.reward_sources[i], goal=goals[i])
-        goals = np.stack([self._plan_goal(st, s[i], goals[i]) for i, st in enumerate(self.states)])
+        env_goals, goals = goals, np.stack([self._plan_goal(st, s[i], goals[i]) for i, st in enumerate(self.states)])
         need = [i for i, st in enumerate(self.states) if self._needs_plan(st, s[i], goals[i])]
         if need:
             rewards = [self.states[i].reward for i in need] if self.reward_source is not None else None
@@ -327,7 +332,7 @@ class TrajectoryPlanner:
                 self.states[i].plan, self.states[i].plan_t = plan, self.states[i].t
         actions = []
         for i, st in enumerate(self.states):
-            actions.append(self.action_from_plan(s[i], st.plan, st.t - st.plan_t))
+            actions.append(self._held(s[i], env_goals[i], self.action_from_plan(s[i], st.plan, st.t - st.plan_t)))
             st.t += 1
         return np.stack(actions)
 

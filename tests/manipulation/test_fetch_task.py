@@ -109,3 +109,27 @@ def test_violations_bad_input_and_bad_tolerances_are_clear_errors(push):
         FetchPlanningTask(contact_reach=0.0)
     with pytest.raises(ValueError, match="contact_reach and slide_tol must be > 0"):
         FetchPlanningTask(slide_tol=-0.001)
+
+
+def test_hold_tolerance_rests_at_the_goal_single_and_batched(push):
+    obs, _ = push.reset(seed=9)
+    at_goal = {**obs, "desired_goal": obs["achieved_goal"] + np.array([0.02, 0.0, 0.0])}  # 2 cm from the goal
+    free = _tiny_planner(push)
+    moving, _ = free.predict(at_goal, episode_start=True)
+    assert np.any(moving != 0)  # the (untrained) plan's action
+    held = _tiny_planner(push, hold_tolerance=0.03)
+    action, _ = held.predict(at_goal, episode_start=True)
+    np.testing.assert_array_equal(action, np.zeros(4, dtype=np.float32))
+    assert held.state.plan is not None  # the plan is still made; only its action is replaced
+    far, _ = _tiny_planner(push, hold_tolerance=0.01).predict(at_goal, episode_start=True)
+    assert np.any(far != 0)  # 2 cm > 1 cm: the plan's action
+    batch = {k: np.stack([v, v]) for k, v in at_goal.items()}
+    batch["desired_goal"][1] = obs["achieved_goal"] + np.array([0.2, 0.0, 0.0])  # env 1: 20 cm away
+    actions, _ = _tiny_planner(push, hold_tolerance=0.03).predict(batch, episode_start=np.array([True, True]))
+    assert actions.shape == (2, 4) and np.all(actions[0] == 0) and np.any(actions[1] != 0)
+
+
+@pytest.mark.parametrize("bad", [-0.01, float("nan"), float("inf")])
+def test_hold_tolerance_bad_values_are_clear_errors(bad):
+    with pytest.raises(ValueError, match="act.hold_tolerance must be a finite distance >= 0"):
+        ActConfig(hold_tolerance=bad)
