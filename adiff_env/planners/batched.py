@@ -41,7 +41,7 @@ def act_on_batch(planner: Any, observation: dict[str, Any], episode_start: Any =
 
         for i, st in enumerate(planner.states):
             refresh_reward(planner, st, s[i], planner.reward_sources[i], goal=goals[i])
-    goals = np.stack([planner._plan_goal(st, s[i], goals[i]) for i, st in enumerate(planner.states)])
+    env_goals, goals = goals, np.stack([planner._plan_goal(st, s[i], goals[i]) for i, st in enumerate(planner.states)])
     need = [i for i, st in enumerate(planner.states) if planner._needs_plan(st, s[i], goals[i])]
     if need:
         rewards = [planner.states[i].reward for i in need] if planner.reward_source is not None else None
@@ -51,7 +51,7 @@ def act_on_batch(planner: Any, observation: dict[str, Any], episode_start: Any =
             planner.states[i].plan, planner.states[i].plan_t = plan, planner.states[i].t
     actions = []
     for i, st in enumerate(planner.states):
-        actions.append(planner.action_from_plan(s[i], st.plan, st.t - st.plan_t))
+        actions.append(planner._held(s[i], env_goals[i], planner.action_from_plan(s[i], st.plan, st.t - st.plan_t)))
         st.t += 1
     return np.stack(actions)
 

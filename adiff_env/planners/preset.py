@@ -8,6 +8,7 @@ The acting section is saved with the checkpoint and can be overridden at evaluat
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,6 +122,11 @@ class ActConfig:
     goal, every replan pins the goal from index j on (the plan settles at the goal in j steps
     and rests there) instead of at the deadline still ahead; 0 (default) keeps the deadline.
     Must be below the plan's horizon (checked when the planner is built).
+    ``hold_tolerance`` h > 0 (m, in goal space): while the task's goal dims are within h of the
+    goal, the action is zero instead of the plan's (the agent rests: on Fetch the gripper stays
+    put, so a block at the goal is not pushed on out of it); replanning goes on, and the plan's
+    action comes back as soon as the goal dims drift beyond h. Meant for tasks whose zero action
+    rests (Fetch), not for a maze (a ball coasts). 0 (default): off.
 
     Reward guidance (:mod:`adiff_env.planners.reward_spec`): ``reward`` a spec such as
     ``"task"``, ``"coins"`` or ``"coins:1+free-cells:0.5"`` ('' = none, the default: the plans
@@ -165,6 +171,7 @@ class ActConfig:
     rank: str = "free-cells"
     subgoal_cells: int = 0
     settle_index: int = 0
+    hold_tolerance: float = 0.0
     reward: str = ""
     guidance: str = "x0"
     guide_scale: float = 0.3
@@ -201,6 +208,8 @@ class ActConfig:
             raise ConfigError(f"act.route_pace must be a finite number >= 0 (0 = no time budget), got {self.route_pace!r}.")
         if self.subgoal_cells < 0:
             raise ValueError(f"act.subgoal_cells must be >= 0 (0 = plan to the goal), got {self.subgoal_cells}.")
+        if not (self.hold_tolerance >= 0 and math.isfinite(self.hold_tolerance)):
+            raise ValueError(f"act.hold_tolerance must be a finite distance >= 0 (0 = never hold), got {self.hold_tolerance!r}.")
         if self.settle_index < 0:
             raise ValueError(f"act.settle_index must be >= 0 (0 = keep the deadline at the goal), got {self.settle_index}.")
         if self.sampler_steps < 0 or self.deadline_speed <= 0:

@@ -217,7 +217,7 @@ class TrajectoryPlanner:
         self.states = []
 
     def act_on(self, s: np.ndarray, goal: np.ndarray) -> np.ndarray:
-        st = self.state
+        st, env_goal = self.state, goal
         if self.reward_source is not None:
             from adiff_env.planners.route import refresh_reward
 
@@ -225,9 +225,14 @@ class TrajectoryPlanner:
         goal = self._plan_goal(st, s, goal)
         if self._needs_plan(st, s, goal):
             st.plan, st.plan_t = self.plan(s, goal, st.deadline_t - st.t), st.t
-        action = self.action_from_plan(s, st.plan, st.t - st.plan_t)
+        action = self._held(s, env_goal, self.action_from_plan(s, st.plan, st.t - st.plan_t))
         st.t += 1
         return action
+
+    def _held(self, s: np.ndarray, goal: np.ndarray, action: np.ndarray) -> np.ndarray:
+        """``action``, or zeros while the goal dims are within ``act.hold_tolerance`` (> 0) of ``goal``."""
+        near = self.act.hold_tolerance > 0 and np.linalg.norm(s[list(self.task.goal_dims)] - goal) <= self.act.hold_tolerance
+        return np.zeros_like(action) if near else action
 
     def _plan_goal(self, st: PlanState, s: np.ndarray, goal: np.ndarray) -> np.ndarray:
         """The point the next plan is conditioned on: ``goal``, or with ``act.subgoal_cells`` k the

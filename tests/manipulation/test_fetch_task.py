@@ -81,3 +81,55 @@ def test_settle_index_bad_values_are_clear_errors(push):
         ActConfig(settle_index=-1)
     with pytest.raises(ValueError, match="settle_index 16 must be below the plan's horizon 16"):
         _tiny_planner(push, settle_index=16)
+
+
+def test_violations_count_block_moves_without_the_gripper(push):
+    task = push.unwrapped.planning_task()
+    h = 6
+    plans = np.zeros((2, h, 25))
+    plans[:, :, 3:6] = [1.3, 0.7, 0.42]
+    plans[:, :, 0:3] = [1.26, 0.7, 0.42]  # the gripper 4 cm behind the block: in contact
+    plans[0, 3:, 3] += 0.02  # pushed 2 cm at step 2 -> 3, the gripper at the block: feasible
+    plans[0, 3:, 0] += 0.02
+    plans[1, :, 0:3] = [1.0, 0.7, 0.6]  # the gripper 40 cm away
+    plans[1, 2:, 4] += np.arange(1, h - 1) * 0.01  # the block slides 1 cm a step by itself: 4 steps
+    np.testing.assert_array_equal(task.violations(plans), [0, 4])
+    planner = _tiny_planner(push, rank="free-cells", n_samples=3)
+    obs, _ = push.reset(seed=8)
+    action, _ = planner.predict(obs, episode_start=True)  # the ranking runs through the planner
+    assert action.shape == (4,) and np.all(np.abs(action) <= 1)
+
+
+def test_violations_bad_input_and_bad_tolerances_are_clear_errors(push):
+    from adiff_env.manipulation.task import FetchPlanningTask
+
+    with pytest.raises(ValueError, match=r"planned states \[N, H, O >= 6\]"):
+        push.unwrapped.planning_task().violations(np.zeros((4, 25)))
+    with pytest.raises(ValueError, match="contact_reach and slide_tol must be > 0"):
+        FetchPlanningTask(contact_reach=0.0)
+    with pytest.raises(ValueError, match="contact_reach and slide_tol must be > 0"):
+        FetchPlanningTask(slide_tol=-0.001)
+
+
+def test_hold_tolerance_rests_at_the_goal_single_and_batched(push):
+    obs, _ = push.reset(seed=9)
+    at_goal = {**obs, "desired_goal": obs["achieved_goal"] + np.array([0.02, 0.0, 0.0])}  # 2 cm from the goal
+    free = _tiny_planner(push)
+    moving, _ = free.predict(at_goal, episode_start=True)
+    assert np.any(moving != 0)  # the (untrained) plan's action
+    held = _tiny_planner(push, hold_tolerance=0.03)
+    action, _ = held.predict(at_goal, episode_start=True)
+    np.testing.assert_array_equal(action, np.zeros(4, dtype=np.float32))
+    assert held.state.plan is not None  # the plan is still made; only its action is replaced
+    far, _ = _tiny_planner(push, hold_tolerance=0.01).predict(at_goal, episode_start=True)
+    assert np.any(far != 0)  # 2 cm > 1 cm: the plan's action
+    batch = {k: np.stack([v, v]) for k, v in at_goal.items()}
+    batch["desired_goal"][1] = obs["achieved_goal"] + np.array([0.2, 0.0, 0.0])  # env 1: 20 cm away
+    actions, _ = _tiny_planner(push, hold_tolerance=0.03).predict(batch, episode_start=np.array([True, True]))
+    assert actions.shape == (2, 4) and np.all(actions[0] == 0) and np.any(actions[1] != 0)
+
+
+@pytest.mark.parametrize("bad", [-0.01, float("nan"), float("inf")])
+def test_hold_tolerance_bad_values_are_clear_errors(bad):
+    with pytest.raises(ValueError, match="act.hold_tolerance must be a finite distance >= 0"):
+        ActConfig(hold_tolerance=bad)
