@@ -90,7 +90,9 @@ def plan_batch(planner: Any, s: np.ndarray, goals: np.ndarray, steps_left: list[
 
         kwargs = batched_guided_kwargs(planner, rewards)
     else:
-        kwargs = {"reward_fn": planner._rank_reward if k > 1 else None}
+        from adiff_env.planners.ranking import candidate_rank
+
+        kwargs = {"reward_fn": candidate_rank(planner, goals) if k > 1 else None}
     out = sample(planner.model, planner.scheduler, shape, device=planner.device, generator=planner.generator,
                  conditioner=cond, cond=vector, **kwargs)
     x = out.samples.view(n, k, *shape[1:])

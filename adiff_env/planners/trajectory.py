@@ -309,8 +309,10 @@ class TrajectoryPlanner:
         """One plan ``[H, A + O]`` (unnormalized) from state ``s`` to ``goal`` in ``steps_left`` steps."""
         tic = time.perf_counter()
         if self.reward_source is None:
+            from adiff_env.planners.ranking import candidate_rank
+
             out = self.sample_plans(s, goal, steps_left, self.act.n_samples,
-                                    reward_fn=self._rank_reward if self.act.n_samples > 1 else None)
+                                    reward_fn=candidate_rank(self, goal[None]) if self.act.n_samples > 1 else None)
         else:
             out = self.sample_plans(s, goal, steps_left, self.act.n_samples, **self.guided_kwargs())
         plan = self.normalizer.unnormalize(out.best.cpu().numpy().astype(np.float64))
