@@ -54,6 +54,7 @@ from adiff_env.errors import CheckpointError, ConfigError
 from adiff_env.planners.batched import act_on_batch, plan_batch
 from adiff_env.planners.parts import InverseDynamics, PlanState, global_condition
 from adiff_env.planners.preset import ActConfig
+from adiff_env.planners.ranking import candidate_rank
 from adiff_env.planners.task import PlanningTask, check_task, goal_dim_of, pinned_columns, planning_task_of, point_mass_task
 
 KIND = "trajectory-planner"
@@ -309,8 +310,6 @@ class TrajectoryPlanner:
         """One plan ``[H, A + O]`` (unnormalized) from state ``s`` to ``goal`` in ``steps_left`` steps."""
         tic = time.perf_counter()
         if self.reward_source is None:
-            from adiff_env.planners.ranking import candidate_rank
-
             out = self.sample_plans(s, goal, steps_left, self.act.n_samples,
                                     reward_fn=candidate_rank(self, goal[None]) if self.act.n_samples > 1 else None)
         else:
