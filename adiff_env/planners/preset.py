@@ -131,7 +131,7 @@ class ActConfig:
     :mod:`adiff_env.diffusion.guidance`), step size ``guide_scale`` and ``guide_steps`` gradient
     steps per reverse step (x0-space methods edit every step, ``xt`` stops at ``t < 2``);
     ``n_samples`` > 1 candidates are then ranked by (fewest infeasible states with
-    ``rank = "free-cells"``, highest reward, smoothest). ``route``: ``"reward"`` (default) lets a
+    ``rank = "free-cells"`` or ``"progress"``, highest reward, smoothest). ``route``: ``"reward"`` (default) lets a
     guiding reward that asks something of the route (coins to collect, ``waypoint[...]``,
     ``avoid[...]``) steer the subgoals: the task routes through the points not yet passed, in
     the order of the shortest tour, and around the zone (:mod:`adiff_env.planners.route`; with
