@@ -10,6 +10,8 @@ position (PointMaze observations ``[x, y, vx, vy]``); each has the numpy form
 - :class:`PathLengthReward`: ``-sum_t ||p_{t+1} - p_t||`` (both forms).
 - :class:`TimeToGoalReward`: ``-(first t with ||p_t - g|| <= radius) / T`` (``-1`` if never);
   torch: ``-mean_t sigmoid((||p_t - g|| - radius) / tau)`` (the soft share of steps not there yet).
+- :class:`HurryReward` (``hurry``): the same toward the plan's own last point (its goal or
+  subgoal), torch ``-mean_t ||p_t - p_{H-1}||``.
 - :class:`CoinReward`: number of uncollected coins passed within ``radius`` (by name,
   ``coins``: the coins the env has not collected yet at build time); torch:
   ``-sum_k softmin_t ||p_t - c_k||`` (distance to each uncollected coin).
@@ -96,6 +98,31 @@ class TimeToGoalReward:
         return -torch.sigmoid((d - self.radius) / self.tau).mean(dim=1)
 
 
+class HurryReward:
+    """Time to the plan's own end point (``hurry``): ``-(first t with ||p_t - p_{T-1}|| <= radius) / T``;
+    torch: ``-mean_t ||p_t - p_{H-1}||`` (maze units).
+
+    A planner's plan rests at its goal (a subgoal, with ``subgoal_cells``) from the deadline
+    index on, so its last row is the point the plan goes to, whichever it is; pulling every
+    planned position toward it straightens and speeds the plan where the deadline alone does
+    not (the pinned rows fix *when* the goal is reached, not the path before it). Pair it with
+    ``free-cells`` so the pull does not cut through walls."""
+
+    def __init__(self, radius: float = 0.5) -> None:
+        if not radius > 0:
+            raise ValueError(f"hurry: radius must be > 0, got {radius!r}.")
+        self.radius = float(radius)
+
+    def __call__(self, trajectory: np.ndarray) -> float:
+        p = trajectory_positions(trajectory)
+        hits = np.flatnonzero(np.linalg.norm(p - p[-1], axis=1) <= self.radius)
+        return -float(hits[0]) / len(p)
+
+    def torch_reward(self, x: torch.Tensor) -> torch.Tensor:
+        p = batch_positions(x)
+        return -((p - p[:, -1:].detach()).square().sum(-1) + 1e-8).sqrt().mean(dim=1)
+
+
 class CoinReward:
     """Gold coins: count of uncollected coins ``[K, 2]`` passed within ``radius``.
 
@@ -164,6 +191,7 @@ MAZE_REWARDS: dict[str, RewardFactory] = {
     "goal": lambda env, goal=None, radius=0.5: GoalReward(_goal(env, goal), radius),
     "time-to-goal": lambda env, goal=None, radius=0.5: TimeToGoalReward(_goal(env, goal), radius),
     "path-length": lambda env: PathLengthReward(),
+    "hurry": lambda env, radius=0.5: HurryReward(radius),
     "coins": lambda env, collected=None: CoinReward(_unwrapped(env).coin_positions, collected=_collected(env, collected)),
     "free-cells": lambda env, margin=0.1: FreeCellReward(_unwrapped(env).geometry, margin),
 }

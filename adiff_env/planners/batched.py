@@ -18,6 +18,7 @@ import torch
 from adiff_env.diffusion import Inpainting, sample
 from adiff_env.errors import ConfigError
 from adiff_env.planners.parts import PlanState, global_condition
+from adiff_env.planners.ranking import candidate_rank
 
 
 def act_on_batch(planner: Any, observation: dict[str, Any], episode_start: Any = None) -> np.ndarray:
@@ -90,7 +91,7 @@ def plan_batch(planner: Any, s: np.ndarray, goals: np.ndarray, steps_left: list[
 
         kwargs = batched_guided_kwargs(planner, rewards)
     else:
-        kwargs = {"reward_fn": planner._rank_reward if k > 1 else None}
+        kwargs = {"reward_fn": candidate_rank(planner, goals) if k > 1 else None}
     out = sample(planner.denoiser, planner.scheduler, shape, device=planner.device, generator=planner.generator,
                  conditioner=cond, cond=vector, **kwargs)
     x = out.samples.view(n, k, *shape[1:])

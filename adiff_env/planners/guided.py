@@ -8,7 +8,7 @@ config and the ranking of candidates, from a reward built on the env's current s
   ``scale = act.guide_scale``, ``n_guide_steps = act.guide_steps``; x0-space methods edit every
   reverse step (``t_stopgrad = 0``), ``xt`` keeps Diffuser's ``t_stopgrad = 2``;
 - ranking of ``act.n_samples > 1`` candidates, lexicographic: fewest infeasible planned states
-  (``act.rank = "free-cells"``, the task's ``violations``), then the highest reward (its numpy
+  (``act.rank = "free-cells"`` or ``"progress"``, the task's ``violations``), then the highest reward (its numpy
   form, the exact score), then the smoothest.
 """
 
@@ -46,7 +46,7 @@ def guided_rank(planner: Any, reward: Any) -> Callable[[torch.Tensor], torch.Ten
     def rank(x: torch.Tensor) -> torch.Tensor:
         states = planner.normalizer.unnormalize(x.detach().cpu().numpy().astype(np.float64))[..., planner.action_dim:]
         keys = [planner._smoothness(x).detach().cpu().numpy(), np.array([reward(p) for p in states])]
-        bad = planner.task.violations(states) if planner.act.rank == "free-cells" else None
+        bad = planner.task.violations(states) if planner.act.rank in ("free-cells", "progress") else None
         if bad is not None:
             keys.append(-np.asarray(bad, dtype=np.float64))
         place = np.empty(len(states))

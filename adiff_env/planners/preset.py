@@ -20,7 +20,7 @@ from adiff_env.errors import ConfigError, MissingResourceError, UnknownNameError
 
 ACTION_RULES = ("pd", "inverse-dynamics", "plan")
 DEADLINE_RULES = ("geodesic", "horizon")
-RANK_RULES = ("free-cells", "smoothness")
+RANK_RULES = ("free-cells", "smoothness", "progress")
 ROUTE_RULES = ("reward", "shortest")
 GUIDANCE_METHODS = ("xt", "dps", "x0")  # = adiff_env.diffusion.guidance.GUIDANCE_METHODS (a test keeps them equal; no torch here)
 ACCELERATIONS = ("none", "trace")  # = adiff_env.diffusion.inference.ACCELERATIONS (a test keeps them equal)
@@ -114,10 +114,13 @@ class ActConfig:
     plans for the steps that remain; a deadline that passes short of the goal is renewed from
     where the agent is); ``"horizon"`` pins the goal at the last index. ``n_samples`` candidates
     are drawn per plan and ranked by ``rank``: ``"free-cells"`` (fewest planned positions inside
-    walls, then smoothness) or ``"smoothness"``. ``subgoal_cells`` k > 0: plan to the centre of
-    the cell k cells ahead on the maze's shortest cell path (the goal itself once it is within k
-    cells), chosen afresh at each replan, so each plan covers a few cells of a long route; the
-    cell path is map knowledge, as the geodesic deadline is. 0 (default) plans to the goal.
+    walls, then smoothness), ``"smoothness"`` or ``"progress"`` (fewest in walls, then the
+    least route left to the goal from the state planned ``replan_every`` steps ahead: the
+    candidate that gets farthest before the next replan; :mod:`adiff_env.planners.ranking`).
+    ``subgoal_cells`` k > 0: plan to the centre of the cell k cells ahead on the maze's
+    shortest cell path (the goal itself once it is within k cells), chosen afresh at each
+    replan, so each plan covers a few cells of a long route; the cell path is map knowledge,
+    as the geodesic deadline is. 0 (default) plans to the goal.
     ``settle_index`` j > 0: while the task's goal dims are within its ``goal_tolerance`` of the
     goal, every replan pins the goal from index j on (the plan settles at the goal in j steps
     and rests there) instead of at the deadline still ahead; 0 (default) keeps the deadline.
@@ -135,7 +138,7 @@ class ActConfig:
     :mod:`adiff_env.diffusion.guidance`), step size ``guide_scale`` and ``guide_steps`` gradient
     steps per reverse step (x0-space methods edit every step, ``xt`` stops at ``t < 2``);
     ``n_samples`` > 1 candidates are then ranked by (fewest infeasible states with
-    ``rank = "free-cells"``, highest reward, smoothest). ``route``: ``"reward"`` (default) lets a
+    ``rank = "free-cells"`` or ``"progress"``, highest reward, smoothest). ``route``: ``"reward"`` (default) lets a
     guiding reward that asks something of the route (coins to collect, ``waypoint[...]``,
     ``avoid[...]``) steer the subgoals: the task routes through the points not yet passed, in
     the order of the shortest tour, and around the zone (:mod:`adiff_env.planners.route`; with

@@ -6,7 +6,7 @@ Grammar (``act.reward``; empty = no guidance)::
     TERM   := NAME [ "[" ARG "]" ] [ ":" WEIGHT ]   WEIGHT: a plain decimal (default 1), e.g. 0.5, -0.02
     NAME   := "task"                     the env's own task reward, env.unwrapped.task_reward()
             | a reward of the env's registry: the domain's built-ins (env.unwrapped.reward_factories(),
-              a maze: coins, free-cells, goal, path-length, time-to-goal, and with an ARG of
+              a maze: coins, free-cells, goal, hurry, path-length, time-to-goal, and with an ARG of
               cells avoid[r,c;r,c] and waypoint[r,c;...], :mod:`adiff_env.maze.zones`) and
               plugins of the entry-point group ``adiff_env.rewards``
     ARG    := text without "[", "]", "+", "&", "="; handed to the reward's factory as

@@ -55,6 +55,7 @@ from adiff_env.errors import CheckpointError, ConfigError
 from adiff_env.planners.batched import act_on_batch, plan_batch
 from adiff_env.planners.parts import InverseDynamics, PlanState, global_condition
 from adiff_env.planners.preset import ActConfig
+from adiff_env.planners.ranking import candidate_rank
 from adiff_env.planners.task import PlanningTask, check_task, goal_dim_of, pinned_columns, planning_task_of, point_mass_task
 
 KIND = "trajectory-planner"
@@ -321,7 +322,7 @@ class TrajectoryPlanner:
         tic = time.perf_counter()
         if self.reward_source is None:
             out = self.sample_plans(s, goal, steps_left, self.act.n_samples,
-                                    reward_fn=self._rank_reward if self.act.n_samples > 1 else None)
+                                    reward_fn=candidate_rank(self, goal[None]) if self.act.n_samples > 1 else None)
         else:
             out = self.sample_plans(s, goal, steps_left, self.act.n_samples, **self.guided_kwargs())
         plan = self.normalizer.unnormalize(out.best.cpu().numpy().astype(np.float64))

@@ -159,4 +159,4 @@ def test_lookup_by_name_uses_the_domain_table_and_names_the_valid_options():
     assert build_reward(reward_factories(table), "const", None, value=2.5)(np.zeros((3, 2))) == 2.5
     with pytest.raises(UnknownNameError, match="const"):
         build_reward(reward_factories(table), "goal", None)  # the generic lookup knows no maze reward
-    assert REWARD_NAMES == ("coins", "free-cells", "goal", "path-length", "time-to-goal")
+    assert REWARD_NAMES == ("coins", "free-cells", "goal", "hurry", "path-length", "time-to-goal")

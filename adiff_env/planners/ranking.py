@@ -1,0 +1,71 @@
+"""Ranking of a plan's ``n_samples`` candidates by time to the goal (``act.rank = "progress"``).
+
+Every candidate of one plan has the same conditioning (start state, goal pinned from the
+deadline index on), so the deadline says *when* a candidate must arrive, not how fast it goes
+before the next replan. The env executes only the first ``act.replan_every`` steps of the kept
+plan, so the ranking that shortens the time to the goal is the one that keeps the candidate
+whose planned state after those steps is nearest the goal along the task's route:
+
+    key(plan) = ( fewest infeasible planned states (the task's ``violations``; a maze: positions in walls),
+                  smallest route length (``task.path_length``; Euclidean on the goal dims without a route)
+                      from the planned state at index ``m = min(replan_every, H - 1)`` to the goal,
+                  smoothest )
+
+lexicographic, the first key primary. A candidate therefore never wins by cutting through a wall.
+This module knows no domain: the route length and the feasibility test come from the
+:class:`~adiff_env.planners.task.PlanningTask`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def progress_rank(planner: Any, goals: np.ndarray) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The ranking of candidates ``x [N k, H, D]`` (normalized; rows ``[i k, (i + 1) k)`` are
+    the candidates of the plan toward ``goals[i]``, ``goals [N, G]``, ``k = act.n_samples``) by
+    the module doc's key. Returns each row's place within its plan ``[N k]`` (higher is better,
+    ``k - 1`` the best)."""
+    goals = np.asarray(goals, dtype=np.float64).reshape(-1, len(planner.task.goal_dims))
+    k = planner.act.n_samples
+
+    def rank(x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] != k * len(goals):
+            raise ValueError(f"progress ranking expects {len(goals)} plans x {k} candidates = {k * len(goals)} rows, "
+                             f"got {x.shape[0]}.")
+        states = planner.normalizer.unnormalize(x.detach().cpu().numpy().astype(np.float64))[..., planner.action_dim:]
+        smooth = planner._smoothness(x).detach().cpu().numpy()
+        bad = planner.task.violations(states)
+        bad = np.zeros(len(states)) if bad is None else np.asarray(bad, dtype=np.float64)
+        m = min(planner.act.replan_every, planner.horizon - 1)
+        left = np.array([route_left(planner.task, states[r, m], goals[r // k]) for r in range(len(states))])
+        place = np.empty(len(states))
+        for i in range(len(goals)):
+            rows = slice(i * k, (i + 1) * k)
+            order = np.lexsort((smooth[rows], -left[rows], -bad[rows]))  # the last key is the primary one
+            place[i * k + order] = np.arange(k)
+        return torch.as_tensor(place, dtype=x.dtype, device=x.device)
+
+    return rank
+
+
+def route_left(task: Any, state: np.ndarray, goal: np.ndarray) -> float:
+    """Route length from planned state ``state [O]`` to ``goal [G]`` (``task.path_length``), or
+    the Euclidean distance on the task's goal dims where the task has no route."""
+    length = task.path_length(state, goal)
+    if length is None:
+        return float(np.linalg.norm(state[list(task.goal_dims)] - goal))
+    return float(length)
+
+
+def candidate_rank(planner: Any, goals: np.ndarray) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The unguided ranking of ``act.n_samples`` candidates per plan toward ``goals [N, G]``:
+    :func:`progress_rank` with ``act.rank = "progress"``, else the planner's own
+    (``free-cells`` / ``smoothness``, which need no goal)."""
+    if planner.act.rank == "progress":
+        return progress_rank(planner, goals)
+    return planner._rank_reward
