@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -104,8 +104,8 @@ def record_acting_conditions(checkpoint: Any, n: int, config: PoolConfig, *, see
     env = gym.make(env_id)
     tic = time.perf_counter()
     try:
-        planner = _RecordingPlanner.from_checkpoint(checkpoint, env, device=device, seed=seed,
-                                                    sampler=config.rollout_sampler, sampler_steps=config.rollout_steps)
+        planner = cast(_RecordingPlanner, _RecordingPlanner.from_checkpoint(
+            checkpoint, env, device=device, seed=seed, sampler=config.rollout_sampler, sampler_steps=config.rollout_steps))
         planner.requests = []
         seeds: list[int] = []
         bar = tqdm(total=n, desc="acting conditions", disable=not progress, leave=False)
@@ -155,7 +155,7 @@ def acting_source(planner: TrajectoryPlanner, record: ActingConditions) -> Condi
     order: list[int] = []
 
     def draw(n: int, generator: torch.Generator) -> tuple[Inpainting, torch.Tensor | None]:
-        idx = []
+        idx: list[int] = []
         while len(idx) < n:
             if not order:
                 order.extend(torch.randperm(len(record), generator=generator).tolist())
