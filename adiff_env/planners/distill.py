@@ -70,6 +70,17 @@ def _teacher(checkpoint: Checkpoint) -> torch.nn.Module:
     return model.eval()
 
 
+def _rollout_checkpoint(registry: ModelRegistry, spec: str, teacher: Checkpoint) -> Checkpoint:
+    """``PoolConfig.rollout_agent``'s checkpoint, checked to plan in the teacher's space."""
+    roller = registry.load(spec, kind=KIND)
+    same = roller.config.get("dims") == teacher.config.get("dims") and roller.metadata.normalizer == teacher.metadata.normalizer
+    if not same or roller.metadata.env != teacher.metadata.env:
+        raise ValueError(f"rollout_agent {roller.spec} must plan in the teacher {teacher.spec}'s space (same env, dims "
+                         f"and normalizer, e.g. an earlier student of it); got env {roller.metadata.env!r}, dims "
+                         f"{roller.config.get('dims')} vs {teacher.metadata.env!r}, {teacher.config.get('dims')}.")
+    return roller
+
+
 def planner_conditions(data: SegmentDataset, action_dim: int, horizon: int, global_cond: bool):
     """A condition source for :func:`~adiff_env.diffusion.distill.teacher_pool`: ``n`` random
     training windows' inpainting ``[n, H, D]`` and global condition ``[n, O + 3]`` (or None),
@@ -120,6 +131,7 @@ def distill_planner(
     ckpt = teacher if isinstance(teacher, Checkpoint) else registry.load(teacher, kind=KIND)
     config = config or DistillConfig()
     pool = pool or PoolConfig()
+    roller = ckpt if not pool.rollout_agent else _rollout_checkpoint(registry, pool.rollout_agent, ckpt)
     cfg = ckpt.config
     try:
         dims, schedule = cfg["dims"], schedule_from_dict(cfg["schedule"])
@@ -154,8 +166,8 @@ def distill_planner(
     source, acting = windows, None
     n_acting = int(round(config.pool_size * pool.acting_share))
     if n_acting:
-        acting, rollout_planner = record_acting_conditions(ckpt, n_acting, pool, seed=config.seed, device=device,
-                                                           progress=progress)
+        acting, rollout_planner = record_acting_conditions(roller, n_acting, pool, seed=config.seed, device=device,
+                                                           progress=progress, own_sampler=roller is not ckpt)
         source = mixed_source(acting_source(rollout_planner, acting), windows, pool.acting_share)
     if source is None:  # unreachable: acting_share < 1 builds windows, acting_share = 1 records pool_size >= 1
         raise RuntimeError("distill_planner built no condition source.")
@@ -182,7 +194,8 @@ def distill_planner(
                "teacher_steps": config.teacher_steps, "pool_size": config.pool_size,
                "acting_conditions": None if acting is None else {
                    "n": len(acting), "episodes": acting.episodes, "reset_seeds": [acting.seeds[0], acting.seeds[-1]],
-                   "rollout": f"{pool.rollout_sampler}-{pool.rollout_steps}", "wall_s": round(acting.wall_s, 1)},
+                   "rollout": pool.rollout_agent or f"{pool.rollout_sampler}-{pool.rollout_steps}",
+                   "wall_s": round(acting.wall_s, 1)},
                "pool_wall_s": round(pool_wall, 1), "train_wall_s_this_session": round(result.train_wall_s, 1),
                "final_loss": result.losses[-1] if result.losses else None,
                "student_parameters": _parameters(result.student), "teacher_parameters": _parameters(teacher_model)},

@@ -42,9 +42,10 @@ from adiff_env.planners.trajectory import TrajectoryPlanner
 class PoolConfig:
     """Where the teacher pool's conditions come from."""
 
-    acting_share: float = 0.0  # share of the teacher pool drawn under the teacher's own acting conditions (0 = dataset windows only, 1 = acting only)
+    acting_share: float = 0.0  # share of the teacher pool drawn under acting conditions (0 = dataset windows only, 1 = acting only)
     rollout_sampler: str = "ddim"  # sampler the teacher acts with while its acting conditions are recorded
     rollout_steps: int = 1  # sampler steps of those rollouts
+    rollout_agent: str = ""  # record the acting conditions of this planner (e.g. an earlier student, with its own sampler; DAgger-style) instead of the teacher's; it must share the teacher's dims and normalizer
     rollout_seed: int = 90_000  # env reset seed of the first recording episode (then +1 per episode)
 
     def __post_init__(self) -> None:
@@ -87,11 +88,13 @@ class _RecordingPlanner(TrajectoryPlanner):
 
 
 def record_acting_conditions(checkpoint: Any, n: int, config: PoolConfig, *, seed: int = 0, device: str = "cpu",
-                             progress: bool = False, max_episodes: int = 10_000) -> tuple[ActingConditions, TrajectoryPlanner]:
-    """Roll the teacher ``checkpoint`` out on its env (``checkpoint.metadata.env``) with
-    ``config.rollout_sampler``/``rollout_steps`` until it has made ``n`` plans; returns the
-    recorded conditions (the first ``n``) and the teacher planner (whose ``conditioner`` builds
-    their inpainting). ``seed`` seeds the rollout planner's sampling noise."""
+                             progress: bool = False, max_episodes: int = 10_000,
+                             own_sampler: bool = False) -> tuple[ActingConditions, TrajectoryPlanner]:
+    """Roll the planner ``checkpoint`` (the teacher) out on its env (``checkpoint.metadata.env``)
+    with ``config.rollout_sampler``/``rollout_steps`` (with ``own_sampler``: its own acting
+    settings, e.g. a student's) until it has made ``n`` plans; returns the recorded conditions
+    (the first ``n``) and the rollout planner (whose ``conditioner`` builds their inpainting).
+    ``seed`` seeds the rollout planner's sampling noise."""
     import gymnasium as gym
 
     import adiff_env  # noqa: F401  (registers the adiff/ env ids)
@@ -104,8 +107,9 @@ def record_acting_conditions(checkpoint: Any, n: int, config: PoolConfig, *, see
     env = gym.make(env_id)
     tic = time.perf_counter()
     try:
-        planner = cast(_RecordingPlanner, _RecordingPlanner.from_checkpoint(
-            checkpoint, env, device=device, seed=seed, sampler=config.rollout_sampler, sampler_steps=config.rollout_steps))
+        overrides = {} if own_sampler else {"sampler": config.rollout_sampler, "sampler_steps": config.rollout_steps}
+        planner = cast(_RecordingPlanner, _RecordingPlanner.from_checkpoint(checkpoint, env, device=device, seed=seed,
+                                                                            **overrides))
         planner.requests = []
         seeds: list[int] = []
         bar = tqdm(total=n, desc="acting conditions", disable=not progress, leave=False)

@@ -132,6 +132,23 @@ def test_distillation_on_acting_conditions_reads_no_dataset(distilled, monkeypat
     assert rec["n"] == 24 and rec["reset_seeds"][0] == 90_000 and rec["rollout"] == "ddim-1"
 
 
+def test_distillation_records_an_earlier_students_acting_conditions(distilled):
+    """DAgger-style: the pool's conditions come from the student's own rollouts (its own
+    one-step sampler), the targets still from the teacher; a planner of another space is refused."""
+    teacher, _, registry, _ = distilled
+    cfg = DistillConfig(teacher_steps=4, pool_size=16, teacher_batch=16, steps=3, batch_size=8, warmup_steps=1)
+    pool = PoolConfig(acting_share=1.0, rollout_agent="tiny-distilled@v1", rollout_seed=7)
+    ckpt = distill_planner(teacher, name="tiny-dagger", config=cfg, registry=registry, pool=pool,
+                           init_from="tiny-distilled@v1", progress=False).checkpoint
+    rec = ckpt.metadata.extra["acting_conditions"]
+    assert rec["rollout"] == "tiny-distilled@v1" and rec["reset_seeds"][0] == 7 and rec["n"] == 16
+    other = registry.save("tiny-other-env", dataclasses.replace(teacher.metadata, env="adiff/PointMaze-Medium-v0"),
+                          tensors=teacher.tensors, config=teacher.config)
+    with pytest.raises(ValueError, match="must plan in the teacher"):
+        distill_planner(teacher, config=cfg, registry=registry, progress=False,
+                        pool=PoolConfig(acting_share=1.0, rollout_agent=other.spec))
+
+
 def test_mixed_source_takes_its_share():
     def const(v):
         return lambda n, g: (Inpainting(torch.full((n, 3, 2), bool(v)), torch.full((n, 3, 2), float(v))), torch.full((n, 1), float(v)))
