@@ -5,6 +5,9 @@
     teacher checkpoint (registry) -> its dataset's windows (SegmentDataset, the checkpoint's
     normalizer) -> the training conditioning (start state at index 0, resting goal rows from
     the window's goal index j, global condition [start, goal, j / H])
+       and/or, with ``PoolConfig.acting_share`` > 0, the teacher's own acting conditions
+       (its rollouts on the env: state, subgoal and deadline of every plan it makes;
+       adiff_env.planners.distill_pool)
     -> teacher DDIM-N trajectories (adiff_env.diffusion.distill.teacher_pool)
     -> a student denoiser (default: a U-Net of dim 16, ~4x fewer parameters) trained to map
        every trajectory point to the teacher's end point (adiff_env.diffusion.distill.distill)
@@ -35,6 +38,7 @@ from adiff_env.datasets.normalizers import normalizer_from_dict
 from adiff_env.datasets.segments import SegmentDataset
 from adiff_env.diffusion import build_model, model_spec, schedule_from_dict
 from adiff_env.diffusion.distill import DistillConfig, DistillResult, distill, teacher_pool
+from adiff_env.planners.distill_pool import PoolConfig, acting_source, mixed_source, record_acting_conditions
 from adiff_env.planners.parts import global_condition
 from adiff_env.planners.train import training_conditioner
 from adiff_env.planners.trajectory import KIND
@@ -64,6 +68,17 @@ def _teacher(checkpoint: Checkpoint) -> torch.nn.Module:
     model = build_model(checkpoint.config["model"])
     load_weights(model, {k[6:]: v for k, v in checkpoint.tensors.items() if k.startswith("model.")}, str(checkpoint.path))
     return model.eval()
+
+
+def _rollout_checkpoint(registry: ModelRegistry, spec: str, teacher: Checkpoint) -> Checkpoint:
+    """``PoolConfig.rollout_agent``'s checkpoint, checked to plan in the teacher's space."""
+    roller = registry.load(spec, kind=KIND)
+    same = roller.config.get("dims") == teacher.config.get("dims") and roller.metadata.normalizer == teacher.metadata.normalizer
+    if not same or roller.metadata.env != teacher.metadata.env:
+        raise ValueError(f"rollout_agent {roller.spec} must plan in the teacher {teacher.spec}'s space (same env, dims "
+                         f"and normalizer, e.g. an earlier student of it); got env {roller.metadata.env!r}, dims "
+                         f"{roller.config.get('dims')} vs {teacher.metadata.env!r}, {teacher.config.get('dims')}.")
+    return roller
 
 
 def planner_conditions(data: SegmentDataset, action_dim: int, horizon: int, global_cond: bool):
@@ -97,6 +112,7 @@ def distill_planner(
     device: str = "cpu",
     progress: bool = True,
     init_from: str | Checkpoint | None = None,
+    pool: PoolConfig | None = None,
 ) -> DistilledPlanner:
     """Distil ``teacher`` (a spec such as ``"pointmaze-umaze"`` or a loaded checkpoint) and
     save the student as a new version of ``name`` (default ``TEACHERNAME-distilled``).
@@ -105,13 +121,17 @@ def distill_planner(
     consistency sampler; ``student_model`` is ``{"arch": ..., **config}`` without the data-set
     dimensions (default :data:`DEFAULT_STUDENT`); ``config`` the distillation settings.
     ``init_from``: continue from an earlier distilled version's student (its architecture is
-    used; with a new ``config.seed`` the teacher pool is drawn afresh).
+    used; with a new ``config.seed`` the teacher pool is drawn afresh). ``pool``: where the
+    teacher pool's conditions come from (default :class:`PoolConfig()`: dataset windows only;
+    ``acting_share = 1``: only the teacher's own acting conditions, no dataset read).
     """
     if sampler_steps not in (1, 2):
         raise ValueError(f"sampler_steps must be 1 or 2 (one- or two-step consistency sampling), got {sampler_steps}.")
     registry = registry or ModelRegistry()
     ckpt = teacher if isinstance(teacher, Checkpoint) else registry.load(teacher, kind=KIND)
     config = config or DistillConfig()
+    pool = pool or PoolConfig()
+    roller = ckpt if not pool.rollout_agent else _rollout_checkpoint(registry, pool.rollout_agent, ckpt)
     cfg = ckpt.config
     try:
         dims, schedule = cfg["dims"], schedule_from_dict(cfg["schedule"])
@@ -122,12 +142,15 @@ def distill_planner(
     a, h = dims["action_dim"], dims["horizon"]
     global_cond = bool(cfg.get("global_cond", False))
     teacher_model = _teacher(ckpt).to(device)
-    data_cfg = preset.get("data", {})
-    data = SegmentDataset(
-        dataset_id, h, normalizer=normalizer_from_dict(ckpt.metadata.normalizer),
-        goal_mode=data_cfg.get("goal_mode", "hindsight"), min_goal_index=data_cfg.get("min_goal_index", 8),
-        stride=data_cfg.get("stride", 1), seed=config.seed,
-    )
+    windows = None
+    if pool.acting_share < 1.0:
+        data_cfg = preset.get("data", {})
+        data = SegmentDataset(
+            dataset_id, h, normalizer=normalizer_from_dict(ckpt.metadata.normalizer),
+            goal_mode=data_cfg.get("goal_mode", "hindsight"), min_goal_index=data_cfg.get("min_goal_index", 8),
+            stride=data_cfg.get("stride", 1), seed=config.seed,
+        )
+        windows = planner_conditions(data, a, h, global_cond)
     arch = dict(student_model or DEFAULT_STUDENT)
     if "arch" not in arch:
         raise ValueError(f"student_model needs an 'arch' (e.g. 'temporal_unet'), got {student_model!r}.")
@@ -140,10 +163,18 @@ def distill_planner(
     torch.manual_seed(config.seed)
 
     tic = time.perf_counter()
-    pool = teacher_pool(teacher_model, schedule, cfg["prediction"], planner_conditions(data, a, h, global_cond), config,
-                        device=device, progress=progress)
+    source, acting = windows, None
+    n_acting = int(round(config.pool_size * pool.acting_share))
+    if n_acting:
+        acting, rollout_planner = record_acting_conditions(roller, n_acting, pool, seed=config.seed, device=device,
+                                                           progress=progress, own_sampler=roller is not ckpt)
+        source = mixed_source(acting_source(rollout_planner, acting), windows, pool.acting_share)
+    if source is None:  # unreachable: acting_share < 1 builds windows, acting_share = 1 records pool_size >= 1
+        raise RuntimeError("distill_planner built no condition source.")
+    trajectories = teacher_pool(teacher_model, schedule, cfg["prediction"], source, config, device=device,
+                                progress=progress)
     pool_wall = time.perf_counter() - tic
-    result = distill(student, schedule, pool, config, device=device, progress=progress)
+    result = distill(student, schedule, trajectories, config, device=device, progress=progress)
     result.pool_wall_s = pool_wall
 
     spec = model_spec(result.student)
@@ -153,7 +184,7 @@ def distill_planner(
     new_preset["act"] = {**new_preset.get("act", {}), **act}
     new_preset["name"] = name or f"{ckpt.metadata.name}-distilled"
     config_out = {**copy.deepcopy(cfg), "model": spec, "prediction": "x0", "act": act, "preset": new_preset,
-                  "distill": {"teacher": ckpt.spec, "config": dataclasses.asdict(config)}}
+                  "distill": {"teacher": ckpt.spec, "config": dataclasses.asdict(config), "pool": dataclasses.asdict(pool)}}
     tensors = {f"model.{k}": v for k, v in result.student.state_dict().items()}
     tensors.update({k: v for k, v in ckpt.tensors.items() if k.startswith("inv.")})
     meta = CheckpointMetadata(
@@ -161,6 +192,10 @@ def distill_planner(
         scores={}, seed=config.seed, parent=ckpt.spec, git_commit=git_commit(),
         extra={"distilled_from": ckpt.spec, "student_init": None if init_from is None else init.spec,
                "teacher_steps": config.teacher_steps, "pool_size": config.pool_size,
+               "acting_conditions": None if acting is None else {
+                   "n": len(acting), "episodes": acting.episodes, "reset_seeds": [acting.seeds[0], acting.seeds[-1]],
+                   "rollout": pool.rollout_agent or f"{pool.rollout_sampler}-{pool.rollout_steps}",
+                   "wall_s": round(acting.wall_s, 1)},
                "pool_wall_s": round(pool_wall, 1), "train_wall_s_this_session": round(result.train_wall_s, 1),
                "final_loss": result.losses[-1] if result.losses else None,
                "student_parameters": _parameters(result.student), "teacher_parameters": _parameters(teacher_model)},

@@ -3,6 +3,8 @@ a new registry version with its parent, loadable as ``planner:NAME`` with no pla
 
 from __future__ import annotations
 
+import dataclasses
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -10,10 +12,13 @@ import torch
 from test_planner import ENV, tiny_preset
 
 import adiff_env  # noqa: F401  (registers the adiff/ ids)
+from adiff_env import config
 from adiff_env.agents import make_agent
-from adiff_env.diffusion import DistillConfig, GuidanceConfig, RewardGuide
+from adiff_env.diffusion import DistillConfig, GuidanceConfig, Inpainting, RewardGuide, sample
 from adiff_env.diffusion.schedulers import ConsistencyScheduler
+from adiff_env.errors import ConfigError, UnknownNameError
 from adiff_env.planners.distill import distill_planner
+from adiff_env.planners.distill_pool import PoolConfig, acting_inputs, mixed_source, record_acting_conditions
 from adiff_env.planners.train import train_planner
 from adiff_env.registry import ModelRegistry
 
@@ -84,3 +89,83 @@ def test_distillation_continues_from_an_earlier_student(distilled, monkeypatch):
     assert again.metadata.version == 2 and again.metadata.parent == teacher.spec
     assert again.metadata.extra["student_init"] == "tiny-distilled@v1"
     assert again.config["model"] == registry.load("tiny-distilled@v1").config["model"]
+
+
+def test_acting_conditions_are_what_the_planner_plans_with(distilled):
+    """Recorded requests carry the teacher's own subgoal and deadline, and the pool's inputs
+    built from them are exactly the planner's sampling inputs (same plan for the same noise)."""
+    teacher, _, _, _ = distilled
+    act = {**teacher.config["act"], "subgoal_cells": 1}
+    sub = dataclasses.replace(teacher, config={**teacher.config, "act": act})
+    record, planner = record_acting_conditions(sub, 6, PoolConfig(acting_share=1.0, rollout_steps=2, rollout_seed=123))
+    assert len(record) == 6 and record.seeds[0] == 123 and record.episodes >= 1
+    assert planner.act.subgoal_cells == 1 and planner.sampler_steps == 2
+    env = gym.make(ENV)
+    try:
+        obs, _ = env.reset(seed=123)
+    finally:
+        env.close()
+    np.testing.assert_allclose(record.states[0], obs["observation"])
+    expected_goal = planner.task.subgoal(record.states[0], np.asarray(obs["desired_goal"], np.float64), 1)
+    np.testing.assert_allclose(record.goals[0], expected_goal)
+    assert record.steps_left[0] == planner.initial_deadline(record.states[0], record.goals[0])
+
+    inpaint, vector = acting_inputs(planner, record.states[:3], record.goals[:3], record.steps_left[:3])
+    assert inpaint.mask.shape == (3, planner.horizon, planner.action_dim + planner.obs_dim) and vector.shape[0] == 3
+    for i in range(3):
+        planner.generator.manual_seed(5)
+        ref = planner.sample_plans(record.states[i], record.goals[i], int(record.steps_left[i]), 1).samples
+        one = Inpainting(inpaint.mask[i : i + 1], inpaint.values[i : i + 1])
+        out = sample(planner.model, planner.scheduler, tuple(one.mask.shape), device="cpu", conditioner=one,
+                     cond=vector[i : i + 1], generator=torch.Generator().manual_seed(5)).samples
+        assert torch.equal(out, ref)
+
+
+def test_distillation_on_acting_conditions_reads_no_dataset(distilled, monkeypatch, tmp_path):
+    teacher, _, registry, _ = distilled
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "no-datasets-here"))
+    cfg = DistillConfig(teacher_steps=4, pool_size=24, teacher_batch=16, steps=5, batch_size=8, warmup_steps=1)
+    ckpt = distill_planner(teacher, name="tiny-acting", config=cfg, registry=registry, pool=PoolConfig(acting_share=1.0),
+                           student_model={"arch": "temporal_unet", "dim": 8, "dim_mults": [1, 2]}, progress=False).checkpoint
+    assert ckpt.config["distill"]["pool"] == dataclasses.asdict(PoolConfig(acting_share=1.0))
+    rec = ckpt.metadata.extra["acting_conditions"]
+    assert rec["n"] == 24 and rec["reset_seeds"][0] == 90_000 and rec["rollout"] == "ddim-1"
+
+
+def test_distillation_records_an_earlier_students_acting_conditions(distilled):
+    """DAgger-style: the pool's conditions come from the student's own rollouts (its own
+    one-step sampler), the targets still from the teacher; a planner of another space is refused."""
+    teacher, _, registry, _ = distilled
+    cfg = DistillConfig(teacher_steps=4, pool_size=16, teacher_batch=16, steps=3, batch_size=8, warmup_steps=1)
+    pool = PoolConfig(acting_share=1.0, rollout_agent="tiny-distilled@v1", rollout_seed=7)
+    ckpt = distill_planner(teacher, name="tiny-dagger", config=cfg, registry=registry, pool=pool,
+                           init_from="tiny-distilled@v1", progress=False).checkpoint
+    rec = ckpt.metadata.extra["acting_conditions"]
+    assert rec["rollout"] == "tiny-distilled@v1" and rec["reset_seeds"][0] == 7 and rec["n"] == 16
+    other = registry.save("tiny-other-env", dataclasses.replace(teacher.metadata, env="adiff/PointMaze-Medium-v0"),
+                          tensors=teacher.tensors, config=teacher.config)
+    with pytest.raises(ValueError, match="must plan in the teacher"):
+        distill_planner(teacher, config=cfg, registry=registry, progress=False,
+                        pool=PoolConfig(acting_share=1.0, rollout_agent=other.spec))
+
+
+def test_mixed_source_takes_its_share():
+    def const(v):
+        return lambda n, g: (Inpainting(torch.full((n, 3, 2), bool(v)), torch.full((n, 3, 2), float(v))), torch.full((n, 1), float(v)))
+
+    inpaint, vector = mixed_source(const(1), const(0), 0.75)(8, torch.Generator())
+    assert inpaint.values[:, 0, 0].tolist() == [1.0] * 6 + [0.0] * 2 and inpaint.mask[:6].all() and vector.sum() == 6
+    assert mixed_source(const(1), None, 1.0)(4, torch.Generator())[0].mask.all()
+    with pytest.raises(ValueError, match="windows source"):
+        mixed_source(const(1), None, 0.5)
+
+
+def test_pool_config_rejects_bad_values():
+    with pytest.raises(ValueError, match=r"acting_share must be in \[0, 1\].*1.5"):
+        PoolConfig(acting_share=1.5)
+    with pytest.raises(UnknownNameError, match="Unknown rollout sampler 'dpim'.*Known rollout samplers: consistency, ddim, ddpm"):
+        PoolConfig(rollout_sampler="dpim")
+    with pytest.raises(ValueError, match="rollout_steps must be >= 1"):
+        PoolConfig(rollout_steps=0)
+    with pytest.raises(ConfigError, match="acting_share"):
+        config.from_dict(PoolConfig, {"acting_share": -0.1}, "adiff maze distill options")
