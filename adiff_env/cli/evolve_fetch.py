@@ -106,6 +106,56 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the final state as JSON")
     p.set_defaults(func=run)
+    register_workspace(sub)
+
+
+def register_workspace(sub: argparse._SubParsersAction) -> None:
+    """``adiff planner workspace PLANNER --name NAME --steps N``: widen a Fetch planner's
+    normalizer to the task's goal region and train on its own dataset
+    (:func:`~adiff_env.manipulation.workspace.rebase_planner`)."""
+    from adiff_env.manipulation.workspace import WORKSPACE_MARGIN
+
+    p = sub.add_parser(
+        "workspace",
+        help="widen a Fetch planner's normalizer to the task's workspace (air heights) and train on its own data",
+        description=(
+            "The gripper's and block's height bounds of the planner's min-max normalizer are raised to the top of "
+            "pick-and-place's goal region (table + 0.45 m + margin), a property of the task, not a fit to any data; "
+            "the planner then trains --steps more steps from its weights on its own preset's dataset (e.g. "
+            "table goals only) and is registered as --name (parent: the input planner)."))
+    p.add_argument("planner", help="planner:NAME[@vK] (a trajectory planner with a minmax normalizer)")
+    p.add_argument("--env", default="adiff/FetchPickAndPlace-v0", help="Fetch env whose table height sets the bound")
+    p.add_argument("--name", required=True, help="registry name of the result")
+    p.add_argument("--steps", type=positive_int, required=True, help="training steps under the widened normalizer")
+    p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (default 5e-4; cosine schedule)")
+    p.add_argument("--margin", type=float, default=WORKSPACE_MARGIN,
+                   help=f"head room (m) above the highest goal (default {WORKSPACE_MARGIN})")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--run-dir", help="training run folder (default $ADIFF_HOME/runs/NAME-workspace)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --run-dir")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run_workspace)
+
+
+def run_workspace(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from adiff_env.cli._common import check_env_id
+    from adiff_env.manipulation.workspace import rebase_planner
+    from adiff_env.registry import ModelRegistry, adiff_home
+
+    check_env_id(args.env)
+    base = ModelRegistry().load(args.planner.removeprefix("planner:"), kind="trajectory-planner")
+    run_dir = Path(args.run_dir) if args.run_dir else adiff_home() / "runs" / f"{args.name}-workspace"
+    result = rebase_planner(base, env_id=args.env, name=args.name, steps=args.steps, lr=args.lr, run_dir=run_dir,
+                            seed=args.seed, margin=args.margin, device=args.device, progress=not args.quiet,
+                            resume=args.resume)
+    spec = result.checkpoint.spec if result.checkpoint is not None else None
+    print(json.dumps({"registered": spec, "parent": base.spec, "steps": result.steps, "wall_s": round(result.wall_s, 1),
+                      "final_loss": result.final_loss, "run_dir": str(result.run_dir)}))
+    return 0
 
 
 def config_from_args(args: argparse.Namespace) -> FetchEvolveConfig:
