@@ -37,6 +37,13 @@ def _caps(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated heights in m, e.g. 0.15,0.25,0.45; got {text!r}") from None
 
 
+def _weights(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated weights in [0, 1], e.g. 0.6,0.3; got {text!r}") from None
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     d = _defaults()
     p = sub.add_parser(
@@ -59,6 +66,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "goal_region='\"table\"'; none: the score is the target's success only")
     p.add_argument("--keep-weight", type=float, default=d["keep_weight"],
                    help=f"weight of the kept task in the score (default {d['keep_weight']})")
+    p.add_argument("--score", choices=["weighted", "guarded"], default=d["score"],
+                   help="selection score: 'weighted' (target and kept task, --keep-weight) or 'guarded' (target "
+                        "success; a candidate whose kept-task success drops more than --keep-margin below the base's "
+                        f"is rejected) (default {d['score']})")
+    p.add_argument("--keep-margin", type=float, default=d["keep_margin"],
+                   help=f"guarded score: allowed drop of the kept task's success, a share (default {d['keep_margin']})")
+    p.add_argument("--goal-pull", type=_weights, default=d["goal_pull"], metavar="W1,W2,...",
+                   help="per-round weight in [0, 1] of the goal pull on the held block during generation (the goal "
+                        "reward's gradient in action space; the last repeating), e.g. 0.6,0.4 (default: none)")
     p.add_argument("--name", help="registry name of the evolved versions (default: the base's name)")
     p.add_argument("--rounds", type=positive_int, default=d["rounds"], help=f"rounds (default {d['rounds']})")
     p.add_argument("--samples", type=positive_int, default=d["samples"],
@@ -163,7 +179,8 @@ def config_from_args(args: argparse.Namespace) -> FetchEvolveConfig:
     keep = parse_env_kwargs(args.keep_env_kwarg, "--keep-env-kwarg") or None
     return FetchEvolveConfig(
         env_id=args.env_id, base=args.base, env_kwargs=parse_env_kwargs(args.env_kwarg), keep_env_kwargs=keep,
-        keep_weight=args.keep_weight, name=args.name, rounds=args.rounds, samples=args.samples,
+        keep_weight=args.keep_weight, score=args.score, keep_margin=args.keep_margin,
+        goal_pull=tuple(args.goal_pull), name=args.name, rounds=args.rounds, samples=args.samples,
         height_caps=tuple(args.height_caps), hindsight=not args.no_hindsight, chain=not args.no_chain, explore_std=args.explore_std, explore_bias=args.explore_bias, hindsight_goal=args.hindsight_goal, explore_steps=args.explore_steps, max_normalized=args.max_normalized or None, finetune_steps=args.finetune_steps,
         lr=args.lr, train_batch_size=args.train_batch_size, mix_ratio=args.mix_ratio, eval_episodes=args.eval_episodes,
         eval_seed=args.eval_seed, min_improvement=args.min_improvement, act=parse_env_kwargs(args.act, "--act"),
