@@ -322,7 +322,7 @@ class FetchEvolveDomain(RunSlot):
             if cfg.pull(k) > 0:
                 from adiff_env.manipulation.exploration import GoalPull
 
-                planner = GoalPull(planner, cfg.pull(k))
+                planner = GoalPull(planner, cfg.pull(k), table_height(probe))
             rollouts = run_batch(make_env, planner, seeds, goals, batch_size=cfg.batch_size, progress=self.run.progress,
                                  desc=f"generate r{k}")
             kept, counts = keep_rollouts(rollouts, probe, cfg.hindsight, cfg.hindsight_goal)

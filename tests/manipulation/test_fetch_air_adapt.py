@@ -55,18 +55,24 @@ class _Fixed:
 
 
 def test_goal_pull_moves_only_held_blocks_towards_their_goal():
-    obs = np.zeros((2, 25))
-    obs[:, 3:6] = [1.3, 0.75, 0.45]
-    obs[0, 6:9] = [0.0, 0.0, 0.01]  # env 0: block in the fingers
+    z = 0.42
+    obs = np.zeros((4, 25))
+    obs[:, 3:6] = [1.3, 0.75, z + 0.03]
+    obs[:, 9:11] = 0.024  # fingers closed on the block
+    obs[0, 6:9] = [0.0, 0.0, 0.01]  # env 0: block in the fingers, lifted
     obs[1, 6:9] = [0.1, 0.0, 0.0]  # env 1: block 0.1 m away
-    goal = np.array([[1.3, 0.75, 0.75], [1.3, 0.75, 0.75]])
-    action, _ = GoalPull(_Fixed(), 0.5).predict({"observation": obs, "desired_goal": goal})
+    obs[2, 9:11] = 0.05  # env 2: fingers open (the planner has not grasped yet)
+    obs[3, 5] = z + 0.005  # env 3: held but not lifted yet
+    goal = np.tile([1.3, 0.75, z + 0.33], (4, 1))
+    action, _ = GoalPull(_Fixed(), 0.5, table_z=z).predict({"observation": obs, "desired_goal": goal})
     assert action[0, :3] == pytest.approx([0.0, 0.0, 0.5 * -1.0 + 0.5 * 1.0])  # pull clipped to 1 (0.3 m away)
-    assert action[1] == pytest.approx([0.0, 0.0, -1.0, -0.5]) and action[0, 3] == pytest.approx(-0.5)  # fingers kept
-    same, _ = GoalPull(_Fixed(), 0.0).predict({"observation": obs, "desired_goal": goal})
+    assert action[1:] == pytest.approx(np.tile([0.0, 0.0, -1.0, -0.5], (3, 1))) and action[0, 3] == pytest.approx(-0.5)
+    same, _ = GoalPull(_Fixed(), 0.0, table_z=z).predict({"observation": obs, "desired_goal": goal})
     assert np.all(same[:, 2] == -1.0)
     with pytest.raises(ValueError, match=r"goal pull weight must be in \[0, 1\], got 1.5"):
-        GoalPull(_Fixed(), 1.5)
+        GoalPull(_Fixed(), 1.5, table_z=z)
+    with pytest.raises(ValueError, match="min_lift"):
+        GoalPull(_Fixed(), 0.5, table_z=z, min_lift=-1.0)
 
 
 def test_config_checks_for_the_new_options():
