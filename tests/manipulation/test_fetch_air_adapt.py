@@ -126,3 +126,34 @@ def test_cli_options_reach_the_config_and_bad_values_fail_clearly(capsys):
         _parse(["workspace", "planner:x", "--name", "y", "--steps", "0"])
     ws = _parse(["workspace", "planner:x", "--name", "y", "--steps", "10"])
     assert (ws.steps, ws.env, ws.margin) == (10, PNP, 0.03)
+
+
+@pytest.mark.slow
+def test_workspace_command_widens_and_trains_a_tiny_planner(tmp_path, capsys):
+    """`adiff planner workspace` end to end: a tiny table-goal planner gets the goal region's
+    height bounds, trains on its own data and is registered with it as parent."""
+    import json
+
+    from adiff_env.cli.main import main
+    from adiff_env.datasets.collect import collect_dataset
+    from adiff_env.registry import ModelRegistry
+
+    collect_dataset(PNP, 20, noise_std=0.0, dataset_id="adiff/tiny-ws-table-v0", episode_steps=50, continuing=False,
+                    env_kwargs=TABLE, progress=False)
+    preset = tmp_path / "tiny-ws.toml"
+    preset.write_text(
+        f'name = "tiny-ws"\nenv = "{PNP}"\ndataset = "adiff/tiny-ws-table-v0"\n'
+        '[data]\nhorizon = 16\ngoal_mode = "hindsight"\nmin_goal_index = 2\n'
+        '[model]\narch = "temporal_unet"\ndim = 8\ndim_mults = [1, 2]\n[diffusion]\nn_timesteps = 8\nglobal_cond = true\n'
+        '[train]\nsteps = 3\nbatch_size = 8\nwarmup_steps = 1\neval_every = 0\ncheckpoint_every = 3\n'
+        'inverse_dynamics_hidden = 16\n[act]\nsampler_steps = 2\naction = "inverse-dynamics"\ndeadline = "horizon"\n')
+    assert main(["--threads", "1", "planner", "train", PNP, "--preset", str(preset), "--quiet", "--no-collect"]) == 0
+    capsys.readouterr()
+    assert main(["--threads", "1", "planner", "workspace", "planner:tiny-ws", "--name", "tiny-ws", "--steps", "2",
+                 "--quiet"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["registered"] == "tiny-ws@v2" and out["parent"] == "tiny-ws@v1" and out["steps"] == 2
+    registry = ModelRegistry()
+    old, new = (registry.load(f"tiny-ws@v{v}").metadata for v in (1, 2))
+    assert new.parent == "tiny-ws@v1" and old.normalizer["high"][6] < 0.6 < new.normalizer["high"][6]
+    assert new.normalizer["high"][6] == new.normalizer["high"][9] and new.normalizer["low"] == old.normalizer["low"]
