@@ -37,6 +37,13 @@ def _caps(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated heights in m, e.g. 0.15,0.25,0.45; got {text!r}") from None
 
 
+def _weights(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated weights in [0, 1], e.g. 0.6,0.3; got {text!r}") from None
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     d = _defaults()
     p = sub.add_parser(
@@ -59,6 +66,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "goal_region='\"table\"'; none: the score is the target's success only")
     p.add_argument("--keep-weight", type=float, default=d["keep_weight"],
                    help=f"weight of the kept task in the score (default {d['keep_weight']})")
+    p.add_argument("--score", choices=["weighted", "guarded"], default=d["score"],
+                   help="selection score: 'weighted' (target and kept task, --keep-weight) or 'guarded' (target "
+                        "success; a candidate whose kept-task success drops more than --keep-margin below the base's "
+                        f"is rejected) (default {d['score']})")
+    p.add_argument("--keep-margin", type=float, default=d["keep_margin"],
+                   help=f"guarded score: allowed drop of the kept task's success, a share (default {d['keep_margin']})")
+    p.add_argument("--goal-pull", type=_weights, default=d["goal_pull"], metavar="W1,W2,...",
+                   help="per-round weight in [0, 1] of the goal pull on the held block during generation (the goal "
+                        "reward's gradient in action space; the last repeating), e.g. 0.6,0.4 (default: none)")
     p.add_argument("--name", help="registry name of the evolved versions (default: the base's name)")
     p.add_argument("--rounds", type=positive_int, default=d["rounds"], help=f"rounds (default {d['rounds']})")
     p.add_argument("--samples", type=positive_int, default=d["samples"],
@@ -106,6 +122,56 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the final state as JSON")
     p.set_defaults(func=run)
+    register_workspace(sub)
+
+
+def register_workspace(sub: argparse._SubParsersAction) -> None:
+    """``adiff planner workspace PLANNER --name NAME --steps N``: widen a Fetch planner's
+    normalizer to the task's goal region and train on its own dataset
+    (:func:`~adiff_env.manipulation.workspace.rebase_planner`)."""
+    from adiff_env.manipulation.workspace import WORKSPACE_MARGIN
+
+    p = sub.add_parser(
+        "workspace",
+        help="widen a Fetch planner's normalizer to the task's workspace (air heights) and train on its own data",
+        description=(
+            "The gripper's and block's height bounds of the planner's min-max normalizer are raised to the top of "
+            "pick-and-place's goal region (table + 0.45 m + margin), a property of the task, not a fit to any data; "
+            "the planner then trains --steps more steps from its weights on its own preset's dataset (e.g. "
+            "table goals only) and is registered as --name (parent: the input planner)."))
+    p.add_argument("planner", help="planner:NAME[@vK] (a trajectory planner with a minmax normalizer)")
+    p.add_argument("--env", default="adiff/FetchPickAndPlace-v0", help="Fetch env whose table height sets the bound")
+    p.add_argument("--name", required=True, help="registry name of the result")
+    p.add_argument("--steps", type=positive_int, required=True, help="training steps under the widened normalizer")
+    p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (default 5e-4; cosine schedule)")
+    p.add_argument("--margin", type=float, default=WORKSPACE_MARGIN,
+                   help=f"head room (m) above the highest goal (default {WORKSPACE_MARGIN})")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--run-dir", help="training run folder (default $ADIFF_HOME/runs/NAME-workspace)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --run-dir")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run_workspace)
+
+
+def run_workspace(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from adiff_env.cli._common import check_env_id
+    from adiff_env.manipulation.workspace import rebase_planner
+    from adiff_env.registry import ModelRegistry, adiff_home
+
+    check_env_id(args.env)
+    base = ModelRegistry().load(args.planner.removeprefix("planner:"), kind="trajectory-planner")
+    run_dir = Path(args.run_dir) if args.run_dir else adiff_home() / "runs" / f"{args.name}-workspace"
+    result = rebase_planner(base, env_id=args.env, name=args.name, steps=args.steps, lr=args.lr, run_dir=run_dir,
+                            seed=args.seed, margin=args.margin, device=args.device, progress=not args.quiet,
+                            resume=args.resume)
+    spec = result.checkpoint.spec if result.checkpoint is not None else None
+    print(json.dumps({"registered": spec, "parent": base.spec, "steps": result.steps, "wall_s": round(result.wall_s, 1),
+                      "final_loss": result.final_loss, "run_dir": str(result.run_dir)}))
+    return 0
 
 
 def config_from_args(args: argparse.Namespace) -> FetchEvolveConfig:
@@ -113,7 +179,8 @@ def config_from_args(args: argparse.Namespace) -> FetchEvolveConfig:
     keep = parse_env_kwargs(args.keep_env_kwarg, "--keep-env-kwarg") or None
     return FetchEvolveConfig(
         env_id=args.env_id, base=args.base, env_kwargs=parse_env_kwargs(args.env_kwarg), keep_env_kwargs=keep,
-        keep_weight=args.keep_weight, name=args.name, rounds=args.rounds, samples=args.samples,
+        keep_weight=args.keep_weight, score=args.score, keep_margin=args.keep_margin,
+        goal_pull=tuple(args.goal_pull), name=args.name, rounds=args.rounds, samples=args.samples,
         height_caps=tuple(args.height_caps), hindsight=not args.no_hindsight, chain=not args.no_chain, explore_std=args.explore_std, explore_bias=args.explore_bias, hindsight_goal=args.hindsight_goal, explore_steps=args.explore_steps, max_normalized=args.max_normalized or None, finetune_steps=args.finetune_steps,
         lr=args.lr, train_batch_size=args.train_batch_size, mix_ratio=args.mix_ratio, eval_episodes=args.eval_episodes,
         eval_seed=args.eval_seed, min_improvement=args.min_improvement, act=parse_env_kwargs(args.act, "--act"),

@@ -27,3 +27,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     mount_lazily(cmds, "evolve", "adiff_env.cli.evolve_fetch", prog="adiff planner",
                  help="adapt a Fetch planner to an unseen task, e.g. air goals from table-only data (AdaptDiffuser: "
                       "closed-loop rollouts, hindsight goals, buffer, fine-tune, register only if better)")
+    mount_lazily(cmds, "workspace", "adiff_env.cli.evolve_fetch", prog="adiff planner",
+                 help="widen a Fetch planner's normalizer to the task's workspace (air heights) and train it on its own data")

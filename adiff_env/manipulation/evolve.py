@@ -11,7 +11,10 @@ this domain supplies, per round ``k``:
    (inpainted at the deadline and in the global condition), all episodes in one batched
    rollout (:func:`adiff_env.manipulation.rollouts.run_batch`). With ``height_caps`` the
    round's air goals are lowered to at most ``height_caps[k - 1]`` m above the table (the
-   last cap repeats), so the first rounds hold goals the planner can reach;
+   last cap repeats), so the first rounds hold goals the planner can reach; with ``goal_pull``
+   the executed gripper command is pulled towards the goal while the block is held
+   (:class:`~adiff_env.manipulation.exploration.GoalPull`: the goal reward's gradient in
+   action space; one weight per round, the last repeating);
 2. the MuJoCo consistency filter: every kept trajectory is an *executed* episode, so its
    states and actions are physically consistent by construction; an episode is kept if it
    succeeds at its last step, or (``hindsight``) if the block ended at rest at a position in
@@ -24,8 +27,10 @@ this domain supplies, per round ``k``:
    seen task), into a scratch registry under the round folder;
 4. evaluation: final-step success on ``eval_episodes`` episodes of the target env and of the
    ``keep_env_kwargs`` env (the seen task, e.g. table goals), reset seeds ``eval_seed + i``;
-   score ``100 x ((1 - keep_weight) x target + keep_weight x keep)``, so a version that
-   forgets the seen task does not count as better.
+   ``score="weighted"``: ``100 x ((1 - keep_weight) x target + keep_weight x keep)``;
+   ``score="guarded"``: ``100 x target`` if ``keep`` is at least the base's kept-task success
+   minus ``keep_margin``, else ``GUARD_FAILED`` (never registered), so a gain on the kept task
+   alone cannot pass for adaptation and a version that forgets the seen task is rejected.
 
 With ``chain`` (default) generation and fine-tuning of round ``k`` start from the newest
 earlier round's candidate (``rounds/rJ/candidate``), registered or not, instead of the
@@ -58,6 +63,9 @@ EVAL_SEED = 40_000
 GENERATION_SEED = 1_000_000
 """Generation episodes use reset seeds ``1_000_000 + 10_000 * seed + 1_000 * round + i``."""
 PLANNER_KIND = "trajectory-planner"
+SCORES = ("weighted", "guarded")
+GUARD_FAILED = -1.0
+"""The guarded score of a candidate whose kept-task success fell more than ``keep_margin`` below the base's."""
 FETCH_METRIC = ItemMetric(block_path_features, path_distance)
 
 
@@ -80,17 +88,23 @@ class FetchEvolveConfig:
     episodes with a row beyond this in the checkpoint's normalized units (a tumbling block's
     rotation reads 100+ against the clean data's range and swamps the loss; None: off); ``act``: acting
     overrides for generation and evaluation (ActConfig fields); ``batch_size``: envs per
-    batched rollout (1 for agents that cannot act on a batch, e.g. reward guidance)."""
+    batched rollout (1 for agents that cannot act on a batch, e.g. reward guidance);
+    ``goal_pull``: per-round weight of :class:`~adiff_env.manipulation.exploration.GoalPull`
+    in generation (the last repeats; empty: none); ``score``: ``"weighted"`` or
+    ``"guarded"`` with ``keep_margin`` (a share, 0.03 = 3 points; module doc)."""
 
     env_id: str
     base: str
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     keep_env_kwargs: dict[str, Any] | None = None
     keep_weight: float = 0.5
+    score: str = "weighted"
+    keep_margin: float = 0.03
     name: str | None = None
     rounds: int = 3
     samples: int = 64
     height_caps: tuple[float, ...] = ()
+    goal_pull: tuple[float, ...] = ()
     hindsight: bool = True
     chain: bool = True
     hindsight_goal: str = "final"
@@ -130,6 +144,19 @@ class FetchEvolveConfig:
         for key in ("mix_ratio", "keep_weight"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise ValueError(f"{key} must be in [0, 1], got {getattr(self, key)}.")
+        if self.score not in SCORES:
+            from adiff_env.errors import UnknownNameError
+
+            raise UnknownNameError("score", self.score, SCORES)
+        if self.score == "guarded" and self.keep_env_kwargs is None:
+            raise ValueError("score='guarded' guards the kept task's success: set keep_env_kwargs "
+                             "(--keep-env-kwarg goal_region='\"table\"'), or use score='weighted'.")
+        if not 0.0 <= self.keep_margin <= 1.0:
+            raise ValueError(f"keep_margin is a share in [0, 1] (0.03 = 3 points), got {self.keep_margin}.")
+        object.__setattr__(self, "goal_pull", tuple(float(w) for w in self.goal_pull))
+        bad_pull = [w for w in self.goal_pull if not 0.0 <= w <= 1.0]
+        if bad_pull:
+            raise ValueError(f"goal_pull weights must be in [0, 1], got {bad_pull}.")
         if self.min_improvement < 0:
             raise ValueError(f"min_improvement must be >= 0, got {self.min_improvement}.")
         object.__setattr__(self, "height_caps", tuple(float(c) for c in self.height_caps))
@@ -157,6 +184,12 @@ class FetchEvolveConfig:
         if not self.height_caps:
             return None
         return self.height_caps[min(round_index, len(self.height_caps)) - 1]
+
+    def pull(self, round_index: int) -> float:
+        """Round ``round_index``'s goal-pull weight (the last one repeats; 0 without any)."""
+        if not self.goal_pull:
+            return 0.0
+        return self.goal_pull[min(round_index, len(self.goal_pull)) - 1]
 
     @property
     def target(self) -> str:
@@ -203,6 +236,7 @@ class FetchEvolveDomain(RunSlot):
         self.config = config
         self.target = config.target
         self._run: RunContext | None = None
+        self._keep_reference: float | None = None
 
     # ------------------------------------------------------------------ set-up
     def loop_config(self) -> LoopConfig:
@@ -285,6 +319,10 @@ class FetchEvolveDomain(RunSlot):
             if cfg.explore_std > 0 or cfg.explore_bias > 0:
                 planner = LiftExploration(planner, cfg.explore_std, cfg.explore_steps, table_height(probe),
                                           seed=cfg.seed * 1000 + k, bias_std=cfg.explore_bias)
+            if cfg.pull(k) > 0:
+                from adiff_env.manipulation.exploration import GoalPull
+
+                planner = GoalPull(planner, cfg.pull(k), table_height(probe))
             rollouts = run_batch(make_env, planner, seeds, goals, batch_size=cfg.batch_size, progress=self.run.progress,
                                  desc=f"generate r{k}")
             kept, counts = keep_rollouts(rollouts, probe, cfg.hindsight, cfg.hindsight_goal)
@@ -293,7 +331,7 @@ class FetchEvolveDomain(RunSlot):
             heights = [float(r.item["obs/desired_goal"][-1][2]) - table_height(probe) for r in kept]
         finally:
             probe.close()
-        extras: dict[str, Any] = {**counts, "height_cap": cap,
+        extras: dict[str, Any] = {**counts, "height_cap": cap, "goal_pull": cfg.pull(k),
                                   "generation_success_rate": float(np.mean([r.success for r in rollouts])),
                                   "kept_height_max": max(heights) if heights else None,
                                   "kept_height_mean": float(np.mean(heights)) if heights else None,
@@ -324,8 +362,34 @@ class FetchEvolveDomain(RunSlot):
         if cfg.keep_env_kwargs is not None:
             keep = self.success(checkpoint, cfg.keep_env_kwargs)
             summary.update(keep=env_label(cfg.env_id, cfg.keep_env_kwargs), keep_success_rate=keep)
-            score = (1.0 - cfg.keep_weight) * target + cfg.keep_weight * keep
+            if cfg.score == "weighted":
+                score = (1.0 - cfg.keep_weight) * target + cfg.keep_weight * keep
+            else:
+                reference = keep if self._is_base(checkpoint) else self.keep_reference()
+                summary.update(keep_reference=reference, keep_margin=cfg.keep_margin)
+                if self._is_base(checkpoint):
+                    self._keep_reference = keep
+                elif keep < reference - cfg.keep_margin - 1e-9:
+                    summary["guard"] = f"failed: kept task {keep:.3f} < base {reference:.3f} - {cfg.keep_margin}"
+                    return Evaluation(score=GUARD_FAILED, summary=summary)
         return Evaluation(score=100.0 * score, summary=summary)
+
+    def _is_base(self, checkpoint: Checkpoint) -> bool:
+        return self._run is not None and checkpoint.path == self.run.base.path
+
+    def keep_reference(self) -> float:
+        """The base's kept-task success for the guard: measured when the loop evaluated the base,
+        read back from ``state.json`` on resume, or measured now."""
+        if self._keep_reference is None:
+            import json
+
+            state = self.run.workdir / "state.json"
+            saved = (json.loads(state.read_text()).get("baseline_eval") or {}) if state.exists() else {}
+            if "keep_success_rate" in saved:
+                self._keep_reference = float(saved["keep_success_rate"])
+            else:
+                self._keep_reference = self.success(self.run.base, self.config.keep_env_kwargs)
+        return self._keep_reference
 
     def success(self, checkpoint: Checkpoint, env_kwargs: dict[str, Any] | None, episodes: int | None = None,
                 seed: int | None = None) -> float:

@@ -243,10 +243,12 @@ def test_the_shipped_air_planner_resolves_from_an_empty_home():
     from adiff_env.agents import make_agent
     from adiff_env.registry import ModelRegistry
 
-    ckpt = ModelRegistry().load("fetch-pick-place-air", kind="trajectory-planner")
-    meta = ckpt.metadata
-    assert meta.name == "fetch-pick-place-air" and meta.version == 1 and not meta.extra["run_dir"].startswith("/")
-    assert {"air", "table"} <= set(meta.scores["after"]) and meta.scores["after"]["air"]["seeds"] == [70000, 70099]
+    registry = ModelRegistry()
+    for version in registry.versions("fetch-pick-place-air"):
+        meta = registry.load(f"fetch-pick-place-air@v{version}", kind="trajectory-planner").metadata
+        assert meta.name == "fetch-pick-place-air" and meta.version == version and not meta.extra["run_dir"].startswith("/")
+        assert {"air", "table"} <= set(meta.scores["after"]) and meta.scores["after"]["air"]["seeds"] == [70000, 70099]
+    assert registry.versions("fetch-pick-place-air")[0] == 1
     env = gym.make(PNP, goal_region="air")
     try:
         agent = make_agent("planner:fetch-pick-place-air", env)

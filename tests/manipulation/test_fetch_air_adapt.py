@@ -1,0 +1,159 @@
+"""Air-goal adaptation options: the workspace normalizer, the goal pull, the guarded selection
+score and their checks (fast; no training)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from adiff_env.cli.evolve_fetch import config_from_args, register
+from adiff_env.errors import UnknownNameError
+from adiff_env.manipulation.evolve import GUARD_FAILED, FetchEvolveConfig, FetchEvolveDomain
+from adiff_env.manipulation.exploration import GoalPull
+from adiff_env.manipulation.workspace import covers, widen_normalizer, workspace_high
+
+PNP = "adiff/FetchPickAndPlace-v0"
+AIR, TABLE = {"goal_region": "air"}, {"goal_region": "table"}
+
+
+def _minmax(a: int = 4, o: int = 25) -> dict:
+    return {"kind": "minmax", "low": [-1.0] * a + [0.4] * o, "high": [1.0] * a + [0.5] * o}
+
+
+def test_widen_normalizer_raises_only_the_height_bounds():
+    high = workspace_high(0.42)
+    assert high == pytest.approx(0.42 + 0.45 + 0.03)
+    norm = _minmax()
+    wide = widen_normalizer(norm, 4, high)
+    changed = [i for i, (x, y) in enumerate(zip(norm["high"], wide["high"], strict=True)) if x != y]
+    assert changed == [4 + 2, 4 + 5] and wide["high"][6] == pytest.approx(high) and wide["low"] == norm["low"]
+    assert norm["high"][6] == 0.5  # the input is not modified
+    assert covers(wide, 4, high) and not covers(norm, 4, high)
+    assert widen_normalizer(wide, 4, 0.1)["high"] == wide["high"]  # never narrows
+
+
+@pytest.mark.parametrize("bad, match", [
+    (lambda: widen_normalizer({"kind": "gaussian", "mean": [0.0], "std": [1.0]}, 0, 1.0), "minmax"),
+    (lambda: widen_normalizer(_minmax(o=3), 4, 1.0), r"dims \[5\] are outside the 3 state dims"),
+    (lambda: widen_normalizer(_minmax(), -1, 1.0), "action_dim"),
+    (lambda: workspace_high(0.42, margin=-0.01), "margin"),
+])
+def test_widen_normalizer_rejects_bad_input(bad, match):
+    with pytest.raises(ValueError, match=match):
+        bad()
+
+
+class _Fixed:
+    batch_predict = True
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=True):
+        return np.tile(np.array([0.0, 0.0, -1.0, -0.5], np.float32), (len(observation["observation"]), 1)), state
+
+
+def test_goal_pull_moves_only_held_blocks_towards_their_goal():
+    z = 0.42
+    obs = np.zeros((4, 25))
+    obs[:, 3:6] = [1.3, 0.75, z + 0.03]
+    obs[:, 9:11] = 0.024  # fingers closed on the block
+    obs[0, 6:9] = [0.0, 0.0, 0.01]  # env 0: block in the fingers, lifted
+    obs[1, 6:9] = [0.1, 0.0, 0.0]  # env 1: block 0.1 m away
+    obs[2, 9:11] = 0.05  # env 2: fingers open (the planner has not grasped yet)
+    obs[3, 5] = z + 0.005  # env 3: held but not lifted yet
+    goal = np.tile([1.3, 0.75, z + 0.33], (4, 1))
+    action, _ = GoalPull(_Fixed(), 0.5, table_z=z).predict({"observation": obs, "desired_goal": goal})
+    assert action[0, :3] == pytest.approx([0.0, 0.0, 0.5 * -1.0 + 0.5 * 1.0])  # pull clipped to 1 (0.3 m away)
+    assert action[1:] == pytest.approx(np.tile([0.0, 0.0, -1.0, -0.5], (3, 1))) and action[0, 3] == pytest.approx(-0.5)
+    same, _ = GoalPull(_Fixed(), 0.0, table_z=z).predict({"observation": obs, "desired_goal": goal})
+    assert np.all(same[:, 2] == -1.0)
+    with pytest.raises(ValueError, match=r"goal pull weight must be in \[0, 1\], got 1.5"):
+        GoalPull(_Fixed(), 1.5, table_z=z)
+    with pytest.raises(ValueError, match="min_lift"):
+        GoalPull(_Fixed(), 0.5, table_z=z, min_lift=-1.0)
+
+
+def test_config_checks_for_the_new_options():
+    cfg = FetchEvolveConfig(env_id=PNP, base="planner:x", env_kwargs=AIR, keep_env_kwargs=TABLE, score="guarded",
+                            goal_pull=(0.6, 0.3))
+    assert [cfg.pull(k) for k in (1, 2, 3)] == [0.6, 0.3, 0.3] and FetchEvolveConfig(env_id=PNP, base="x").pull(1) == 0.0
+    with pytest.raises(UnknownNameError, match="score"):
+        FetchEvolveConfig(env_id=PNP, base="x", score="best")
+    for bad, match in (({"score": "guarded"}, "keep_env_kwargs"), ({"keep_margin": 3.0}, "keep_margin"),
+                       ({"goal_pull": (0.5, -0.1)}, "goal_pull")):
+        with pytest.raises(ValueError, match=match):
+            FetchEvolveConfig(env_id=PNP, base="x", **bad)
+
+
+def test_guarded_score_rejects_a_candidate_that_forgets_the_kept_task(tmp_path):
+    cfg = FetchEvolveConfig(env_id=PNP, base="planner:x", env_kwargs=AIR, keep_env_kwargs=TABLE, score="guarded",
+                            keep_margin=0.03)
+    domain = FetchEvolveDomain(cfg)
+    rates = {}
+    domain.success = lambda ckpt, kwargs, *a, **k: rates[ckpt.path.name][kwargs["goal_region"]]  # type: ignore[method-assign]
+    base, good, bad = (SimpleNamespace(path=Path(tmp_path / n)) for n in ("base", "good", "bad"))
+    rates.update(base={"air": 0.1, "table": 0.5}, good={"air": 0.4, "table": 0.48}, bad={"air": 0.9, "table": 0.4})
+    domain._run = SimpleNamespace(base=base, workdir=tmp_path)
+    assert domain.evaluate(base).score == pytest.approx(10.0)  # the base: its air success, and the guard's reference
+    ev = domain.evaluate(good)
+    assert ev.score == pytest.approx(40.0) and ev.summary["keep_reference"] == 0.5 and "guard" not in ev.summary
+    ev = domain.evaluate(bad)
+    assert ev.score == GUARD_FAILED and ev.summary["guard"].startswith("failed")
+    resumed = FetchEvolveDomain(cfg)  # a resumed run reads the reference from state.json
+    resumed.success = domain.success  # type: ignore[method-assign]
+    resumed._run = SimpleNamespace(base=base, workdir=tmp_path)
+    (tmp_path / "state.json").write_text('{"baseline_eval": {"keep_success_rate": 0.42}}')
+    assert resumed.evaluate(bad).score == pytest.approx(90.0)  # 0.40 >= 0.42 - 0.03
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="adiff planner")
+    register(parser.add_subparsers(dest="cmd", required=True))
+    return parser.parse_args(argv)
+
+
+def test_cli_options_reach_the_config_and_bad_values_fail_clearly(capsys):
+    args = _parse(["evolve", PNP, "--from", "planner:x", "--env-kwarg", 'goal_region="air"', "--keep-env-kwarg",
+                   'goal_region="table"', "--score", "guarded", "--keep-margin", "0.05", "--goal-pull", "0.7,0.4"])
+    cfg = config_from_args(args)
+    assert (cfg.score, cfg.keep_margin, cfg.goal_pull) == ("guarded", 0.05, (0.7, 0.4))
+    with pytest.raises(SystemExit):
+        _parse(["evolve", PNP, "--from", "planner:x", "--goal-pull", "high"])
+    assert "expected comma-separated weights" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        _parse(["workspace", "planner:x", "--name", "y", "--steps", "0"])
+    ws = _parse(["workspace", "planner:x", "--name", "y", "--steps", "10"])
+    assert (ws.steps, ws.env, ws.margin) == (10, PNP, 0.03)
+
+
+@pytest.mark.slow
+def test_workspace_command_widens_and_trains_a_tiny_planner(tmp_path, capsys):
+    """`adiff planner workspace` end to end: a tiny table-goal planner gets the goal region's
+    height bounds, trains on its own data and is registered with it as parent."""
+    import json
+
+    from adiff_env.cli.main import main
+    from adiff_env.datasets.collect import collect_dataset
+    from adiff_env.registry import ModelRegistry
+
+    collect_dataset(PNP, 20, noise_std=0.0, dataset_id="adiff/tiny-ws-table-v0", episode_steps=50, continuing=False,
+                    env_kwargs=TABLE, progress=False)
+    preset = tmp_path / "tiny-ws.toml"
+    preset.write_text(
+        f'name = "tiny-ws"\nenv = "{PNP}"\ndataset = "adiff/tiny-ws-table-v0"\n'
+        '[data]\nhorizon = 16\ngoal_mode = "hindsight"\nmin_goal_index = 2\n'
+        '[model]\narch = "temporal_unet"\ndim = 8\ndim_mults = [1, 2]\n[diffusion]\nn_timesteps = 8\nglobal_cond = true\n'
+        '[train]\nsteps = 3\nbatch_size = 8\nwarmup_steps = 1\neval_every = 0\ncheckpoint_every = 3\n'
+        'inverse_dynamics_hidden = 16\n[act]\nsampler_steps = 2\naction = "inverse-dynamics"\ndeadline = "horizon"\n')
+    assert main(["--threads", "1", "planner", "train", PNP, "--preset", str(preset), "--quiet", "--no-collect"]) == 0
+    capsys.readouterr()
+    assert main(["--threads", "1", "planner", "workspace", "planner:tiny-ws", "--name", "tiny-ws", "--steps", "2",
+                 "--quiet"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["registered"] == "tiny-ws@v2" and out["parent"] == "tiny-ws@v1" and out["steps"] == 2
+    registry = ModelRegistry()
+    old, new = (registry.load(f"tiny-ws@v{v}").metadata for v in (1, 2))
+    assert new.parent == "tiny-ws@v1" and old.normalizer["high"][6] < 0.6 < new.normalizer["high"][6]
+    assert new.normalizer["high"][6] == new.normalizer["high"][9] and new.normalizer["low"] == old.normalizer["low"]
