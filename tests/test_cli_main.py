@@ -39,7 +39,7 @@ def test_the_command_tree_is_noun_first():
     def subs(name):
         return set(next(a for a in groups[name]._actions if a.__class__.__name__ == "_SubParsersAction").choices)
 
-    assert subs("maze") == {"train", "evolve", "distill"} and subs("chunk") == {"train"} and subs("planner") == {"train", "evolve"}
+    assert subs("maze") == {"train", "evolve", "distill"} and subs("chunk") == {"train"} and subs("planner") == {"train", "evolve", "workspace"}
     assert subs("code") == {"corpus", "train", "passk", "evolve", "tasks"}
     assert subs("models") == {"list", "show"} and subs("agents") == {"list"} and subs("envs") == {"list"}
     assert subs("datasets") == {"collect", "list", "show"} and subs("baselines") == {"train"}
