@@ -27,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eta", type=float, default=0.0, help="fresh-noise share between two steps (default 0)")
     p.add_argument("--student", default=json.dumps(DEFAULT_STUDENT), help="student model spec as JSON (default: a dim-16 U-Net)")
     p.add_argument("--init-from", help="continue from this distilled version's student")
+    p.add_argument("--student-horizon", type=positive_int, default=None,
+                   help="rows the student plans (default: the teacher's horizon); the teacher pool is cut to them")
     p.set_defaults(func=run, distill_fields=config.add_arguments(p, DistillConfig, title="distillation"),
                    pool_fields=config.add_arguments(p, PoolConfig, title="teacher pool"))
 
@@ -43,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     pool = config.from_dict(PoolConfig, config.given_arguments(args, args.pool_fields), "adiff maze distill options")
     out = distill_planner(args.teacher, name=args.name, sampler_steps=args.sampler_steps, eta=args.eta,
                           student_model=json.loads(args.student), config=cfg, init_from=args.init_from,
-                          pool=pool)
+                          pool=pool, student_horizon=args.student_horizon)
     print(json.dumps({"checkpoint": out.checkpoint.spec, "teacher": out.teacher,
                       "student_parameters": out.student_parameters, "teacher_parameters": out.teacher_parameters,
                       "pool_wall_s": round(out.result.pool_wall_s, 1), "train_wall_s": round(out.result.train_wall_s, 1),

@@ -38,7 +38,14 @@ from adiff_env.datasets.normalizers import normalizer_from_dict
 from adiff_env.datasets.segments import SegmentDataset
 from adiff_env.diffusion import build_model, model_spec, schedule_from_dict
 from adiff_env.diffusion.distill import DistillConfig, DistillResult, distill, teacher_pool
-from adiff_env.planners.distill_pool import PoolConfig, acting_source, mixed_source, record_acting_conditions
+from adiff_env.planners.distill_pool import (
+    PoolConfig,
+    acting_source,
+    conditioning_planner,
+    mixed_source,
+    record_acting_conditions,
+    shorten_pool,
+)
 from adiff_env.planners.parts import global_condition
 from adiff_env.planners.train import training_conditioner
 from adiff_env.planners.trajectory import KIND
@@ -73,7 +80,9 @@ def _teacher(checkpoint: Checkpoint) -> torch.nn.Module:
 def _rollout_checkpoint(registry: ModelRegistry, spec: str, teacher: Checkpoint) -> Checkpoint:
     """``PoolConfig.rollout_agent``'s checkpoint, checked to plan in the teacher's space."""
     roller = registry.load(spec, kind=KIND)
-    same = roller.config.get("dims") == teacher.config.get("dims") and roller.metadata.normalizer == teacher.metadata.normalizer
+    dims, want = roller.config.get("dims") or {}, teacher.config.get("dims") or {}
+    same = all(dims.get(k) == want.get(k) for k in ("action_dim", "obs_dim")) and "horizon" in dims
+    same = same and roller.metadata.normalizer == teacher.metadata.normalizer
     if not same or roller.metadata.env != teacher.metadata.env:
         raise ValueError(f"rollout_agent {roller.spec} must plan in the teacher {teacher.spec}'s space (same env, dims "
                          f"and normalizer, e.g. an earlier student of it); got env {roller.metadata.env!r}, dims "
@@ -113,6 +122,7 @@ def distill_planner(
     progress: bool = True,
     init_from: str | Checkpoint | None = None,
     pool: PoolConfig | None = None,
+    student_horizon: int | None = None,
 ) -> DistilledPlanner:
     """Distil ``teacher`` (a spec such as ``"pointmaze-umaze"`` or a loaded checkpoint) and
     save the student as a new version of ``name`` (default ``TEACHERNAME-distilled``).
@@ -124,6 +134,12 @@ def distill_planner(
     used; with a new ``config.seed`` the teacher pool is drawn afresh). ``pool``: where the
     teacher pool's conditions come from (default :class:`PoolConfig()`: dataset windows only;
     ``acting_share = 1``: only the teacher's own acting conditions, no dataset read).
+    ``student_horizon`` (default: the teacher's): the student plans this many rows; the teacher
+    pool is drawn at the teacher's horizon and cut to it, keeping only the conditions whose goal
+    index lies below it (:func:`~adiff_env.planners.distill_pool.shorten_pool`). For planners
+    that act with near subgoals (``act.subgoal_cells``; deadlines of ~1-40 steps) this makes
+    the one-step student's forward several times cheaper; requests with a later deadline are
+    clipped to the student's last row when it acts, as every planner clips them to its horizon.
     """
     if sampler_steps not in (1, 2):
         raise ValueError(f"sampler_steps must be 1 or 2 (one- or two-step consistency sampling), got {sampler_steps}.")
@@ -140,6 +156,9 @@ def distill_planner(
     except KeyError as exc:
         raise CheckpointError(f"{ckpt.path}: config.json misses {exc}; it is not a trajectory planner's config.") from None
     a, h = dims["action_dim"], dims["horizon"]
+    hs = h if student_horizon is None else int(student_horizon)
+    if not 1 < hs <= h:
+        raise ValueError(f"student_horizon must be in [2, {h}] (the teacher {ckpt.spec}'s horizon), got {student_horizon}.")
     global_cond = bool(cfg.get("global_cond", False))
     teacher_model = _teacher(ckpt).to(device)
     windows = None
@@ -155,9 +174,16 @@ def distill_planner(
     if "arch" not in arch:
         raise ValueError(f"student_model needs an 'arch' (e.g. 'temporal_unet'), got {student_model!r}.")
     fixed = {k: teacher_spec["config"][k] for k in ("transition_dim", "horizon", "cond_dim") if k in teacher_spec["config"]}
+    fixed["horizon"] = hs
     if init_from is not None:
         init = init_from if isinstance(init_from, Checkpoint) else registry.load(init_from, kind=KIND)
-        student = _teacher(init).train().to(device)
+        student = _teacher(init)
+        if model_spec(student)["config"].get("horizon", hs) != hs:  # the U-Net's weights do not depend on H
+            spec0 = model_spec(student)
+            moved = build_model({"arch": spec0["arch"], "config": {**spec0["config"], "horizon": hs}})
+            moved.load_state_dict(student.state_dict())
+            student = moved
+        student = student.train().to(device)
     else:
         student = build_model({"arch": arch.pop("arch"), "config": {**fixed, **arch}}).to(device)
     torch.manual_seed(config.seed)
@@ -168,11 +194,14 @@ def distill_planner(
     if n_acting:
         acting, rollout_planner = record_acting_conditions(roller, n_acting, pool, seed=config.seed, device=device,
                                                            progress=progress, own_sampler=roller is not ckpt)
+        if rollout_planner.horizon != h:  # e.g. a shorter-horizon student's rollouts: the teacher's inputs
+            rollout_planner = conditioning_planner(ckpt, device=device)
         source = mixed_source(acting_source(rollout_planner, acting), windows, pool.acting_share)
     if source is None:  # unreachable: acting_share < 1 builds windows, acting_share = 1 records pool_size >= 1
         raise RuntimeError("distill_planner built no condition source.")
     trajectories = teacher_pool(teacher_model, schedule, cfg["prediction"], source, config, device=device,
                                 progress=progress)
+    trajectories, dropped = shorten_pool(trajectories, hs, h, global_cond)
     pool_wall = time.perf_counter() - tic
     result = distill(student, schedule, trajectories, config, device=device, progress=progress)
     result.pool_wall_s = pool_wall
@@ -183,7 +212,9 @@ def distill_planner(
     new_preset["model"] = {"arch": spec["arch"], **{k: v for k, v in spec["config"].items() if k not in ("transition_dim", "horizon", "cond_dim")}}
     new_preset["act"] = {**new_preset.get("act", {}), **act}
     new_preset["name"] = name or f"{ckpt.metadata.name}-distilled"
-    config_out = {**copy.deepcopy(cfg), "model": spec, "prediction": "x0", "act": act, "preset": new_preset,
+    if isinstance(new_preset.get("data"), dict) and "horizon" in new_preset["data"]:
+        new_preset["data"]["horizon"] = hs  # the student's windows (e.g. for a later fine-tune)
+    config_out = {**copy.deepcopy(cfg), "dims": {**dims, "horizon": hs}, "model": spec, "prediction": "x0", "act": act, "preset": new_preset,
                   "distill": {"teacher": ckpt.spec, "config": dataclasses.asdict(config), "pool": dataclasses.asdict(pool)}}
     tensors = {f"model.{k}": v for k, v in result.student.state_dict().items()}
     tensors.update({k: v for k, v in ckpt.tensors.items() if k.startswith("inv.")})
@@ -196,6 +227,7 @@ def distill_planner(
                    "n": len(acting), "episodes": acting.episodes, "reset_seeds": [acting.seeds[0], acting.seeds[-1]],
                    "rollout": pool.rollout_agent or f"{pool.rollout_sampler}-{pool.rollout_steps}",
                    "wall_s": round(acting.wall_s, 1)},
+               "student_horizon": hs, "pool_dropped_beyond_horizon": dropped,
                "pool_wall_s": round(pool_wall, 1), "train_wall_s_this_session": round(result.train_wall_s, 1),
                "final_loss": result.losses[-1] if result.losses else None,
                "student_parameters": _parameters(result.student), "teacher_parameters": _parameters(teacher_model)},

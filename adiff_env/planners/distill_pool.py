@@ -31,7 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from adiff_env.diffusion import Inpainting
-from adiff_env.diffusion.distill import ConditionSource
+from adiff_env.diffusion.distill import ConditionSource, TeacherPool
 from adiff_env.diffusion.schedulers import SCHEDULERS
 from adiff_env.errors import UnknownNameError
 from adiff_env.planners.parts import global_condition
@@ -185,3 +185,52 @@ def mixed_source(acting: ConditionSource, windows: ConditionSource | None, actin
         return Inpainting(torch.cat([ia.mask, iw.mask]), torch.cat([ia.values, iw.values])), vector
 
     return draw
+
+
+def goal_indices(mask: torch.Tensor) -> torch.Tensor:
+    """The goal index ``j`` ``[N]`` of each planner inpainting mask ``[N, H, D]``: the first row
+    after the start row with a pinned entry (the planner pins only the start row and rows ``j..``);
+    ``H`` where no later row is pinned."""
+    later = mask[:, 1:, :].any(dim=-1)  # [N, H - 1]
+    first = later.to(torch.int64).argmax(dim=1) + 1
+    return torch.where(later.any(dim=1), first, torch.full_like(first, mask.shape[1]))
+
+
+def shorten_pool(pool: TeacherPool, horizon: int, teacher_horizon: int, global_cond: bool) -> tuple[TeacherPool, int]:
+    """The first ``horizon`` rows of a teacher pool drawn at ``teacher_horizon``, for a student
+    that plans ``horizon`` rows: only the entries whose goal index ``j`` is below ``horizon``
+    are kept (for them every row from ``j`` on rests at the goal in the teacher's plan, so the
+    cut loses no planned motion), and the global condition's goal fraction ``j / H`` is
+    rescaled to the student's ``j / horizon`` (:func:`~adiff_env.planners.parts.global_condition`).
+    Returns the shortened pool and the number of entries dropped."""
+    if not 1 < horizon <= teacher_horizon:
+        raise ValueError(f"the student's horizon must be in [2, {teacher_horizon}] (the teacher's), got {horizon}.")
+    if horizon == teacher_horizon:
+        return pool, 0
+    keep = goal_indices(pool.mask) < horizon
+    cond = None
+    if pool.cond is not None and global_cond:
+        cond = pool.cond[keep].clone()
+        cond[:, -1] = cond[:, -1] * (teacher_horizon / horizon)
+    elif pool.cond is not None:
+        cond = pool.cond[keep]
+    short = TeacherPool(pool.chain[keep][:, :, :horizon].contiguous(), pool.mask[keep][:, :horizon].contiguous(),
+                        pool.values[keep][:, :horizon].contiguous(), cond, pool.timesteps)
+    if len(short) == 0:
+        raise ValueError(f"no teacher-pool entry has a goal index below the student's horizon {horizon}; "
+                         f"use a longer student horizon (the teacher's is {teacher_horizon}).")
+    return short, int((~keep).sum())
+
+
+def conditioning_planner(checkpoint: Any, device: str = "cpu") -> TrajectoryPlanner:
+    """A planner of ``checkpoint`` on its env, used only for its ``conditioner`` (to build the
+    teacher's inputs for requests recorded by a planner of another horizon)."""
+    import gymnasium as gym
+
+    import adiff_env  # noqa: F401  (registers the adiff/ env ids)
+
+    env = gym.make(checkpoint.metadata.env)
+    try:
+        return TrajectoryPlanner.from_checkpoint(checkpoint, env, device=device)
+    finally:
+        env.close()

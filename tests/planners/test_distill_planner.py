@@ -14,11 +14,18 @@ from test_planner import ENV, tiny_preset
 import adiff_env  # noqa: F401  (registers the adiff/ ids)
 from adiff_env import config
 from adiff_env.agents import make_agent
-from adiff_env.diffusion import DistillConfig, GuidanceConfig, Inpainting, RewardGuide, sample
+from adiff_env.diffusion import DistillConfig, GuidanceConfig, Inpainting, RewardGuide, TeacherPool, sample
 from adiff_env.diffusion.schedulers import ConsistencyScheduler
 from adiff_env.errors import ConfigError, UnknownNameError
 from adiff_env.planners.distill import distill_planner
-from adiff_env.planners.distill_pool import PoolConfig, acting_inputs, mixed_source, record_acting_conditions
+from adiff_env.planners.distill_pool import (
+    PoolConfig,
+    acting_inputs,
+    goal_indices,
+    mixed_source,
+    record_acting_conditions,
+    shorten_pool,
+)
 from adiff_env.planners.train import train_planner
 from adiff_env.registry import ModelRegistry
 
@@ -169,3 +176,58 @@ def test_pool_config_rejects_bad_values():
         PoolConfig(rollout_steps=0)
     with pytest.raises(ConfigError, match="acting_share"):
         config.from_dict(PoolConfig, {"acting_share": -0.1}, "adiff maze distill options")
+
+
+def test_shorten_pool_keeps_goals_below_the_student_horizon_and_rescales_the_fraction():
+    h, d = 8, 3
+    mask = torch.zeros(3, h, d, dtype=torch.bool)
+    mask[:, 0, 1:] = True
+    for i, j in enumerate((3, 5, 7)):
+        mask[i, j:, 1] = True
+    chain = torch.arange(3 * 2 * h * d, dtype=torch.float32).view(3, 2, h, d)
+    cond = torch.tensor([[0.0, 3 / h], [1.0, 5 / h], [2.0, 7 / h]])
+    pool = TeacherPool(chain, mask, chain[:, -1].clone(), cond, torch.tensor([7]))
+    assert goal_indices(mask).tolist() == [3, 5, 7]
+    short, dropped = shorten_pool(pool, 6, h, global_cond=True)
+    assert dropped == 1 and len(short) == 2 and short.chain.shape == (2, 2, 6, d)
+    assert torch.equal(short.chain, chain[:2, :, :6]) and torch.equal(short.mask, mask[:2, :6])
+    torch.testing.assert_close(short.cond, torch.tensor([[0.0, 3 / 6], [1.0, 5 / 6]]))
+    assert shorten_pool(pool, h, h, global_cond=True) == (pool, 0)
+    with pytest.raises(ValueError, match="student's horizon must be in"):
+        shorten_pool(pool, 9, h, global_cond=True)
+    with pytest.raises(ValueError, match="no teacher-pool entry"):
+        shorten_pool(pool, 3, h, global_cond=True)
+
+
+def test_a_shorter_horizon_student_plans_its_own_rows_and_learns_from_its_own_rollouts(distilled, monkeypatch):
+    """A student of half the teacher's horizon, continued from a full-horizon student (the
+    U-Net's weights do not depend on H), then a DAgger round on its own rollouts: the teacher's
+    inputs are rebuilt at the teacher's horizon, the student's targets are the first rows."""
+    teacher, _, registry, _ = distilled
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(registry.home.parent / "minari"))  # the fixture's data
+    monkeypatch.setenv("ADIFF_HOME", str(registry.home))
+    h = teacher.config["dims"]["horizon"]
+    act = {**teacher.config["act"], "subgoal_cells": 1}  # near subgoals: short deadlines, as the mazes act
+    sub = dataclasses.replace(teacher, config={**teacher.config, "act": act})
+    cfg = DistillConfig(teacher_steps=4, pool_size=32, teacher_batch=32, steps=4, batch_size=8, warmup_steps=1)
+    short = distill_planner(sub, name="tiny-short", config=cfg, registry=registry, init_from="tiny-distilled@v1",
+                            student_horizon=h // 2, pool=PoolConfig(acting_share=1.0), progress=False).checkpoint
+    assert short.config["dims"]["horizon"] == h // 2 and short.config["model"]["config"]["horizon"] == h // 2
+    assert short.config["preset"]["data"]["horizon"] == h // 2 and short.metadata.extra["student_horizon"] == h // 2
+    assert 0 <= short.metadata.extra["pool_dropped_beyond_horizon"] < 32
+    pool = PoolConfig(acting_share=1.0, rollout_agent="tiny-short@v1", rollout_seed=11)
+    again = distill_planner(sub, name="tiny-short", config=cfg, registry=registry, init_from="tiny-short@v1",
+                            student_horizon=h // 2, pool=pool, progress=False).checkpoint
+    assert again.metadata.version == 2 and again.metadata.extra["acting_conditions"]["rollout"] == "tiny-short@v1"
+    env = gym.make(ENV)
+    try:
+        agent = make_agent("planner:tiny-short@v2", env)
+        obs, _ = env.reset(seed=0)
+        for _ in range(5):
+            action, _ = agent.predict(obs)
+            obs, *_ = env.step(action)
+        assert agent.horizon == h // 2 and agent.state.plan.shape[0] == h // 2 and np.all(np.abs(action) <= 1.0)
+    finally:
+        env.close()
+    with pytest.raises(ValueError, match="student_horizon must be in"):
+        distill_planner(sub, config=cfg, registry=registry, student_horizon=h + 2, progress=False)
