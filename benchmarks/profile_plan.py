@@ -49,7 +49,7 @@ def main() -> None:
         over = {"sampler": rest[0], "sampler_steps": int(rest[1])} if rest else {}
         eager = TrajectoryPlanner.from_checkpoint(ModelRegistry().load(name), env, **over)
         traced = TrajectoryPlanner.from_checkpoint(ModelRegistry().load(name), env, compile="trace", **over)
-        j = eager.initial_deadline(s, g)
+        j = min(eager.initial_deadline(s, g), eager.horizon - 1)  # as plan() clips it (a short-horizon student)
         cond = eager.conditioner(s, g, j)
         h, a, d = eager.horizon, eager.action_dim, eager.action_dim + eager.obs_dim
         x = torch.randn(1, h, d)

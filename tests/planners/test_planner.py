@@ -252,7 +252,8 @@ def test_global_condition_vector_and_checkpoint_config(trained):
     ("pointmaze-medium-evo@v2", "adiff/PointMaze-Medium-v0", 0),
     ("pointmaze-medium-evo", "adiff/PointMaze-Medium-v0", 2),
     ("pointmaze-large", "adiff/PointMaze-Large-v0", 2),
-    ("pointmaze-large-distilled", "adiff/PointMaze-Large-v0", 2),
+    ("pointmaze-large-distilled", "adiff/PointMaze-Large-v0", 2),  # v2: a 64-row student
+    ("pointmaze-umaze-distilled", "adiff/PointMaze-UMaze-v0", 0),
     ("pointmaze-medium-distilled", "adiff/PointMaze-Medium-v0", 2),
 ])
 def test_shipped_maze_planners_load_verified_and_plan(name, env_id, subgoals, tmp_path, monkeypatch):
