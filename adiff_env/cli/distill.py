@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--student", default=json.dumps(DEFAULT_STUDENT), help="student model spec as JSON (default: a dim-16 U-Net)")
     p.add_argument("--init-from", help="continue from this distilled version's student")
     p.add_argument("--student-horizon", type=positive_int, default=None,
-                   help="rows the student plans (default: the teacher's horizon); the teacher pool is cut to them")
+                   help="rows the student plans (default: --init-from's, else the teacher's horizon); the teacher pool is cut to them")
     p.set_defaults(func=run, distill_fields=config.add_arguments(p, DistillConfig, title="distillation"),
                    pool_fields=config.add_arguments(p, PoolConfig, title="teacher pool"))
 

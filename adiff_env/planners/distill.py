@@ -134,7 +134,7 @@ def distill_planner(
     used; with a new ``config.seed`` the teacher pool is drawn afresh). ``pool``: where the
     teacher pool's conditions come from (default :class:`PoolConfig()`: dataset windows only;
     ``acting_share = 1``: only the teacher's own acting conditions, no dataset read).
-    ``student_horizon`` (default: the teacher's): the student plans this many rows; the teacher
+    ``student_horizon`` (default: ``init_from``'s, else the teacher's): the student plans this many rows; the teacher
     pool is drawn at the teacher's horizon and cut to it, keeping only the conditions whose goal
     index lies below it (:func:`~adiff_env.planners.distill_pool.shorten_pool`). For planners
     that act with near subgoals (``act.subgoal_cells``; deadlines of ~1-40 steps) this makes
@@ -156,9 +156,13 @@ def distill_planner(
     except KeyError as exc:
         raise CheckpointError(f"{ckpt.path}: config.json misses {exc}; it is not a trajectory planner's config.") from None
     a, h = dims["action_dim"], dims["horizon"]
-    hs = h if student_horizon is None else int(student_horizon)
+    init = None
+    if init_from is not None:
+        init = init_from if isinstance(init_from, Checkpoint) else registry.load(init_from, kind=KIND)
+    init_h = int((init.config.get("dims") or {}).get("horizon", h)) if init is not None else h
+    hs = int(student_horizon) if student_horizon is not None else init_h
     if not 1 < hs <= h:
-        raise ValueError(f"student_horizon must be in [2, {h}] (the teacher {ckpt.spec}'s horizon), got {student_horizon}.")
+        raise ValueError(f"student_horizon must be in [2, {h}] (the teacher {ckpt.spec}'s horizon), got {hs}.")
     global_cond = bool(cfg.get("global_cond", False))
     teacher_model = _teacher(ckpt).to(device)
     windows = None
@@ -175,8 +179,7 @@ def distill_planner(
         raise ValueError(f"student_model needs an 'arch' (e.g. 'temporal_unet'), got {student_model!r}.")
     fixed = {k: teacher_spec["config"][k] for k in ("transition_dim", "horizon", "cond_dim") if k in teacher_spec["config"]}
     fixed["horizon"] = hs
-    if init_from is not None:
-        init = init_from if isinstance(init_from, Checkpoint) else registry.load(init_from, kind=KIND)
+    if init is not None:
         student = _teacher(init)
         if model_spec(student)["config"].get("horizon", hs) != hs:  # the U-Net's weights do not depend on H
             spec0 = model_spec(student)
@@ -221,7 +224,7 @@ def distill_planner(
     meta = CheckpointMetadata(
         kind=KIND, env=ckpt.metadata.env, dataset=dataset_id, normalizer=ckpt.metadata.normalizer, steps=config.steps,
         scores={}, seed=config.seed, parent=ckpt.spec, git_commit=git_commit(),
-        extra={"distilled_from": ckpt.spec, "student_init": None if init_from is None else init.spec,
+        extra={"distilled_from": ckpt.spec, "student_init": None if init is None else init.spec,
                "teacher_steps": config.teacher_steps, "pool_size": config.pool_size,
                "acting_conditions": None if acting is None else {
                    "n": len(acting), "episodes": acting.episodes, "reset_seeds": [acting.seeds[0], acting.seeds[-1]],

@@ -217,8 +217,9 @@ def test_a_shorter_horizon_student_plans_its_own_rows_and_learns_from_its_own_ro
     assert 0 <= short.metadata.extra["pool_dropped_beyond_horizon"] < 32
     pool = PoolConfig(acting_share=1.0, rollout_agent="tiny-short@v1", rollout_seed=11)
     again = distill_planner(sub, name="tiny-short", config=cfg, registry=registry, init_from="tiny-short@v1",
-                            student_horizon=h // 2, pool=pool, progress=False).checkpoint
+                            pool=pool, progress=False).checkpoint  # the horizon of init_from by default
     assert again.metadata.version == 2 and again.metadata.extra["acting_conditions"]["rollout"] == "tiny-short@v1"
+    assert again.config["dims"]["horizon"] == h // 2
     env = gym.make(ENV)
     try:
         agent = make_agent("planner:tiny-short@v2", env)
