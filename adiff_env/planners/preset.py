@@ -20,7 +20,7 @@ from adiff_env.errors import ConfigError, MissingResourceError, UnknownNameError
 
 ACTION_RULES = ("pd", "inverse-dynamics", "plan")
 DEADLINE_RULES = ("geodesic", "horizon")
-RANK_RULES = ("free-cells", "smoothness", "progress")
+RANK_RULES = ("free-cells", "smoothness", "progress", "arrival")
 ROUTE_RULES = ("reward", "shortest")
 GUIDANCE_METHODS = ("xt", "dps", "x0")  # = adiff_env.diffusion.guidance.GUIDANCE_METHODS (a test keeps them equal; no torch here)
 ACCELERATIONS = ("none", "trace")  # = adiff_env.diffusion.inference.ACCELERATIONS (a test keeps them equal)
@@ -143,7 +143,9 @@ class ActConfig:
     are drawn per plan and ranked by ``rank``: ``"free-cells"`` (fewest planned positions inside
     walls, then smoothness), ``"smoothness"`` or ``"progress"`` (fewest in walls, then the
     least route left to the goal from the state planned ``replan_every`` steps ahead: the
-    candidate that gets farthest before the next replan; :mod:`adiff_env.planners.ranking`).
+    candidate that gets farthest before the next replan; :mod:`adiff_env.planners.ranking`)
+    or ``"arrival"`` (the smallest largest one-step move of the goal dims: the candidate whose
+    planned block reaches the pinned goal without jumping onto it; Fetch push).
     ``subgoal_cells`` k > 0: plan to the centre of the cell k cells ahead on the maze's
     shortest cell path (the goal itself once it is within k cells), chosen afresh at each
     replan, so each plan covers a few cells of a long route; the cell path is map knowledge,
