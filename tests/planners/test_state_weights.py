@@ -76,7 +76,7 @@ def test_weighted_training_run_registers_and_checks_the_length(tmp_path, monkeyp
 
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
     monkeypatch.setenv("ADIFF_HOME", str(tmp_path / "home"))
-    collect_dataset(ENV, 1000, seed=0, dataset_id="test/umaze-weights-v0", episode_steps=500, progress=False)
+    collect_dataset(ENV, 600, seed=0, dataset_id="test/umaze-weights-v0", episode_steps=300, progress=False)
     registry = ModelRegistry(tmp_path / "home" / "models")
     result = train_planner(_preset("test/umaze-weights-v0", [4.0, 4.0, 0.25, 0.25]), run_dir=tmp_path / "run",
                            progress=False, registry=registry)
