@@ -20,7 +20,7 @@ from adiff_env.errors import ConfigError, MissingResourceError, UnknownNameError
 
 ACTION_RULES = ("pd", "inverse-dynamics", "plan")
 DEADLINE_RULES = ("geodesic", "horizon")
-RANK_RULES = ("free-cells", "smoothness", "progress")
+RANK_RULES = ("free-cells", "smoothness", "progress", "arrival")
 ROUTE_RULES = ("reward", "shortest")
 GUIDANCE_METHODS = ("xt", "dps", "x0")  # = adiff_env.diffusion.guidance.GUIDANCE_METHODS (a test keeps them equal; no torch here)
 ACCELERATIONS = ("none", "trace")  # = adiff_env.diffusion.inference.ACCELERATIONS (a test keeps them equal)
@@ -54,7 +54,13 @@ class DiffusionConfig:
     ``global_cond``: besides inpainting, give the denoiser the start state, the goal position
     and the goal index ``j / H`` as a global condition vector (``cond_dim = O + 3``). Measured
     on U-Maze: with inpainting alone a 6k-step model's plans jumped ~2 units between index 0
-    and 1 (it ignored the pinned start), so open-loop plans were infeasible."""
+    and 1 (it ignored the pinned start), so open-loop plans were infeasible.
+
+    ``state_weights``: one loss weight per state dim ``[O]`` (empty, the default: all 1), so the
+    loss can lean on the dims that matter (Fetch push: the gripper and block positions) and
+    away from ones the plan barely needs (the block's rotation and spin). Each weight must be
+    finite and >= 0, at least one > 0; the length is checked against the data's state size at
+    training time. Acting is unchanged (the weights shape only the training loss)."""
 
     n_timesteps: int = 64
     schedule: str = "cosine"
@@ -62,6 +68,27 @@ class DiffusionConfig:
     loss: str = "l2"
     action_weight: float = 1.0
     global_cond: bool = True
+    state_weights: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not (self.action_weight >= 0 and math.isfinite(self.action_weight)):
+            raise ValueError(f"diffusion.action_weight must be a finite number >= 0, got {self.action_weight!r}.")
+        bad = [(i, w) for i, w in enumerate(self.state_weights) if not (w >= 0 and math.isfinite(w))]
+        if bad:
+            raise ValueError(f"diffusion.state_weights must be finite numbers >= 0; bad (index, value): {bad}.")
+        if self.state_weights and not any(w > 0 for w in self.state_weights):
+            raise ValueError("diffusion.state_weights are all 0: the loss would ignore every state dim "
+                             "(leave it empty for weight 1 everywhere).")
+
+    def loss_weights(self, action_dim: int, obs_dim: int) -> list[float]:
+        """Per-column loss weights of a row ``[action (A), state (O)]``: ``action_weight`` on the
+        actions, ``state_weights`` (or 1) on the states. ``ValueError`` when ``state_weights``
+        does not have ``obs_dim`` entries."""
+        if self.state_weights and len(self.state_weights) != obs_dim:
+            raise ValueError(f"diffusion.state_weights has {len(self.state_weights)} entries but the data's states "
+                             f"have {obs_dim} dims (give one weight per state dim, or none).")
+        states = list(self.state_weights) if self.state_weights else [1.0] * obs_dim
+        return [float(self.action_weight)] * action_dim + [float(w) for w in states]
 
 
 @dataclass(frozen=True)
@@ -116,7 +143,9 @@ class ActConfig:
     are drawn per plan and ranked by ``rank``: ``"free-cells"`` (fewest planned positions inside
     walls, then smoothness), ``"smoothness"`` or ``"progress"`` (fewest in walls, then the
     least route left to the goal from the state planned ``replan_every`` steps ahead: the
-    candidate that gets farthest before the next replan; :mod:`adiff_env.planners.ranking`).
+    candidate that gets farthest before the next replan; :mod:`adiff_env.planners.ranking`)
+    or ``"arrival"`` (the smallest largest one-step move of the goal dims: the candidate whose
+    planned block reaches the pinned goal without jumping onto it; Fetch push).
     ``subgoal_cells`` k > 0: plan to the centre of the cell k cells ahead on the maze's
     shortest cell path (the goal itself once it is within k cells), chosen afresh at each
     replan, so each plan covers a few cells of a long route; the cell path is map knowledge,

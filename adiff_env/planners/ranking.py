@@ -62,10 +62,31 @@ def route_left(task: Any, state: np.ndarray, goal: np.ndarray) -> float:
     return float(length)
 
 
+def arrival_rank(planner: Any) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The ranking of candidates ``x [N k, H, D]`` (normalized) by ``act.rank = "arrival"``:
+    the smallest largest one-step move of the task's goal dims in the plan (metres on Fetch:
+    the block), ties broken by smoothness. The goal is pinned from the goal index on, so a
+    candidate whose free rows leave the block short of the goal or beside the push line must
+    make it jump onto the goal there; the jump is the plan's own predicted final block-goal
+    gap, and the candidate that really pushes the block all the way has the smallest.
+    Returns a reward per row ``[N k]`` (higher is better)."""
+    dims = list(planner.task.goal_dims)
+
+    def rank(x: torch.Tensor) -> torch.Tensor:
+        states = planner.normalizer.unnormalize(x.detach().cpu().numpy().astype(np.float64))[..., planner.action_dim:]
+        jump = np.linalg.norm(np.diff(states[..., dims], axis=1), axis=-1).max(axis=1)
+        smooth = planner._smoothness(x).detach()
+        return -torch.as_tensor(jump, dtype=smooth.dtype, device=smooth.device) * 1e6 + smooth
+
+    return rank
+
+
 def candidate_rank(planner: Any, goals: np.ndarray) -> Callable[[torch.Tensor], torch.Tensor]:
     """The unguided ranking of ``act.n_samples`` candidates per plan toward ``goals [N, G]``:
-    :func:`progress_rank` with ``act.rank = "progress"``, else the planner's own
-    (``free-cells`` / ``smoothness``, which need no goal)."""
+    :func:`progress_rank` with ``act.rank = "progress"``, :func:`arrival_rank` with
+    ``"arrival"``, else the planner's own (``free-cells`` / ``smoothness``, which need no goal)."""
     if planner.act.rank == "progress":
         return progress_rank(planner, goals)
+    if planner.act.rank == "arrival":
+        return arrival_rank(planner)
     return planner._rank_reward

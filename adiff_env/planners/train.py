@@ -170,8 +170,7 @@ def train_planner(
     cond_dim = o + len(goal_cols) + 1 if dcfg.global_cond else 0
     model = build_model({"arch": preset.model.arch, "config": preset.model.denoiser_config(a + o, h, cond_dim)}).to(device)
     schedule = make_schedule(dcfg.schedule, dcfg.n_timesteps)
-    weights = torch.ones(a + o)
-    weights[:a] = dcfg.action_weight
+    weights = torch.tensor(dcfg.loss_weights(a, o))
     objective = DiffusionObjective(schedule, prediction=dcfg.prediction, loss=dcfg.loss, weights=weights)
     ema = EMA(model, decay=cfg.ema_decay)
     trainer = TrainStep(model, OptimConfig(lr=cfg.lr, warmup_steps=cfg.warmup_steps, total_steps=cfg.steps), ema=ema)
