@@ -44,24 +44,30 @@ class CQLLearner:
     def modules(self) -> dict[str, nn.Module]:
         return {"policy": self.policy, "q": self.q, "q_target": self.q_target}
 
-    def _repeat(self, x: torch.Tensor) -> torch.Tensor:
-        return x.repeat_interleave(self.cfg.n_action_samples, dim=0)
+    def _penalty_and_q_data(self, x: torch.Tensor, nx: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(penalty [2], Q_i(x, a_data) [2, B])``: every critic value of the penalty in one call.
+
+        The ``3n`` sampled actions and the data action of each state go through the critics
+        together (:meth:`DoubleQ.many`, ``[B, 3n + 1, A]``); the policy runs once per state
+        (``sample(..., repeats=n)``). Random draws in the order uniform, ``pi(.|x)``,
+        ``pi(.|x')``, so the values equal the per-block form with ``repeat_interleave``d states."""
+        n, B, A = self.cfg.n_action_samples, x.shape[0], self.action_dim
+        uniform = torch.rand((B * n, A), generator=self.gen, device=self.device) * 2 - 1
+        with torch.no_grad():
+            a_pi, logp_pi = self.policy.sample(x, self.gen, repeats=n)
+            a_next, logp_next = self.policy.sample(nx, self.gen, repeats=n)
+        actions = torch.cat([uniform.view(B, n, A), a_pi.view(B, n, A), a_next.view(B, n, A), a.unsqueeze(1)], dim=1)
+        q = self.q.many(x, actions)  # [2, B, 3n + 1]
+        # importance weights: uniform density on [-1, 1]^A is 2^-A; the policy's own log-densities
+        log_mu = torch.cat([torch.full((B, n), -A * math.log(2.0), device=x.device), logp_pi.view(B, n),
+                            logp_next.view(B, n)], dim=1)  # [B, 3n]
+        q_data = q[..., -1]
+        penalty = torch.logsumexp(q[..., :-1] - log_mu, dim=-1).mean(-1) - q_data.mean(-1)
+        return penalty, q_data
 
     def conservative_penalty(self, x: torch.Tensor, nx: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """``[2]``: per critic, ``E[logsumexp(Q - log mu)] - E[Q(x, a_data)]``."""
-        n, B, A = self.cfg.n_action_samples, x.shape[0], self.action_dim
-        xr, nxr = self._repeat(x), self._repeat(nx)
-        uniform = torch.rand((B * n, A), generator=self.gen, device=self.device) * 2 - 1
-        with torch.no_grad():
-            a_pi, logp_pi = self.policy.sample(xr, self.gen)
-            a_next, logp_next = self.policy.sample(nxr, self.gen)
-        blocks = [
-            self.q(xr, uniform) + A * math.log(2.0),  # uniform density on [-1, 1]^A is 2^-A
-            self.q(xr, a_pi) - logp_pi,
-            self.q(xr, a_next) - logp_next,
-        ]  # each [2, B * n]; repeat_interleave keeps one state's n samples contiguous
-        cat = torch.cat([b.view(2, B, n) for b in blocks], dim=-1)  # [2, B, 3n]
-        return torch.logsumexp(cat, dim=-1).mean(-1) - self.q(x, a).mean(-1)
+        return self._penalty_and_q_data(x, nx, a)[0]
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         cfg = self.cfg
@@ -69,9 +75,11 @@ class CQLLearner:
         alpha = self.log_alpha.exp().detach()
 
         a_pi, logp = self.policy.sample(x, self.gen)
+        self.q.requires_grad_(False)  # the critics' own gradients from this loss were discarded anyway
         loss_pi = (alpha * logp - self.q(x, a_pi).min(0).values).mean()
         self.opt_pi.zero_grad(set_to_none=True)
         loss_pi.backward()
+        self.q.requires_grad_(True)
         self.opt_pi.step()
         loss_alpha = -(self.log_alpha * (logp.detach() - self.action_dim)).mean()
         self.opt_alpha.zero_grad(set_to_none=True)
@@ -82,8 +90,8 @@ class CQLLearner:
             a_next, logp_next = self.policy.sample(nx, self.gen)
             q_next = self.q_target(nx, a_next).min(0).values - alpha * logp_next
             target = r + cfg.discount * (1.0 - d) * q_next
-        loss_td = (self.q(x, a) - target).square().mean(1).sum()
-        penalty = self.conservative_penalty(x, nx, a)
+        penalty, q_data = self._penalty_and_q_data(x, nx, a)
+        loss_td = (q_data - target).square().mean(1).sum()
         loss_q = loss_td + cfg.cql_alpha * penalty.sum()
         self.opt_q.zero_grad(set_to_none=True)
         loss_q.backward()

@@ -98,9 +98,17 @@ class TanhGaussianPolicy(nn.Module):
         mu, log_std = self.net(self.norm(x)).chunk(2, dim=-1)
         return mu, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
 
-    def sample(self, x: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Reparameterized ``(action [B, A], log_prob [B])``."""
+    def sample(
+        self, x: torch.Tensor, generator: torch.Generator | None = None, repeats: int = 1
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reparameterized ``(action [B * repeats, A], log_prob [B * repeats])``.
+
+        ``repeats = n`` draws ``n`` actions per state, rows ordered as ``x.repeat_interleave(n, 0)``
+        (one state's ``n`` samples contiguous), with the network run once per state: the same
+        draws as ``sample(x.repeat_interleave(n, 0))`` at ``1 / n`` of the network's cost."""
         mu, log_std = self._dist(x)
+        if repeats != 1:
+            mu, log_std = mu.repeat_interleave(repeats, dim=0), log_std.repeat_interleave(repeats, dim=0)
         noise = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         u = mu + log_std.exp() * noise
         a = torch.tanh(u)
@@ -126,6 +134,25 @@ class DoubleQ(nn.Module):
     def forward(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         h = torch.cat([self.norm(x), a], dim=-1)
         return torch.stack([self.q1(h).squeeze(-1), self.q2(h).squeeze(-1)])
+
+    def many(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """``Q_i(x_b, a_bk)`` for ``m`` actions per state: ``[B, I], [B, m, A] -> [2, B, m]``.
+
+        Equals ``forward(x.repeat_interleave(m, 0), a.flatten(0, 1)).view(2, B, m)``, but the
+        first layer's state half ``W_x norm(x) + b`` is computed once per state and broadcast
+        over the ``m`` actions (``W = [W_x | W_a]``), which saves ~10% of the critic's work at
+        ``m = 31`` (CQL's penalty) and the ``[B * m, I]`` copy of the states."""
+        B, m, _ = a.shape
+        h = self.norm(x)
+        out = []
+        for net in (self.q1, self.q2):
+            first = net[0]
+            if not isinstance(first, nn.Linear):
+                raise TypeError(f"DoubleQ.many expects an nn.Linear first layer, got {type(first).__name__}.")
+            w_x, w_a = first.weight[:, : h.shape[1]], first.weight[:, h.shape[1]:]
+            z = (nn.functional.linear(h, w_x, first.bias).unsqueeze(1) + a @ w_a.T).flatten(0, 1)  # [B * m, H]
+            out.append(net[1:](z).view(B, m))
+        return torch.stack(out)
 
 
 class ValueNet(nn.Module):

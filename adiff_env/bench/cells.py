@@ -48,6 +48,25 @@ def write_results(path: Path, rows: list[dict[str, Any]]) -> None:
         raise
 
 
+def merge_results(path: Path, sources: list[Path] | tuple[Path, ...]) -> list[dict[str, Any]]:
+    """Add to ``path``'s rows those of the ``sources`` (other runs' ``results.csv``) whose cell
+    (agent label, env, seed index) ``path`` does not have yet; a cell in ``path``, or in an earlier
+    source, keeps its row. Rewrites ``path`` atomically and returns all rows. Every row keeps the
+    ``git_commit`` it was measured at. A missing source raises ``FileNotFoundError`` naming it."""
+    rows = read_results(path)
+    have = {(r["agent"], r["env"], int(r["seed"])) for r in rows}
+    for source in sources:
+        if not Path(source).is_file():
+            raise FileNotFoundError(f"no results file {source} to merge (give the results.csv of an 'adiff bench' run).")
+        for row in read_results(Path(source)):
+            key = (row["agent"], row["env"], int(row["seed"]))
+            if key not in have:
+                have.add(key)
+                rows.append(row)
+    write_results(path, rows)
+    return rows
+
+
 def cell_row(agent: BenchAgent, env_id: str, seed_index: int, result: Any) -> dict[str, Any]:
     extra = result.extra
     return {

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adiff_env.bench.cells import SEED_STRIDE, cell_row, read_results, same_cell, write_results  # noqa: F401
+from adiff_env.bench.cells import SEED_STRIDE, cell_row, merge_results, read_results, same_cell, write_results  # noqa: F401
 from adiff_env.bench.specs import BenchAgent, parse_bench_agent
 from adiff_env.bench.suites import SUITES, get_suite, resolve_agent_text, suite_envs, train_hint  # noqa: F401
 from adiff_env.bench.vector import VECTOR_MODES, evaluate_vector
@@ -51,6 +51,7 @@ class BenchConfig:
     ray_actors: int | None = None  # Ray actors (default: the cluster's CPUs)
     skip_missing: bool = False  # skip (agent, env) pairs whose checkpoint is missing instead of failing
     report_only: bool = False  # rebuild table.md and the plots from results.csv; run nothing
+    merge: tuple[Path, ...] = ()  # other runs' results.csv: their cells join OUT/results.csv first (OUT's rows win)
 
     def __post_init__(self) -> None:
         for name in ("episodes", "seeds", "vector"):
@@ -119,7 +120,10 @@ def plan_cells(config: BenchConfig) -> tuple[list[tuple[BenchAgent, str]], list[
 def run_bench(config: BenchConfig) -> list[dict[str, Any]]:
     """Run every missing cell, rewrite ``results.csv`` after each, then write the report. Returns all rows.
     With ``report_only`` only the report is rebuilt from ``results.csv`` (rows of several runs, in
-    the order of ``config.agents`` first)."""
+    the order of ``config.agents`` first). ``merge`` first adds the cells of other runs'
+    ``results.csv`` files that ``results.csv`` lacks (:func:`~adiff_env.bench.cells.merge_results`)."""
+    if config.merge:
+        merge_results(Path(config.out) / "results.csv", tuple(Path(p) for p in config.merge))
     if config.report_only:
         from adiff_env.bench.report import write_report
 

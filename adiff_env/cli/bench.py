@@ -43,6 +43,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--report-only", action="store_true",
                    help="run nothing: rebuild table.md and the plots from OUT/results.csv (rows of several runs), "
                         "agents in --agents order first")
+    p.add_argument("--merge", action="append", default=[], metavar="CSV",
+                   help="another run's results.csv (repeatable): its cells that OUT/results.csv lacks are added to it "
+                        "first (a cell OUT has keeps OUT's row; each row keeps its git commit); with --report-only, "
+                        "one table from several runs")
     p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                    help="run the cells on Ray actors (extra adiff-env[ray]): a local Ray cluster, or the cluster at ADDRESS "
                         "(e.g. ray://head:10001 or auto); the same rows as without --ray")
@@ -65,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     agents = tuple(split_agents(args.agents)) if args.agents is not None else suite.default_agents
     cfg = config.from_dict(BenchConfig, {"suite": args.suite, "agents": agents, "envs": envs, "force": args.force,
                                          "skip_missing": args.skip_missing, "report_only": args.report_only,
+                                         "merge": tuple(args.merge),
                                          "progress": not args.quiet, "ray": args.ray, "ray_actors": args.ray_actors, **config.given_arguments(args, args.bench_fields)},
                            "the command's options")
     _cells, skipped = plan_cells(cfg) if not cfg.report_only else ([], [])  # kinds, options, checkpoints first

@@ -129,3 +129,29 @@ def test_report_only_rebuilds_the_report_from_results_csv(tmp_path, capsys):
     lines = (tmp_path / "table.md").read_text().splitlines()
     assert [line.split(" | ")[0] for line in lines[2:]] == ["| expert", "| random"]  # --agents order, nothing re-run
     assert (tmp_path / "zone.png").is_file()
+
+
+def test_merge_joins_other_runs_cells_and_keeps_out_rows(tmp_path, capsys):
+    """``--merge CSV`` adds the cells OUT lacks (each row keeps its commit); a cell OUT has keeps
+    OUT's row; with ``--report-only`` the table shows every run's agents; a missing file is named."""
+    from adiff_env.bench.cells import merge_results, read_results, write_results
+
+    out, a, b = tmp_path / "out", tmp_path / "a.csv", tmp_path / "b.csv"
+    write_results(out / "results.csv", [{**_cell("planner", PUSH, 0, 0.9, 0.95), "git_commit": "new"}])
+    write_results(a, [{**_cell("planner", PUSH, 0, 0.1, 0.1), "git_commit": "old"},
+                      {**_cell("bc", PUSH, 0, 0.7, 0.7), "git_commit": "old"}])
+    write_results(b, [{**_cell("bc", PUSH, 0, 0.2, 0.2), "git_commit": "older"},
+                      {**_cell("bc", PUSH, 1, 0.8, 0.8), "git_commit": "older"}])
+    assert main(["bench", "fetch", "--agents", "bc,planner", "--report-only", "--out", str(out),
+                 "--merge", str(a), "--merge", str(b)]) == 0
+    rows = {(r["agent"], int(r["seed"])): r for r in read_results(out / "results.csv")}
+    assert set(rows) == {("planner", 0), ("bc", 0), ("bc", 1)}
+    assert rows[("planner", 0)]["success_rate"] == "0.9" and rows[("planner", 0)]["git_commit"] == "new"
+    assert rows[("bc", 0)]["success_rate"] == "0.7" and rows[("bc", 0)]["git_commit"] == "old"  # the first source wins
+    assert rows[("bc", 1)]["git_commit"] == "older"
+    lines = (out / "table.md").read_text().splitlines()
+    assert [line.split(" | ")[0] for line in lines[2:]] == ["| bc", "| planner"]
+    assert "| bc | adiff/FetchPush-v0 | 75% |" in lines[2]  # (0.7 + 0.8) / 2 over the two merged seeds
+    assert len(merge_results(out / "results.csv", [a, b])) == 3  # merging again adds nothing
+    with pytest.raises(FileNotFoundError, match="nope.csv"):
+        merge_results(out / "results.csv", [tmp_path / "nope.csv"])
