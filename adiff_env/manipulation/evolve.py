@@ -92,7 +92,8 @@ class FetchEvolveConfig:
     ``goal_pull``: per-round weight of :class:`~adiff_env.manipulation.exploration.GoalPull`
     in generation (the last repeats; empty: none); ``pull_grip`` / ``pull_relay``: its
     ``grip`` and ``relay`` aids (close the fingers while held; show the planner the goal lowered
-    to ``pull_relay`` m above the table until the block is held), generation only; ``score``: ``"weighted"`` or
+    to ``pull_relay`` m above the table until the block is held), generation only; ``consolidate_steps``: after each round's mixed fine-tune, that many
+    steps on the base's dataset alone (0: none); ``score``: ``"weighted"`` or
     ``"guarded"`` with ``keep_margin`` (a share, 0.03 = 3 points; module doc)."""
 
     env_id: str
@@ -122,6 +123,7 @@ class FetchEvolveConfig:
     lr: float = 3e-4
     train_batch_size: int | None = None
     mix_ratio: float = 0.5
+    consolidate_steps: int = 0
     eval_episodes: int = 30
     eval_seed: int = EVAL_SEED
     min_improvement: float = 0.0
@@ -161,6 +163,8 @@ class FetchEvolveConfig:
         bad_pull = [w for w in self.goal_pull if not 0.0 <= w <= 1.0]
         if bad_pull:
             raise ValueError(f"goal_pull weights must be in [0, 1], got {bad_pull}.")
+        if self.consolidate_steps < 0:
+            raise ValueError(f"consolidate_steps must be >= 0, got {self.consolidate_steps}.")
         if self.pull_relay is not None and self.pull_relay < 0:
             raise ValueError(f"pull_relay must be >= 0 m or None, got {self.pull_relay}.")
         if self.min_improvement < 0:
@@ -356,6 +360,7 @@ class FetchEvolveDomain(RunSlot):
                                   env_id=cfg.env_id, env_kwargs=cfg.env_kwargs, steps=cfg.finetune_steps, lr=cfg.lr,
                                   seed=cfg.seed + round_index, mix_ratio=cfg.mix_ratio, device=cfg.device,
                                   progress=self.run.progress, batch_size=cfg.train_batch_size, act=cfg.act,
+                                  consolidate_steps=cfg.consolidate_steps,
                                   description=f"{len(buffer)} executed, filtered planner rollouts on {cfg.target} "
                                               "(self-evolution buffer; hindsight goals)")
 
