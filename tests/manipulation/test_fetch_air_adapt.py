@@ -109,7 +109,8 @@ def test_config_checks_for_the_new_options():
     with pytest.raises(UnknownNameError, match="score"):
         FetchEvolveConfig(env_id=PNP, base="x", score="best")
     for bad, match in (({"score": "guarded"}, "keep_env_kwargs"), ({"keep_margin": 3.0}, "keep_margin"),
-                       ({"goal_pull": (0.5, -0.1)}, "goal_pull"), ({"pull_relay": -0.05}, "pull_relay")):
+                       ({"goal_pull": (0.5, -0.1)}, "goal_pull"), ({"pull_relay": -0.05}, "pull_relay"),
+                       ({"consolidate_steps": -1}, "consolidate_steps")):
         with pytest.raises(ValueError, match=match):
             FetchEvolveConfig(env_id=PNP, base="x", **bad)
 
@@ -144,12 +145,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 def test_cli_options_reach_the_config_and_bad_values_fail_clearly(capsys):
     args = _parse(["evolve", PNP, "--from", "planner:x", "--env-kwarg", 'goal_region="air"', "--keep-env-kwarg",
                    'goal_region="table"', "--score", "guarded", "--keep-margin", "0.05", "--goal-pull", "0.7,0.4",
-                   "--pull-grip", "--pull-relay", "0"])
+                   "--pull-grip", "--pull-relay", "0", "--consolidate-steps", "300"])
     cfg = config_from_args(args)
     assert (cfg.score, cfg.keep_margin, cfg.goal_pull) == ("guarded", 0.05, (0.7, 0.4))
-    assert (cfg.pull_grip, cfg.pull_relay) == (True, 0.0)
+    assert (cfg.pull_grip, cfg.pull_relay, cfg.consolidate_steps) == (True, 0.0, 300)
     plain = config_from_args(_parse(["evolve", PNP, "--from", "planner:x"]))
-    assert (plain.pull_grip, plain.pull_relay) == (False, None)
+    assert (plain.pull_grip, plain.pull_relay, plain.consolidate_steps) == (False, None, 0)
     with pytest.raises(SystemExit):
         _parse(["evolve", PNP, "--from", "planner:x", "--goal-pull", "high"])
     assert "expected comma-separated weights" in capsys.readouterr().err
