@@ -75,6 +75,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--goal-pull", type=_weights, default=d["goal_pull"], metavar="W1,W2,...",
                    help="per-round weight in [0, 1] of the goal pull on the held block during generation (the goal "
                         "reward's gradient in action space; the last repeating), e.g. 0.6,0.4 (default: none)")
+    p.add_argument("--pull-grip", action="store_true",
+                   help="generation only: close the fingers while the block is held (with or without --goal-pull)")
+    p.add_argument("--pull-relay", type=float, default=d["pull_relay"], metavar="M",
+                   help="generation only: until the block is held, show the planner the goal lowered to at most M m "
+                        "above the table (0: on the table); the recorded episodes keep the true goal (default: off)")
     p.add_argument("--name", help="registry name of the evolved versions (default: the base's name)")
     p.add_argument("--rounds", type=positive_int, default=d["rounds"], help=f"rounds (default {d['rounds']})")
     p.add_argument("--samples", type=positive_int, default=d["samples"],
@@ -105,6 +110,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--train-batch-size", type=positive_int, help="fine-tuning batch size (default: the base's preset)")
     p.add_argument("--mix-ratio", type=float, default=d["mix_ratio"],
                    help=f"share of training windows from the buffer (default {d['mix_ratio']})")
+    p.add_argument("--consolidate-steps", type=int, default=d["consolidate_steps"],
+                   help="after each round's mixed fine-tune, this many steps on the base's own dataset alone, to win "
+                        f"back the kept task (default {d['consolidate_steps']}: none)")
     p.add_argument("--eval-episodes", type=positive_int, default=d["eval_episodes"],
                    help=f"evaluation episodes per task per round (default {d['eval_episodes']})")
     p.add_argument("--eval-seed", type=int, default=d["eval_seed"],
@@ -180,9 +188,10 @@ def config_from_args(args: argparse.Namespace) -> FetchEvolveConfig:
     return FetchEvolveConfig(
         env_id=args.env_id, base=args.base, env_kwargs=parse_env_kwargs(args.env_kwarg), keep_env_kwargs=keep,
         keep_weight=args.keep_weight, score=args.score, keep_margin=args.keep_margin,
-        goal_pull=tuple(args.goal_pull), name=args.name, rounds=args.rounds, samples=args.samples,
+        goal_pull=tuple(args.goal_pull), pull_grip=args.pull_grip, pull_relay=args.pull_relay, name=args.name, rounds=args.rounds, samples=args.samples,
         height_caps=tuple(args.height_caps), hindsight=not args.no_hindsight, chain=not args.no_chain, explore_std=args.explore_std, explore_bias=args.explore_bias, hindsight_goal=args.hindsight_goal, explore_steps=args.explore_steps, max_normalized=args.max_normalized or None, finetune_steps=args.finetune_steps,
-        lr=args.lr, train_batch_size=args.train_batch_size, mix_ratio=args.mix_ratio, eval_episodes=args.eval_episodes,
+        lr=args.lr, train_batch_size=args.train_batch_size, mix_ratio=args.mix_ratio,
+        consolidate_steps=args.consolidate_steps, eval_episodes=args.eval_episodes,
         eval_seed=args.eval_seed, min_improvement=args.min_improvement, act=parse_env_kwargs(args.act, "--act"),
         batch_size=args.batch_size, seed=args.seed, device=args.device, workdir=args.workdir,
     )

@@ -90,7 +90,10 @@ class FetchEvolveConfig:
     overrides for generation and evaluation (ActConfig fields); ``batch_size``: envs per
     batched rollout (1 for agents that cannot act on a batch, e.g. reward guidance);
     ``goal_pull``: per-round weight of :class:`~adiff_env.manipulation.exploration.GoalPull`
-    in generation (the last repeats; empty: none); ``score``: ``"weighted"`` or
+    in generation (the last repeats; empty: none); ``pull_grip`` / ``pull_relay``: its
+    ``grip`` and ``relay`` aids (close the fingers while held; show the planner the goal lowered
+    to ``pull_relay`` m above the table until the block is held), generation only; ``consolidate_steps``: after each round's mixed fine-tune, that many
+    steps on the base's dataset alone (0: none); ``score``: ``"weighted"`` or
     ``"guarded"`` with ``keep_margin`` (a share, 0.03 = 3 points; module doc)."""
 
     env_id: str
@@ -105,6 +108,8 @@ class FetchEvolveConfig:
     samples: int = 64
     height_caps: tuple[float, ...] = ()
     goal_pull: tuple[float, ...] = ()
+    pull_grip: bool = False
+    pull_relay: float | None = None
     hindsight: bool = True
     chain: bool = True
     hindsight_goal: str = "final"
@@ -118,6 +123,7 @@ class FetchEvolveConfig:
     lr: float = 3e-4
     train_batch_size: int | None = None
     mix_ratio: float = 0.5
+    consolidate_steps: int = 0
     eval_episodes: int = 30
     eval_seed: int = EVAL_SEED
     min_improvement: float = 0.0
@@ -157,6 +163,10 @@ class FetchEvolveConfig:
         bad_pull = [w for w in self.goal_pull if not 0.0 <= w <= 1.0]
         if bad_pull:
             raise ValueError(f"goal_pull weights must be in [0, 1], got {bad_pull}.")
+        if self.consolidate_steps < 0:
+            raise ValueError(f"consolidate_steps must be >= 0, got {self.consolidate_steps}.")
+        if self.pull_relay is not None and self.pull_relay < 0:
+            raise ValueError(f"pull_relay must be >= 0 m or None, got {self.pull_relay}.")
         if self.min_improvement < 0:
             raise ValueError(f"min_improvement must be >= 0, got {self.min_improvement}.")
         object.__setattr__(self, "height_caps", tuple(float(c) for c in self.height_caps))
@@ -319,10 +329,10 @@ class FetchEvolveDomain(RunSlot):
             if cfg.explore_std > 0 or cfg.explore_bias > 0:
                 planner = LiftExploration(planner, cfg.explore_std, cfg.explore_steps, table_height(probe),
                                           seed=cfg.seed * 1000 + k, bias_std=cfg.explore_bias)
-            if cfg.pull(k) > 0:
+            if cfg.pull(k) > 0 or cfg.pull_grip or cfg.pull_relay is not None:
                 from adiff_env.manipulation.exploration import GoalPull
 
-                planner = GoalPull(planner, cfg.pull(k), table_height(probe))
+                planner = GoalPull(planner, cfg.pull(k), table_height(probe), grip=cfg.pull_grip, relay=cfg.pull_relay)
             rollouts = run_batch(make_env, planner, seeds, goals, batch_size=cfg.batch_size, progress=self.run.progress,
                                  desc=f"generate r{k}")
             kept, counts = keep_rollouts(rollouts, probe, cfg.hindsight, cfg.hindsight_goal)
@@ -331,7 +341,8 @@ class FetchEvolveDomain(RunSlot):
             heights = [float(r.item["obs/desired_goal"][-1][2]) - table_height(probe) for r in kept]
         finally:
             probe.close()
-        extras: dict[str, Any] = {**counts, "height_cap": cap, "goal_pull": cfg.pull(k),
+        extras: dict[str, Any] = {**counts, "height_cap": cap, "goal_pull": cfg.pull(k), "pull_grip": cfg.pull_grip,
+                                  "pull_relay": cfg.pull_relay,
                                   "generation_success_rate": float(np.mean([r.success for r in rollouts])),
                                   "kept_height_max": max(heights) if heights else None,
                                   "kept_height_mean": float(np.mean(heights)) if heights else None,
@@ -349,6 +360,7 @@ class FetchEvolveDomain(RunSlot):
                                   env_id=cfg.env_id, env_kwargs=cfg.env_kwargs, steps=cfg.finetune_steps, lr=cfg.lr,
                                   seed=cfg.seed + round_index, mix_ratio=cfg.mix_ratio, device=cfg.device,
                                   progress=self.run.progress, batch_size=cfg.train_batch_size, act=cfg.act,
+                                  consolidate_steps=cfg.consolidate_steps,
                                   description=f"{len(buffer)} executed, filtered planner rollouts on {cfg.target} "
                                               "(self-evolution buffer; hindsight goals)")
 

@@ -75,6 +75,33 @@ def test_goal_pull_moves_only_held_blocks_towards_their_goal():
         GoalPull(_Fixed(), 0.5, table_z=z, min_lift=-1.0)
 
 
+class _Recorder(_Fixed):
+    def predict(self, observation, state=None, episode_start=None, deterministic=True):
+        self.seen = np.array(observation["desired_goal"], copy=True)
+        return super().predict(observation, state, episode_start, deterministic)
+
+
+def test_goal_pull_relay_shows_a_table_goal_until_held_and_grip_keeps_the_fingers_closed():
+    z = 0.42
+    obs = np.zeros((2, 25))
+    obs[:, 3:6] = [1.3, 0.75, z + 0.03]
+    obs[:, 9:11] = 0.024
+    obs[0, 6:9] = [0.0, 0.0, 0.01]  # env 0: held and lifted
+    obs[1, 6:9] = [0.1, 0.0, 0.0]  # env 1: not held yet
+    goal = np.tile([1.3, 0.75, z + 0.33], (2, 1))
+    inner = _Recorder()
+    action, _ = GoalPull(inner, 0.5, table_z=z, grip=True, relay=0.0).predict({"observation": obs, "desired_goal": goal})
+    assert inner.seen[0] == pytest.approx(goal[0]) and inner.seen[1] == pytest.approx([1.3, 0.75, z])
+    assert goal[1, 2] == pytest.approx(z + 0.33)  # the caller's goal (the recorded one) is not modified
+    assert action[0, 3] == -1.0 and action[1, 3] == pytest.approx(-0.5)  # fingers forced closed only while held
+    GoalPull(inner, 0.0, table_z=z, relay=0.1).predict({"observation": obs, "desired_goal": goal})
+    assert inner.seen[1, 2] == pytest.approx(z + 0.1)
+    only_grip, _ = GoalPull(_Fixed(), 0.0, table_z=z, grip=True).predict({"observation": obs, "desired_goal": goal})
+    assert only_grip[0] == pytest.approx([0.0, 0.0, -1.0, -1.0]) and only_grip[1, 3] == pytest.approx(-0.5)
+    with pytest.raises(ValueError, match="relay must be >= 0 m or None, got -0.1"):
+        GoalPull(_Fixed(), 0.5, table_z=z, relay=-0.1)
+
+
 def test_config_checks_for_the_new_options():
     cfg = FetchEvolveConfig(env_id=PNP, base="planner:x", env_kwargs=AIR, keep_env_kwargs=TABLE, score="guarded",
                             goal_pull=(0.6, 0.3))
@@ -82,7 +109,8 @@ def test_config_checks_for_the_new_options():
     with pytest.raises(UnknownNameError, match="score"):
         FetchEvolveConfig(env_id=PNP, base="x", score="best")
     for bad, match in (({"score": "guarded"}, "keep_env_kwargs"), ({"keep_margin": 3.0}, "keep_margin"),
-                       ({"goal_pull": (0.5, -0.1)}, "goal_pull")):
+                       ({"goal_pull": (0.5, -0.1)}, "goal_pull"), ({"pull_relay": -0.05}, "pull_relay"),
+                       ({"consolidate_steps": -1}, "consolidate_steps")):
         with pytest.raises(ValueError, match=match):
             FetchEvolveConfig(env_id=PNP, base="x", **bad)
 
@@ -116,9 +144,13 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 def test_cli_options_reach_the_config_and_bad_values_fail_clearly(capsys):
     args = _parse(["evolve", PNP, "--from", "planner:x", "--env-kwarg", 'goal_region="air"', "--keep-env-kwarg",
-                   'goal_region="table"', "--score", "guarded", "--keep-margin", "0.05", "--goal-pull", "0.7,0.4"])
+                   'goal_region="table"', "--score", "guarded", "--keep-margin", "0.05", "--goal-pull", "0.7,0.4",
+                   "--pull-grip", "--pull-relay", "0", "--consolidate-steps", "300"])
     cfg = config_from_args(args)
     assert (cfg.score, cfg.keep_margin, cfg.goal_pull) == ("guarded", 0.05, (0.7, 0.4))
+    assert (cfg.pull_grip, cfg.pull_relay, cfg.consolidate_steps) == (True, 0.0, 300)
+    plain = config_from_args(_parse(["evolve", PNP, "--from", "planner:x"]))
+    assert (plain.pull_grip, plain.pull_relay, plain.consolidate_steps) == (False, None, 0)
     with pytest.raises(SystemExit):
         _parse(["evolve", PNP, "--from", "planner:x", "--goal-pull", "high"])
     assert "expected comma-separated weights" in capsys.readouterr().err

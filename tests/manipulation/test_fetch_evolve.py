@@ -193,7 +193,8 @@ def test_tiny_fetch_evolve_round_through_the_cli(tmp_path, capsys):
     capsys.readouterr()
     rc = main(["--threads", "1", "planner", "evolve", PNP, "--from", "planner:tiny-pnp", "--env-kwarg", 'goal_region="table"',
                "--keep-env-kwarg", 'goal_region="table"', "--rounds", "1", "--samples", "4", "--eval-episodes", "2",
-               "--finetune-steps", "3", "--batch-size", "4", "--max-normalized", "0", "--quiet", "--json"])
+               "--finetune-steps", "3", "--batch-size", "4", "--max-normalized", "0", "--quiet", "--json",
+               "--goal-pull", "0.5", "--pull-grip", "--pull-relay", "0", "--consolidate-steps", "2"])
     assert rc == 0
     state = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert state["domain"] == "fetch" and state["config"]["env_kwargs"] == {"goal_region": "table"}
@@ -209,6 +210,9 @@ def test_tiny_fetch_evolve_round_through_the_cli(tmp_path, capsys):
     else:
         assert registry.versions("tiny-pnp") == [1] and state["current"] == "tiny-pnp@v1"
     assert (adiff_home() / "evolve" / "tiny-pnp" / "rounds" / "r1" / "buffer" / "buffer.json").is_file()
+    assert record["extras"]["pull_grip"] is True and record["extras"]["pull_relay"] == 0.0
+    consolidated = adiff_home() / "evolve" / "tiny-pnp" / "rounds" / "r1" / "candidate" / "models" / "tiny-pnp"
+    assert sorted(p.name for p in consolidated.iterdir() if p.is_dir()) == ["v1", "v2"]  # mixed, then consolidated
 
 
 def test_rounds_chain_from_the_newest_earlier_candidate(tmp_path):
