@@ -47,7 +47,10 @@ class MazeEvolveConfig:
     ``NAME[@vK]`` or a checkpoint path; ``name``: registry name of new versions (default the
     base's); rewards by name with weights (:func:`~adiff_env.maze.rewards.task_reward`);
     ``shards``: generation shards per round (:mod:`adiff_env.maze.shards`; ``--ray`` runs them
-    on actors; the same count gives the same rollouts locally and on Ray)."""
+    on actors; the same count gives the same rollouts locally and on Ray). ``faster_than``: a
+    reference agent spec (e.g. ``expert-tuned``); generation then keeps only rollouts that reach
+    the goal no later than that agent does on the same reset, minus ``faster_margin`` steps
+    (:mod:`adiff_env.maze.pace`: AdaptDiffuser's "better than the data", measured in time)."""
 
     env_id: str
     base: str
@@ -78,6 +81,8 @@ class MazeEvolveConfig:
     device: str = "cpu"
     workdir: str | None = None
     shards: int = 1
+    faster_than: str | None = None
+    faster_margin: int = 0
 
     def __post_init__(self) -> None:
         for key in ("rounds", "samples", "candidates", "finetune_steps", "eval_episodes", "shards"):
@@ -91,6 +96,10 @@ class MazeEvolveConfig:
             if unknown:
                 raise ValueError(f"act: unknown acting options {unknown}; known: {sorted(known)}.")
             ActConfig(**self.act)  # validates the values
+        if self.faster_margin < 0:
+            raise ValueError(f"faster_margin must be >= 0 steps, got {self.faster_margin}.")
+        if self.faster_than is not None and not self.faster_than.strip():
+            raise ValueError("faster_than must be an agent spec such as 'expert-tuned', or None; got an empty string.")
         if self.min_improvement < 0:
             raise ValueError(f"min_improvement must be >= 0, got {self.min_improvement}.")
         if not 0.0 <= self.mix_ratio <= 1.0:

@@ -32,6 +32,7 @@ from adiff_env.diffusion import GuidanceConfig
 from adiff_env.evolve.buffer import OBS_PREFIX
 from adiff_env.evolve.rewards import has_torch, planner_guide
 from adiff_env.maze.filter import ConsistencyFilter, FilterConfig
+from adiff_env.maze.pace import ReferencePace, arrival_step
 from adiff_env.maze.rewards import task_reward
 
 REST_STEPS = 8  # planned resting rows kept after the goal index
@@ -46,7 +47,9 @@ class MazeGenerated:
     generated: int = 0
     infeasible: int = 0
     unsuccessful: int = 0
+    slower: int = 0
     deviations: list[float] = field(default_factory=list)
+    arrivals: list[tuple[int | None, int | None]] = field(default_factory=list)
 
 
 def draw_pairs(env: Any, n: int, rng: np.random.Generator) -> list[tuple[tuple[int, int], tuple[int, int]]]:
@@ -67,14 +70,19 @@ MODES = ("open-loop", "closed-loop")
 def generate(planner: Any, env: Any, *, samples: int, candidates: int, reward_weights: dict[str, float],
              guidance: GuidanceConfig, filter_config: FilterConfig, deadline: str = "geodesic",
              require_success: bool = True, seed: int = 0, progress: bool = False, mode: str = "open-loop",
-             pair_range: tuple[int, int] | None = None) -> MazeGenerated:
+             pair_range: tuple[int, int] | None = None, pace: ReferencePace | None = None) -> MazeGenerated:
     """Generate, filter and score ``samples`` plans (module doc). ``planner`` is a
     :class:`~adiff_env.planners.trajectory.TrajectoryPlanner` built for ``env``.
 
     ``pair_range = (start, stop)``: only pairs ``start .. stop - 1`` of the ``samples`` pairs
     that ``seed`` draws (a shard of the round, :class:`MazeShard`); each pair keeps its reset
     seed ``seed * 100_003 + k``, so the shards of a round together reset the env exactly as
-    the whole round does."""
+    the whole round does.
+
+    ``pace``: a :class:`~adiff_env.maze.pace.ReferencePace`; its agent first plays each pair on
+    the same reset, and a successful rollout is kept only if it arrives no later than the
+    reference (minus the pace's margin); the others count as ``slower``. ``arrivals`` records
+    ``(rollout's arrival step, reference's)`` for every successful rollout."""
     from tqdm.auto import tqdm
 
     if mode not in MODES:
@@ -89,7 +97,9 @@ def generate(planner: Any, env: Any, *, samples: int, candidates: int, reward_we
         raise ValueError(f"pair_range must lie within [0, samples={samples}], got {pair_range}.")
     for k in tqdm(range(first, stop), desc="generate", disable=not progress, leave=False):
         start, goal_cell = pairs[k]
-        obs, _ = env.reset(seed=seed * 100_003 + k, options={"reset_cell": start, "goal_cell": goal_cell})
+        options = {"reset_cell": start, "goal_cell": goal_cell}
+        reference = pace.arrival(seed * 100_003 + k, options) if pace is not None else None
+        obs, _ = env.reset(seed=seed * 100_003 + k, options=options)
         s, goal = np.asarray(obs["observation"], dtype=np.float64), np.asarray(obs["desired_goal"], dtype=np.float64)
         j = planner.initial_deadline(s, goal) if deadline == "geodesic" else h - 1
         j = int(np.clip(j, 1, h - 1))
@@ -112,6 +122,8 @@ def generate(planner: Any, env: Any, *, samples: int, candidates: int, reward_we
             if np.linalg.norm(executed[-1, :2] - goal) > 0.5:
                 out.unsuccessful += 1
                 continue
+            if pace is not None and not _keep_pace(out, pace, rollout, goal, reference):
+                continue
             out.items.append(rollout)
             out.rewards.append(reward(executed))
             continue
@@ -125,9 +137,24 @@ def generate(planner: Any, env: Any, *, samples: int, candidates: int, reward_we
         if require_success and np.linalg.norm(executed[-1, :2] - goal) > 0.5:
             out.unsuccessful += 1
             continue
+        if pace is not None and not _keep_pace(out, pace, checked.rollout, goal, reference):
+            continue
         out.items.append(checked.rollout)
         out.rewards.append(reward(executed))
     return out
+
+
+def _keep_pace(out: MazeGenerated, pace: ReferencePace, rollout: dict[str, np.ndarray], goal: np.ndarray,
+               reference: int | None) -> bool:
+    """Record the rollout's arrival against the reference's; whether the rollout is kept."""
+    key = OBS_PREFIX + "achieved_goal"
+    achieved = rollout[key] if key in rollout else rollout[OBS_PREFIX + "observation"][:, :2]
+    steps = arrival_step(achieved, goal)
+    out.arrivals.append((steps, reference))
+    if pace.beats(steps, reference):
+        return True
+    out.slower += 1
+    return False
 
 
 def drive_steps(planner: Any, env: Any, deadline: int) -> int:

@@ -66,14 +66,22 @@ class MazeGenerationWorker:
             self._env = gym.make(cfg.env_id)
         env = self._env
         planner = TrajectoryPlanner.from_checkpoint(model, env, device=cfg.device, seed=shard.planner_seed, **cfg.act)
+        pace = None
+        if getattr(cfg, "faster_than", None):
+            from adiff_env.maze.pace import ReferencePace
+
+            pace = ReferencePace(cfg.faster_than, env, margin=cfg.faster_margin)
         gen = generate(planner, env, samples=cfg.samples, candidates=cfg.candidates, reward_weights=cfg.reward_weights,
                        guidance=GuidanceConfig(scale=cfg.guidance_scale, n_guide_steps=cfg.n_guide_steps),
                        filter_config=FilterConfig(epsilon=cfg.epsilon, kp=planner.act.kp, kd=planner.act.kd,
                                                   lookahead=planner.act.lookahead),
                        deadline=cfg.deadline, require_success=cfg.require_success, seed=shard.pair_seed,
-                       progress=self.progress, mode=cfg.generation, pair_range=(shard.start, shard.stop))
-        return Generated(items=gen.items, rewards=gen.rewards, generated=gen.generated,
-                         extras={"infeasible": gen.infeasible, "unsuccessful": gen.unsuccessful})
+                       progress=self.progress, mode=cfg.generation, pair_range=(shard.start, shard.stop), pace=pace)
+        extras: dict[str, Any] = {"infeasible": gen.infeasible, "unsuccessful": gen.unsuccessful}
+        if pace is not None:
+            extras["slower"] = gen.slower
+            extras["lead_steps"] = [ref - own for own, ref in gen.arrivals if own is not None and ref is not None]
+        return Generated(items=gen.items, rewards=gen.rewards, generated=gen.generated, extras=extras)
 
     def close(self) -> None:
         if self._env is not None:

@@ -193,3 +193,30 @@ def test_closed_loop_drive_records_the_executed_episode_until_it_rests_at_the_go
     assert len(pos) == len(rollout["actions"]) + 1 < 291
     assert (np.linalg.norm(pos[-REST_STEPS:] - goal, axis=1) <= 0.5).all()
     np.testing.assert_allclose(pos[0], obs["observation"][:2])
+
+
+@pytest.mark.slow
+def test_faster_than_keeps_only_rollouts_that_arrive_no_later_than_the_reference(tiny):
+    from adiff_env.maze.shards import MazeGenerationWorker, MazeShard
+
+    ckpt, _ = tiny
+    shard = MazeShard(round_index=1, index=0, start=0, stop=3, pair_seed=1, planner_seed=1)
+    runs = {}
+    for margin in (0, 10_000):
+        cfg = MazeEvolveConfig(env_id=ENV, base="planner:tiny", samples=3, candidates=1, generation="closed-loop",
+                               faster_than="expert", faster_margin=margin, act={"deadline_speed": 0.1})
+        worker = MazeGenerationWorker(cfg)
+        try:
+            runs[margin] = worker.run(ckpt, shard)
+        finally:
+            worker.close()
+    for margin, gen in runs.items():
+        successful = gen.generated - gen.extras["unsuccessful"]
+        assert gen.kept == len(gen.items) == successful - gen.extras["slower"]
+        assert len(gen.extras["lead_steps"]) <= successful
+        assert sum(lead >= margin for lead in gen.extras["lead_steps"]) == gen.kept
+    assert runs[10_000].kept == 0  # no rollout arrives 10,000 steps before the expert
+    with pytest.raises(ValueError, match="faster_margin must be >= 0 steps"):
+        MazeEvolveConfig(env_id=ENV, base="x", faster_margin=-1)
+    with pytest.raises(ValueError, match="faster_than must be an agent spec"):
+        MazeEvolveConfig(env_id=ENV, base="x", faster_than=" ")
