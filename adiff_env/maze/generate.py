@@ -46,6 +46,7 @@ class MazeGenerated:
     generated: int = 0
     infeasible: int = 0
     unsuccessful: int = 0
+    coinless: int = 0
     deviations: list[float] = field(default_factory=list)
 
 
@@ -67,14 +68,18 @@ MODES = ("open-loop", "closed-loop")
 def generate(planner: Any, env: Any, *, samples: int, candidates: int, reward_weights: dict[str, float],
              guidance: GuidanceConfig, filter_config: FilterConfig, deadline: str = "geodesic",
              require_success: bool = True, seed: int = 0, progress: bool = False, mode: str = "open-loop",
-             pair_range: tuple[int, int] | None = None) -> MazeGenerated:
+             pair_range: tuple[int, int] | None = None, require_coins: bool = False) -> MazeGenerated:
     """Generate, filter and score ``samples`` plans (module doc). ``planner`` is a
     :class:`~adiff_env.planners.trajectory.TrajectoryPlanner` built for ``env``.
 
     ``pair_range = (start, stop)``: only pairs ``start .. stop - 1`` of the ``samples`` pairs
     that ``seed`` draws (a shard of the round, :class:`MazeShard`); each pair keeps its reset
     seed ``seed * 100_003 + k``, so the shards of a round together reset the env exactly as
-    the whole round does."""
+    the whole round does.
+
+    ``require_coins``: on a gold-coin maze keep only the executed episodes that took every coin
+    (:func:`took_all_coins`; counted in ``coinless`` otherwise), so the buffer holds coin tours
+    that reached the goal, not plain goal-reaching episodes."""
     from tqdm.auto import tqdm
 
     if mode not in MODES:
@@ -112,6 +117,9 @@ def generate(planner: Any, env: Any, *, samples: int, candidates: int, reward_we
             if np.linalg.norm(executed[-1, :2] - goal) > 0.5:
                 out.unsuccessful += 1
                 continue
+            if require_coins and not took_all_coins(rollout):
+                out.coinless += 1
+                continue
             out.items.append(rollout)
             out.rewards.append(reward(executed))
             continue
@@ -125,9 +133,21 @@ def generate(planner: Any, env: Any, *, samples: int, candidates: int, reward_we
         if require_success and np.linalg.norm(executed[-1, :2] - goal) > 0.5:
             out.unsuccessful += 1
             continue
+        if require_coins and not took_all_coins(checked.rollout):
+            out.coinless += 1
+            continue
         out.items.append(checked.rollout)
         out.rewards.append(reward(executed))
     return out
+
+
+def took_all_coins(rollout: dict[str, np.ndarray]) -> bool:
+    """Whether an executed rollout ended with every coin of its maze taken (its last
+    ``obs/coins_collected`` row all set); True on a maze without coins (nothing to take)."""
+    taken = rollout.get(OBS_PREFIX + "coins_collected")
+    if taken is None or np.size(taken) == 0:
+        return True
+    return bool(np.all(np.asarray(taken)[-1] > 0))
 
 
 def drive_steps(planner: Any, env: Any, deadline: int) -> int:

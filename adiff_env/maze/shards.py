@@ -71,9 +71,11 @@ class MazeGenerationWorker:
                        filter_config=FilterConfig(epsilon=cfg.epsilon, kp=planner.act.kp, kd=planner.act.kd,
                                                   lookahead=planner.act.lookahead),
                        deadline=cfg.deadline, require_success=cfg.require_success, seed=shard.pair_seed,
-                       progress=self.progress, mode=cfg.generation, pair_range=(shard.start, shard.stop))
+                       progress=self.progress, mode=cfg.generation, pair_range=(shard.start, shard.stop),
+                       require_coins=cfg.require_coins)
         return Generated(items=gen.items, rewards=gen.rewards, generated=gen.generated,
-                         extras={"infeasible": gen.infeasible, "unsuccessful": gen.unsuccessful})
+                         extras={"infeasible": gen.infeasible, "unsuccessful": gen.unsuccessful,
+                                 "coinless": gen.coinless})
 
     def close(self) -> None:
         if self._env is not None:

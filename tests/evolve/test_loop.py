@@ -193,3 +193,31 @@ def test_closed_loop_drive_records_the_executed_episode_until_it_rests_at_the_go
     assert len(pos) == len(rollout["actions"]) + 1 < 291
     assert (np.linalg.norm(pos[-REST_STEPS:] - goal, axis=1) <= 0.5).all()
     np.testing.assert_allclose(pos[0], obs["observation"][:2])
+
+
+def test_require_coins_keeps_only_episodes_that_took_every_coin():
+    import numpy as np
+
+    from adiff_env.maze.generate import took_all_coins
+
+    assert took_all_coins({"obs/observation": np.zeros((3, 4))})  # no coins in the maze: nothing to take
+    assert not took_all_coins({"obs/coins_collected": np.array([[0, 0], [1, 0], [1, 0]])})
+    assert took_all_coins({"obs/coins_collected": np.array([[0, 0], [1, 0], [1, 1]])})
+    assert not took_all_coins({"obs/coins_collected": np.array([[1, 1], [0, 1]])})  # the last row decides
+
+
+def test_speed_weight_breaks_ties_between_versions_with_the_same_coins():
+    import types
+
+    from adiff_env.maze.evolve import default_score
+
+    def result(score):
+        return types.SimpleNamespace(extra={"coins_mean": 2.0, "coins_available": 2}, success_rate=1.0,
+                                     normalized_score_x100_mean=score, return_mean=0.0)
+
+    assert default_score(result(40.0)) == default_score(result(60.0)) == 100.0
+    assert default_score(result(60.0), speed_weight=0.1) == pytest.approx(106.0)
+    assert default_score(result(60.0), speed_weight=0.1) > default_score(result(40.0), speed_weight=0.1)
+    with pytest.raises(ValueError, match="speed_weight must be >= 0"):
+        MazeEvolveConfig(env_id=ENV, base="x", speed_weight=-0.1)
+    assert MazeEvolveDomain(MazeEvolveConfig(env_id=ENV, base="x", speed_weight=0.1)).score_fn(result(60.0)) == pytest.approx(106.0)
