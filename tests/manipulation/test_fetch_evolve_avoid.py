@@ -62,3 +62,25 @@ def test_safe_success_counts_successes_that_never_entered_the_zone():
     s = domain.zone_summary(rollouts)
     assert s["target_success_rate"] == 0.75 and s["safe_success_rate"] == 0.5 and s["zone_episodes"] == 0.25
     assert s["zone_steps"] == pytest.approx(0.5 / 4) and s["return_mean"] == -2.0 and s["episodes"] == 4
+
+
+@pytest.mark.parametrize("flag, kind", [([], "fetch"), (["--avoid-zone"], "fetch-avoid")])
+def test_the_cli_picks_the_avoid_domain_with_avoid_zone(monkeypatch, flag, kind):
+    import adiff_env.evolve.loop as loop_module
+    from adiff_env.cli.main import main
+
+    seen = {}
+
+    class FakeLoop:
+        workdir = "w"
+
+        def __init__(self, domain, **kwargs):
+            seen["domain"] = domain
+
+        def run(self):
+            raise SystemExit(0)
+
+    monkeypatch.setattr(loop_module, "EvolutionLoop", FakeLoop)
+    with pytest.raises(SystemExit):
+        main(["planner", "evolve", AVOID, "--from", "planner:fetch-push", "--no-hindsight", *flag])
+    assert seen["domain"].kind == kind and seen["domain"].config.hindsight is False
