@@ -221,3 +221,31 @@ def test_speed_weight_breaks_ties_between_versions_with_the_same_coins():
     with pytest.raises(ValueError, match="speed_weight must be >= 0"):
         MazeEvolveConfig(env_id=ENV, base="x", speed_weight=-0.1)
     assert MazeEvolveDomain(MazeEvolveConfig(env_id=ENV, base="x", speed_weight=0.1)).score_fn(result(60.0)) == pytest.approx(106.0)
+
+
+def test_finetuning_keeps_the_checkpoints_own_acting_options(monkeypatch, tmp_path):
+    """A derived version changes ``config["act"]`` without retraining (pointmaze-medium-evo@v3's
+    subgoal_cells, fetch-push@v4's hold_tolerance): its fine-tuned candidates keep those options
+    (before: they were rebuilt from the training preset's act and lost them)."""
+    import types
+
+    import adiff_env.planners.train as train_module
+    from adiff_env.planners.finetune import finetune_on_buffer
+
+    preset = PlannerPreset.from_dict({"name": "p", "env": ENV, "dataset": DATASET, "data": {"horizon": 16},
+                                      "act": {"deadline_speed": 0.05}})
+    current = types.SimpleNamespace(config={"preset": preset.to_dict(), "act": {"deadline_speed": 0.1, "subgoal_cells": 2}},
+                                    spec="p@v3")
+    seen = {}
+
+    def fake_train(p, **kwargs):
+        seen["act"] = p.act
+        return types.SimpleNamespace(checkpoint=None, final_loss=0.0)
+
+    monkeypatch.setattr(train_module, "train_planner", fake_train)
+    buffer = types.SimpleNamespace(to_minari=lambda *a, **k: None)
+    finetune_on_buffer(current, buffer, tmp_path, name="p", env_id=ENV, steps=2, lr=1e-4, seed=0, mix_ratio=0.5)
+    assert seen["act"].subgoal_cells == 2 and seen["act"].deadline_speed == 0.1
+    finetune_on_buffer(current, buffer, tmp_path, name="p", env_id=ENV, steps=2, lr=1e-4, seed=0, mix_ratio=0.5,
+                       act={"reward": "task"})
+    assert seen["act"].subgoal_cells == 2 and seen["act"].reward == "task"
