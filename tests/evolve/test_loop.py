@@ -77,7 +77,7 @@ def test_two_rounds_register_only_on_improvement_and_resume(registry, tmp_path):
     state = json.loads((tmp_path / "work" / "state.json").read_text())
     assert [r["round"] for r in state["rounds"]] == [1] and state["current"] == "tiny@v2"
     assert state["format"] == 2 and state["domain"] == "maze" and state["loop"]["rounds"] == 2
-    assert state["rounds"][0]["extras"] == {"infeasible": 0, "unsuccessful": 0}
+    assert state["rounds"][0]["extras"] == {"infeasible": 0, "unsuccessful": 0, "coinless": 0}
     assert registry.versions("tiny") == [1, 2]
     v2 = registry.load("tiny@v2")
     assert v2.metadata.parent == "tiny@v1" and v2.metadata.scores["score"] == 2.0
