@@ -52,6 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "below this stay out (e.g. 5 with --reward coins=10 keeps only those that took a coin)")
     p.add_argument("--top-quantile", type=float, help="buffer quality filter: keep trajectories above this reward quantile "
                    "of the buffer (e.g. 0.5)")
+    p.add_argument("--require-coins", action="store_true",
+                   help="gold-coin mazes: keep only generated episodes that took every coin and reached the goal")
+    p.add_argument("--speed-weight", type=float, default=0.0,
+                   help="gold-coin mazes: the selection score adds this x the normalized score x100 (a faster tour), "
+                        "a tie-break between versions with the same coins and success (default 0: off)")
     p.add_argument("--min-improvement", type=float, default=0.0,
                    help="register a round's version only if its score beats the best by more than this (default 0; "
                    "the per-episode score spread is large, so e.g. 2-3 points on 40 episodes guards against noise)")
@@ -112,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         min_improvement=args.min_improvement, min_reward=args.min_reward, top_quantile=args.top_quantile, act=parse_env_kwargs(args.act, "--act"),
         eval_seed=args.eval_seed, seed=args.seed, device=args.device, workdir=args.workdir,
         faster_than=args.faster_than, faster_margin=args.faster_margin,
+        require_coins=args.require_coins, speed_weight=args.speed_weight,
         shards=args.shards or (args.ray_actors if args.ray is not None and args.ray_actors else 1),
     )
     if weights:

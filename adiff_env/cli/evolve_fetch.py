@@ -102,6 +102,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         f"(default {d['max_normalized']}; 0: off)")
     p.add_argument("--explore-steps", type=int, default=d["explore_steps"],
                    help=f"explore only in the first N steps of an episode, so the block settles (default {d['explore_steps']})")
+    p.add_argument("--avoid-zone", action="store_true",
+                   help="FetchPush-Avoid: also drop generated episodes whose block entered the forbidden zone, and score "
+                        "versions by safe success (success at the last step, zone never entered; "
+                        "adiff_env.manipulation.evolve_avoid)")
     p.add_argument("--no-chain", action="store_true",
                    help="start every round from the current registered version instead of the newest earlier candidate")
     p.add_argument("--finetune-steps", type=positive_int, default=d["finetune_steps"],
@@ -204,6 +208,12 @@ def run(args: argparse.Namespace) -> int:
     from adiff_env.manipulation.evolve import FetchEvolveDomain
 
     check_env_id(args.env_id)
-    loop = EvolutionLoop(FetchEvolveDomain(config_from_args(args)), resume=args.resume, progress=not args.quiet)
+    if args.avoid_zone:
+        from adiff_env.manipulation.evolve_avoid import FetchAvoidEvolveDomain
+
+        domain: FetchEvolveDomain = FetchAvoidEvolveDomain(config_from_args(args))
+    else:
+        domain = FetchEvolveDomain(config_from_args(args))
+    loop = EvolutionLoop(domain, resume=args.resume, progress=not args.quiet)
     state = loop.run()
     return print_state(state, loop.workdir, args.json)

@@ -21,6 +21,7 @@ disk (fine-tuning mixes it in) and says how to collect it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +51,12 @@ class MazeEvolveConfig:
     on actors; the same count gives the same rollouts locally and on Ray). ``faster_than``: a
     reference agent spec (e.g. ``expert-tuned``); generation then keeps only rollouts that reach
     the goal no later than that agent does on the same reset, minus ``faster_margin`` steps
-    (:mod:`adiff_env.maze.pace`: AdaptDiffuser's "better than the data", measured in time)."""
+    (:mod:`adiff_env.maze.pace`: AdaptDiffuser's "better than the data", measured in time).
+    ``require_coins``:
+    keep only generated episodes that took every coin (gold-coin mazes;
+    :func:`~adiff_env.maze.generate.took_all_coins`); ``speed_weight``: the selection score adds
+    this times the normalized score x100 (:func:`default_score`), a tie-break between versions
+    that take the same coins and reach the goal as often (0: off)."""
 
     env_id: str
     base: str
@@ -83,6 +89,8 @@ class MazeEvolveConfig:
     shards: int = 1
     faster_than: str | None = None
     faster_margin: int = 0
+    require_coins: bool = False
+    speed_weight: float = 0.0
 
     def __post_init__(self) -> None:
         for key in ("rounds", "samples", "candidates", "finetune_steps", "eval_episodes", "shards"):
@@ -102,6 +110,8 @@ class MazeEvolveConfig:
             raise ValueError("faster_than must be an agent spec such as 'expert-tuned', or None; got an empty string.")
         if self.min_improvement < 0:
             raise ValueError(f"min_improvement must be >= 0, got {self.min_improvement}.")
+        if not self.speed_weight >= 0:
+            raise ValueError(f"speed_weight must be >= 0 (0: coins and success only), got {self.speed_weight}.")
         if not 0.0 <= self.mix_ratio <= 1.0:
             raise ValueError(f"mix_ratio must be in [0, 1], got {self.mix_ratio}.")
         if self.generation not in ("open-loop", "closed-loop"):
@@ -115,14 +125,18 @@ class MazeEvolveConfig:
                           workdir=self.workdir)
 
 
-def default_score(result: Any) -> float:
-    """Gold-coin mazes: ``100 x (coins collected / coins available + success rate) / 2``. Their
-    normalized return is the wrong yardstick: a coin's bonus is smaller than the steps at the
-    goal that its detour costs. Other envs: the normalized score x100 when the env has
-    references, else the mean return."""
+def default_score(result: Any, speed_weight: float = 0.0) -> float:
+    """Gold-coin mazes: ``100 x (coins collected / coins available + success rate) / 2``, plus
+    ``speed_weight`` x the normalized score x100 (steps at the goal: a faster tour) when that is
+    > 0. Their normalized return is the wrong yardstick on its own: a coin's bonus is smaller
+    than the steps at the goal that its detour costs. Other envs: the normalized score x100 when
+    the env has references, else the mean return."""
     available = result.extra.get("coins_available")
     if available:
-        return float(50.0 * (result.extra["coins_mean"] / available + result.success_rate))
+        score = 50.0 * (result.extra["coins_mean"] / available + result.success_rate)
+        if speed_weight > 0 and result.normalized_score_x100_mean is not None:
+            score += speed_weight * result.normalized_score_x100_mean
+        return float(score)
     value = result.normalized_score_x100_mean
     return float(value if value is not None else result.return_mean)
 
@@ -145,7 +159,8 @@ class MazeEvolveDomain(RunSlot):
     score_label = "score"
 
     def __init__(self, config: MazeEvolveConfig, *, score_fn: Callable[[Any], float] | None = None) -> None:
-        self.config, self.score_fn = config, score_fn or default_score
+        self.config = config
+        self.score_fn = score_fn or functools.partial(default_score, speed_weight=config.speed_weight)
         self.target = config.env_id
         self._run: RunContext | None = None
 

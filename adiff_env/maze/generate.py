@@ -48,6 +48,7 @@ class MazeGenerated:
     infeasible: int = 0
     unsuccessful: int = 0
     slower: int = 0
+    coinless: int = 0
     deviations: list[float] = field(default_factory=list)
     arrivals: list[tuple[int | None, int | None]] = field(default_factory=list)
 
@@ -70,7 +71,8 @@ MODES = ("open-loop", "closed-loop")
 def generate(planner: Any, env: Any, *, samples: int, candidates: int, reward_weights: dict[str, float],
              guidance: GuidanceConfig, filter_config: FilterConfig, deadline: str = "geodesic",
              require_success: bool = True, seed: int = 0, progress: bool = False, mode: str = "open-loop",
-             pair_range: tuple[int, int] | None = None, pace: ReferencePace | None = None) -> MazeGenerated:
+             pair_range: tuple[int, int] | None = None, pace: ReferencePace | None = None,
+             require_coins: bool = False) -> MazeGenerated:
     """Generate, filter and score ``samples`` plans (module doc). ``planner`` is a
     :class:`~adiff_env.planners.trajectory.TrajectoryPlanner` built for ``env``.
 
@@ -82,7 +84,11 @@ def generate(planner: Any, env: Any, *, samples: int, candidates: int, reward_we
     ``pace``: a :class:`~adiff_env.maze.pace.ReferencePace`; its agent first plays each pair on
     the same reset, and a successful rollout is kept only if it arrives no later than the
     reference (minus the pace's margin); the others count as ``slower``. ``arrivals`` records
-    ``(rollout's arrival step, reference's)`` for every successful rollout."""
+    ``(rollout's arrival step, reference's)`` for every successful rollout.
+
+    ``require_coins``: on a gold-coin maze keep only the executed episodes that took every coin
+    (:func:`took_all_coins`; counted in ``coinless`` otherwise), so the buffer holds coin tours
+    that reached the goal, not plain goal-reaching episodes."""
     from tqdm.auto import tqdm
 
     if mode not in MODES:
@@ -122,6 +128,9 @@ def generate(planner: Any, env: Any, *, samples: int, candidates: int, reward_we
             if np.linalg.norm(executed[-1, :2] - goal) > 0.5:
                 out.unsuccessful += 1
                 continue
+            if require_coins and not took_all_coins(rollout):
+                out.coinless += 1
+                continue
             if pace is not None and not _keep_pace(out, pace, rollout, goal, reference):
                 continue
             out.items.append(rollout)
@@ -137,11 +146,23 @@ def generate(planner: Any, env: Any, *, samples: int, candidates: int, reward_we
         if require_success and np.linalg.norm(executed[-1, :2] - goal) > 0.5:
             out.unsuccessful += 1
             continue
+        if require_coins and not took_all_coins(checked.rollout):
+            out.coinless += 1
+            continue
         if pace is not None and not _keep_pace(out, pace, checked.rollout, goal, reference):
             continue
         out.items.append(checked.rollout)
         out.rewards.append(reward(executed))
     return out
+
+
+def took_all_coins(rollout: dict[str, np.ndarray]) -> bool:
+    """Whether an executed rollout ended with every coin of its maze taken (its last
+    ``obs/coins_collected`` row all set); True on a maze without coins (nothing to take)."""
+    taken = rollout.get(OBS_PREFIX + "coins_collected")
+    if taken is None or np.size(taken) == 0:
+        return True
+    return bool(np.all(np.asarray(taken)[-1] > 0))
 
 
 def _keep_pace(out: MazeGenerated, pace: ReferencePace, rollout: dict[str, np.ndarray], goal: np.ndarray,

@@ -76,8 +76,10 @@ class MazeGenerationWorker:
                        filter_config=FilterConfig(epsilon=cfg.epsilon, kp=planner.act.kp, kd=planner.act.kd,
                                                   lookahead=planner.act.lookahead),
                        deadline=cfg.deadline, require_success=cfg.require_success, seed=shard.pair_seed,
-                       progress=self.progress, mode=cfg.generation, pair_range=(shard.start, shard.stop), pace=pace)
-        extras: dict[str, Any] = {"infeasible": gen.infeasible, "unsuccessful": gen.unsuccessful}
+                       progress=self.progress, mode=cfg.generation, pair_range=(shard.start, shard.stop), pace=pace,
+                       require_coins=cfg.require_coins)
+        extras: dict[str, Any] = {"infeasible": gen.infeasible, "unsuccessful": gen.unsuccessful,
+                                  "coinless": gen.coinless}
         if pace is not None:
             extras["slower"] = gen.slower
             extras["lead_steps"] = [ref - own for own, ref in gen.arrivals if own is not None and ref is not None]

@@ -52,7 +52,10 @@ def finetune_on_buffer(current: Checkpoint, buffer: Any, folder: Path, *, name: 
     if batch_size:
         train["batch_size"] = batch_size
     diffusion = {"global_cond": bool(current.config.get("global_cond", False))}
-    preset = preset.replace(train=train, diffusion=diffusion, **({"act": dict(act)} if act else {}))
+    # the checkpoint's own acting options (a derived version changes them without retraining,
+    # e.g. pointmaze-medium-evo@v3's subgoal_cells, fetch-push@v4's hold_tolerance), then the overrides
+    own_act = {**dict(current.config.get("act") or {}), **dict(act or {})}
+    preset = preset.replace(train=train, diffusion=diffusion, **({"act": own_act} if own_act else {}))
     preset = dataclasses.replace(preset, name=name)
     scratch = ModelRegistry(folder / "candidate", read_only_roots=[])
     result = train_planner(preset, run_dir=folder / "train", device=device, progress=progress, registry=scratch,

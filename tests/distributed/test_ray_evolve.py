@@ -104,7 +104,8 @@ def test_ray_round_gives_the_local_rollouts_and_buffer(local_ray, tiny, tmp_path
     # shard 0 (pairs 0..2 of 5) is seeded as the unsharded round: it equals a 3-sample round in one shard
     first = run_local(_domain(ckpt, tmp_path, samples=3, shards=1), ckpt, 2)
     _same(first, Generated(items=local.items[:3], rewards=local.rewards[:3], generated=3, extras={"infeasible": 0,
-                                                                                                  "unsuccessful": 0}))
+                                                                                                  "unsuccessful": 0,
+                                                                                                  "coinless": 0}))
 
 
 def test_code_round_on_ray_gives_the_local_programs_and_verdicts(local_ray, tmp_path):

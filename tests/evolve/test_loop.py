@@ -77,7 +77,7 @@ def test_two_rounds_register_only_on_improvement_and_resume(registry, tmp_path):
     state = json.loads((tmp_path / "work" / "state.json").read_text())
     assert [r["round"] for r in state["rounds"]] == [1] and state["current"] == "tiny@v2"
     assert state["format"] == 2 and state["domain"] == "maze" and state["loop"]["rounds"] == 2
-    assert state["rounds"][0]["extras"] == {"infeasible": 0, "unsuccessful": 0}
+    assert state["rounds"][0]["extras"] == {"infeasible": 0, "unsuccessful": 0, "coinless": 0}
     assert registry.versions("tiny") == [1, 2]
     v2 = registry.load("tiny@v2")
     assert v2.metadata.parent == "tiny@v1" and v2.metadata.scores["score"] == 2.0
@@ -220,3 +220,59 @@ def test_faster_than_keeps_only_rollouts_that_arrive_no_later_than_the_reference
         MazeEvolveConfig(env_id=ENV, base="x", faster_margin=-1)
     with pytest.raises(ValueError, match="faster_than must be an agent spec"):
         MazeEvolveConfig(env_id=ENV, base="x", faster_than=" ")
+
+
+def test_require_coins_keeps_only_episodes_that_took_every_coin():
+    import numpy as np
+
+    from adiff_env.maze.generate import took_all_coins
+
+    assert took_all_coins({"obs/observation": np.zeros((3, 4))})  # no coins in the maze: nothing to take
+    assert not took_all_coins({"obs/coins_collected": np.array([[0, 0], [1, 0], [1, 0]])})
+    assert took_all_coins({"obs/coins_collected": np.array([[0, 0], [1, 0], [1, 1]])})
+    assert not took_all_coins({"obs/coins_collected": np.array([[1, 1], [0, 1]])})  # the last row decides
+
+
+def test_speed_weight_breaks_ties_between_versions_with_the_same_coins():
+    import types
+
+    from adiff_env.maze.evolve import default_score
+
+    def result(score):
+        return types.SimpleNamespace(extra={"coins_mean": 2.0, "coins_available": 2}, success_rate=1.0,
+                                     normalized_score_x100_mean=score, return_mean=0.0)
+
+    assert default_score(result(40.0)) == default_score(result(60.0)) == 100.0
+    assert default_score(result(60.0), speed_weight=0.1) == pytest.approx(106.0)
+    assert default_score(result(60.0), speed_weight=0.1) > default_score(result(40.0), speed_weight=0.1)
+    with pytest.raises(ValueError, match="speed_weight must be >= 0"):
+        MazeEvolveConfig(env_id=ENV, base="x", speed_weight=-0.1)
+    assert MazeEvolveDomain(MazeEvolveConfig(env_id=ENV, base="x", speed_weight=0.1)).score_fn(result(60.0)) == pytest.approx(106.0)
+
+
+def test_finetuning_keeps_the_checkpoints_own_acting_options(monkeypatch, tmp_path):
+    """A derived version changes ``config["act"]`` without retraining (pointmaze-medium-evo@v3's
+    subgoal_cells, fetch-push@v4's hold_tolerance): its fine-tuned candidates keep those options
+    (before: they were rebuilt from the training preset's act and lost them)."""
+    import types
+
+    import adiff_env.planners.train as train_module
+    from adiff_env.planners.finetune import finetune_on_buffer
+
+    preset = PlannerPreset.from_dict({"name": "p", "env": ENV, "dataset": DATASET, "data": {"horizon": 16},
+                                      "act": {"deadline_speed": 0.05}})
+    current = types.SimpleNamespace(config={"preset": preset.to_dict(), "act": {"deadline_speed": 0.1, "subgoal_cells": 2}},
+                                    spec="p@v3")
+    seen = {}
+
+    def fake_train(p, **kwargs):
+        seen["act"] = p.act
+        return types.SimpleNamespace(checkpoint=None, final_loss=0.0)
+
+    monkeypatch.setattr(train_module, "train_planner", fake_train)
+    buffer = types.SimpleNamespace(to_minari=lambda *a, **k: None)
+    finetune_on_buffer(current, buffer, tmp_path, name="p", env_id=ENV, steps=2, lr=1e-4, seed=0, mix_ratio=0.5)
+    assert seen["act"].subgoal_cells == 2 and seen["act"].deadline_speed == 0.1
+    finetune_on_buffer(current, buffer, tmp_path, name="p", env_id=ENV, steps=2, lr=1e-4, seed=0, mix_ratio=0.5,
+                       act={"reward": "task"})
+    assert seen["act"].subgoal_cells == 2 and seen["act"].reward == "task"
