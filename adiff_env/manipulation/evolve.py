@@ -92,8 +92,9 @@ class FetchEvolveConfig:
     ``goal_pull``: per-round weight of :class:`~adiff_env.manipulation.exploration.GoalPull`
     in generation (the last repeats; empty: none); ``pull_grip`` / ``pull_relay``: its
     ``grip`` and ``relay`` aids (close the fingers while held; show the planner the goal lowered
-    to ``pull_relay`` m above the table until the block is held), generation only; ``consolidate_steps``: after each round's mixed fine-tune, that many
-    steps on the base's dataset alone (0: none); ``score``: ``"weighted"`` or
+    to ``pull_relay`` m above the table until the block is held), generation only;
+    ``consolidate_steps``: after each round's mixed fine-tune, that many steps on the base's
+    dataset alone (0: none); ``score``: ``"weighted"`` or
     ``"guarded"`` with ``keep_margin`` (a share, 0.03 = 3 points; module doc)."""
 
     env_id: str

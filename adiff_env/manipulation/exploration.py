@@ -22,7 +22,7 @@ lifted to. Every episode is executed in MuJoCo (consistent by construction) and 
 same filter as unguided ones (:func:`~adiff_env.manipulation.rollouts.keep_rollouts`). No
 expert data: the pull knows nothing of how to grasp. Evaluation never uses it.
 
-Two further hand-written aids, also generation-only (branch s9-air):
+Two further hand-written aids, also generation-only:
 
 - ``relay`` (m): until the block is held, the planner is *shown* the goal with its height
   lowered to at most ``relay`` m above the table (``0``: the goal's projection on the table),
@@ -63,9 +63,9 @@ class GoalPull:
             raise ValueError(f"goal pull weight must be in [0, 1], got {weight}.")
         if not held_distance > 0 or min_lift < 0:
             raise ValueError(f"held_distance must be > 0 m and min_lift >= 0 m, got {held_distance}, {min_lift}.")
-        self.agent, self.weight, self.table_z = agent, float(weight), float(table_z)
         if relay is not None and relay < 0:
             raise ValueError(f"relay must be >= 0 m or None, got {relay}.")
+        self.agent, self.weight, self.table_z = agent, float(weight), float(table_z)
         self.held_distance, self.min_lift = float(held_distance), float(min_lift)
         self.grip, self.relay = bool(grip), None if relay is None else float(relay)
         self.batch_predict = bool(getattr(agent, "batch_predict", False))

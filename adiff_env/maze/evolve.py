@@ -52,8 +52,7 @@ class MazeEvolveConfig:
     reference agent spec (e.g. ``expert-tuned``); generation then keeps only rollouts that reach
     the goal no later than that agent does on the same reset, minus ``faster_margin`` steps
     (:mod:`adiff_env.maze.pace`: AdaptDiffuser's "better than the data", measured in time).
-    ``require_coins``:
-    keep only generated episodes that took every coin (gold-coin mazes;
+    ``require_coins``: keep only generated episodes that took every coin (gold-coin mazes;
     :func:`~adiff_env.maze.generate.took_all_coins`); ``speed_weight``: the selection score adds
     this times the normalized score x100 (:func:`default_score`), a tie-break between versions
     that take the same coins and reach the goal as often (0: off)."""
