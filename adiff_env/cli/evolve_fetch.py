@@ -17,7 +17,7 @@ import dataclasses
 from typing import Any
 
 from adiff_env.cli._common import parse_env_kwargs, positive_int
-from adiff_env.manipulation.evolve import FetchEvolveConfig
+from adiff_env.manipulation.evolve import BUFFER_GOALS, FetchEvolveConfig
 
 
 def _defaults() -> dict[str, Any]:
@@ -114,6 +114,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--train-batch-size", type=positive_int, help="fine-tuning batch size (default: the base's preset)")
     p.add_argument("--mix-ratio", type=float, default=d["mix_ratio"],
                    help=f"share of training windows from the buffer (default {d['mix_ratio']})")
+    p.add_argument("--buffer-goals", choices=BUFFER_GOALS, default=d["buffer_goals"],
+                   help="hindsight goal indices of the buffer's training windows: 'any' step, or only steps where "
+                        "the block is 'lifted' (above the table + --lift-margin); windows may still start during "
+                        f"the approach (default {d['buffer_goals']})")
+    p.add_argument("--lift-margin", type=float, default=d["lift_margin"], metavar="M",
+                   help=f"with --buffer-goals lifted: the block counts as lifted above table + M m (default {d['lift_margin']})")
     p.add_argument("--consolidate-steps", type=int, default=d["consolidate_steps"],
                    help="after each round's mixed fine-tune, this many steps on the base's own dataset alone, to win "
                         f"back the kept task (default {d['consolidate_steps']}: none)")
@@ -195,7 +201,8 @@ def config_from_args(args: argparse.Namespace) -> FetchEvolveConfig:
         goal_pull=tuple(args.goal_pull), pull_grip=args.pull_grip, pull_relay=args.pull_relay, name=args.name, rounds=args.rounds, samples=args.samples,
         height_caps=tuple(args.height_caps), hindsight=not args.no_hindsight, chain=not args.no_chain, explore_std=args.explore_std, explore_bias=args.explore_bias, hindsight_goal=args.hindsight_goal, explore_steps=args.explore_steps, max_normalized=args.max_normalized or None, finetune_steps=args.finetune_steps,
         lr=args.lr, train_batch_size=args.train_batch_size, mix_ratio=args.mix_ratio,
-        consolidate_steps=args.consolidate_steps, eval_episodes=args.eval_episodes,
+        consolidate_steps=args.consolidate_steps, buffer_goals=args.buffer_goals, lift_margin=args.lift_margin,
+        eval_episodes=args.eval_episodes,
         eval_seed=args.eval_seed, min_improvement=args.min_improvement, act=parse_env_kwargs(args.act, "--act"),
         batch_size=args.batch_size, seed=args.seed, device=args.device, workdir=args.workdir,
     )

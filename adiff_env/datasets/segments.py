@@ -26,6 +26,10 @@ Goal modes (``goal_mode``):
 - ``"hindsight"``: the same construction with ``j`` drawn uniformly from
   ``[min_goal_index, H-1]`` per window (seeded, fixed at construction), resting where the point
   was at step ``j``: goal-reaching segments to anywhere, not only to the data's goals.
+  With ``goal_above = (d, z)`` the draw is uniform over the steps of that range whose state dim
+  ``d`` is above ``z`` (Fetch's self-generated air episodes: the block's height above the table
+  plus a margin, so no window's goal is the block still on the table); a start with no such
+  step in its range yields no window. The window itself may start anywhere (the approach).
 
 Resting rows (the goal modes, rows ``j .. H-1``): the state dims ``rest_keep_dims`` keep their
 value at step ``j``, every other state dim and every action is zero. Default (``rest_keep_dims =
@@ -82,6 +86,8 @@ class SegmentDataset(torch.utils.data.Dataset):
         max_noise_std: keep only the episodes recorded with at most this action noise
             (``infos["noise_std"]``, :func:`adiff_env.datasets.filters.keep_episode`; 0.0: clean
             only); None (default) keeps every episode.
+        goal_above: ``(state dim, value)``: hindsight goal indices only at steps whose raw
+            state dim is above the value (module doc; None: any step).
     """
 
     def __init__(
@@ -100,6 +106,7 @@ class SegmentDataset(torch.utils.data.Dataset):
         obs_key: str = "observation",
         goal_key: str = "desired_goal",
         max_noise_std: float | None = None,
+        goal_above: tuple[int, float] | None = None,
     ) -> None:
         for name, value, low in (("horizon", horizon, 2), ("stride", stride, 1),
                                  ("min_goal_index", min_goal_index, 1), ("position_dims", position_dims, 0)):
@@ -131,6 +138,14 @@ class SegmentDataset(torch.utils.data.Dataset):
                 raise ValueError(f"rest_keep_dims {tuple(rest_keep_dims)} must be distinct state dims in "
                                  f"[0, {self.observation_dim}); bad: {bad or 'duplicates'}.")
         self.rest_keep_dims: tuple[int, ...] = tuple(keep)
+        if goal_above is not None:
+            if goal_mode != "hindsight":
+                raise ValueError(f"goal_above needs goal_mode='hindsight', got {goal_mode!r}.")
+            dim, value = int(goal_above[0]), float(goal_above[1])
+            if not 0 <= dim < self.observation_dim:
+                raise ValueError(f"goal_above dim {dim} must be a state dim in [0, {self.observation_dim}).")
+            goal_above = (dim, value)
+        self.goal_above = goal_above
         self._goals = goals if pad_position == "goal" and need_goals else None
         self._indices = self._build_indices(events, stride, min_goal_index, seed)
         if len(self._indices) == 0:
@@ -222,14 +237,36 @@ class SegmentDataset(torch.utils.data.Dataset):
                 js = ev[pos] - starts
                 keep = js <= H - 1
                 starts, js = starts[keep], js[keep]
-            else:  # hindsight: j uniform in [min_j, min(H-1, length-1-start)]
+            elif self.goal_above is None:  # hindsight: j uniform in [min_j, min(H-1, length-1-start)]
                 starts = np.arange(0, max(length - min_j, 0), stride)
                 high = np.minimum(H - 1, length - 1 - starts)
                 js = min_j + np.floor(rng.random(len(starts)) * (high - min_j + 1)).astype(np.int64)
+            else:  # hindsight, j uniform over the allowed steps of that range
+                starts, js = self._allowed_goals(episode, length, stride, min_j, rng)
             rows.append(np.stack([np.full(len(starts), episode), starts, js], axis=1))
         if not rows:
             return np.zeros((0, 3), dtype=np.int32)
         return np.concatenate(rows).astype(np.int32)
+
+
+    def _allowed_goals(self, episode: int, length: int, stride: int, min_j: int,
+                       rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Starts and goal indices of one episode with ``goal_above``: ``j`` uniform over the
+        steps ``start + j`` (``min_j <= j <= min(H-1, length-1-start)``) whose dim is above."""
+        assert self.goal_above is not None
+        dim, value = self.goal_above
+        offset = int(self._offsets[episode])
+        ok = self._data[offset: offset + length, self.action_dim + dim] > value
+        steps = np.flatnonzero(ok)  # allowed absolute steps, sorted
+        starts = np.arange(0, max(length - min_j, 0), stride)
+        high = np.minimum(self.horizon - 1, length - 1 - starts)
+        lo = np.searchsorted(steps, starts + min_j, side="left")
+        hi = np.searchsorted(steps, starts + high, side="right")
+        count = hi - lo
+        has = count > 0
+        starts, lo, count = starts[has], lo[has], count[has]
+        pick = lo + np.floor(rng.random(len(starts)) * count).astype(np.int64)
+        return starts, steps[pick] - starts
 
 
 def _load(source: Any) -> Any:

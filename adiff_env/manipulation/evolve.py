@@ -64,6 +64,10 @@ GENERATION_SEED = 1_000_000
 """Generation episodes use reset seeds ``1_000_000 + 10_000 * seed + 1_000 * round + i``."""
 PLANNER_KIND = "trajectory-planner"
 SCORES = ("weighted", "guarded")
+BUFFER_GOALS = ("any", "lifted")
+"""Where the buffer's windows may take their hindsight goal: any step, or only lifted-block steps."""
+BLOCK_Z_DIM = 5
+"""The block's height in Fetch's observation (grip position 0-2, block position 3-5)."""
 GUARD_FAILED = -1.0
 """The guarded score of a candidate whose kept-task success fell more than ``keep_margin`` below the base's."""
 FETCH_METRIC = ItemMetric(block_path_features, path_distance)
@@ -94,7 +98,10 @@ class FetchEvolveConfig:
     ``grip`` and ``relay`` aids (close the fingers while held; show the planner the goal lowered
     to ``pull_relay`` m above the table until the block is held), generation only;
     ``consolidate_steps``: after each round's mixed fine-tune, that many steps on the base's
-    dataset alone (0: none); ``score``: ``"weighted"`` or
+    dataset alone (0: none); ``buffer_goals``: ``"any"`` (default) or ``"lifted"``: the buffer's
+    (self-generated) windows take hindsight goal indices only at steps where the block is above
+    the table + ``lift_margin`` m, so a kept air episode cannot teach a table-goal window (the
+    window may still start during the approach); the base's dataset is unchanged; ``score``: ``"weighted"`` or
     ``"guarded"`` with ``keep_margin`` (a share, 0.03 = 3 points; module doc)."""
 
     env_id: str
@@ -125,6 +132,8 @@ class FetchEvolveConfig:
     train_batch_size: int | None = None
     mix_ratio: float = 0.5
     consolidate_steps: int = 0
+    buffer_goals: str = "any"
+    lift_margin: float = 0.02
     eval_episodes: int = 30
     eval_seed: int = EVAL_SEED
     min_improvement: float = 0.0
@@ -164,6 +173,12 @@ class FetchEvolveConfig:
         bad_pull = [w for w in self.goal_pull if not 0.0 <= w <= 1.0]
         if bad_pull:
             raise ValueError(f"goal_pull weights must be in [0, 1], got {bad_pull}.")
+        if self.buffer_goals not in BUFFER_GOALS:
+            from adiff_env.errors import UnknownNameError
+
+            raise UnknownNameError("buffer goals", self.buffer_goals, BUFFER_GOALS)
+        if self.lift_margin < 0:
+            raise ValueError(f"lift_margin must be >= 0 m, got {self.lift_margin}.")
         if self.consolidate_steps < 0:
             raise ValueError(f"consolidate_steps must be >= 0, got {self.consolidate_steps}.")
         if self.pull_relay is not None and self.pull_relay < 0:
@@ -357,11 +372,20 @@ class FetchEvolveDomain(RunSlot):
         from adiff_env.planners.finetune import finetune_on_buffer
 
         cfg = self.config
+        above = None
+        if cfg.buffer_goals == "lifted":
+            from adiff_env.manipulation.rollouts import table_height
+
+            probe = self._env_factory(cfg.env_kwargs)()
+            try:
+                above = (BLOCK_Z_DIM, table_height(probe) + cfg.lift_margin)
+            finally:
+                probe.close()
         return finetune_on_buffer(self.start_point(current, round_index), buffer, folder, name=self.run.name,
                                   env_id=cfg.env_id, env_kwargs=cfg.env_kwargs, steps=cfg.finetune_steps, lr=cfg.lr,
                                   seed=cfg.seed + round_index, mix_ratio=cfg.mix_ratio, device=cfg.device,
                                   progress=self.run.progress, batch_size=cfg.train_batch_size, act=cfg.act,
-                                  consolidate_steps=cfg.consolidate_steps,
+                                  consolidate_steps=cfg.consolidate_steps, buffer_goal_above=above,
                                   description=f"{len(buffer)} executed, filtered planner rollouts on {cfg.target} "
                                               "(self-evolution buffer; hindsight goals)")
 

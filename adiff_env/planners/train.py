@@ -125,6 +125,7 @@ def train_planner(
     init_from: Checkpoint | None = None,
     extra_dataset: str | None = None,
     extra_ratio: float = 0.5,
+    extra_goal_above: tuple[int, float] | None = None,
 ) -> TrainResult:
     """Train the planner described by ``preset`` and register it as ``preset.name``.
 
@@ -133,7 +134,9 @@ def train_planner(
 
     Fine-tuning (self-evolution): ``init_from`` starts from a checkpoint's weights (model, EMA
     and inverse dynamics) and keeps its normalizer; ``extra_dataset`` (a Minari id) is mixed in
-    so that a share ``extra_ratio`` of the training windows, in expectation, comes from it.
+    so that a share ``extra_ratio`` of the training windows, in expectation, comes from it;
+    ``extra_goal_above`` (``(state dim, raw value)``) restricts that dataset's hindsight goal
+    indices to steps above the value (:class:`~adiff_env.datasets.segments.SegmentDataset`).
     """
     cfg, dcfg = preset.train, preset.diffusion
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(preset.name)
@@ -164,7 +167,7 @@ def train_planner(
     pinned = pinned_columns(task, a)
     pinned_arg = None if len(pinned) == a + o else pinned  # everything pinned: the maze, unchanged
     goal_cols = [a + d for d in task.goal_dims]
-    loader = _mixed_loader(data, preset, extra_dataset, extra_ratio) if extra_dataset else torch.utils.data.DataLoader(
+    loader = _mixed_loader(data, preset, extra_dataset, extra_ratio, extra_goal_above) if extra_dataset else torch.utils.data.DataLoader(
         data, batch_size=cfg.batch_size, shuffle=True, drop_last=len(data) >= cfg.batch_size,
         generator=torch.Generator().manual_seed(cfg.seed))
     cond_dim = o + len(goal_cols) + 1 if dcfg.global_cond else 0
@@ -287,20 +290,22 @@ def train_planner(
                "world_size": world.world_size, "global_batch": cfg.batch_size * world.world_size,
                "resumed_at_step": resumed_at, "device": str(device), "amp": cfg.amp, "compile": cfg.compile,
                "ddp_noise": cfg.ddp_noise,
-               **({"extra_dataset": extra_dataset, "extra_ratio": extra_ratio} if extra_dataset else {})},
+               **({"extra_dataset": extra_dataset, "extra_ratio": extra_ratio} if extra_dataset else {}),
+               **({"extra_goal_above": list(extra_goal_above)} if extra_goal_above is not None else {})},
     )
     checkpoint = (registry or ModelRegistry()).save(preset.name, meta, tensors=tensors, config=config)
     return TrainResult(checkpoint, run_dir, trainer.step, wall, loss, scores, modules)
 
 
-def _mixed_loader(data: SegmentDataset, preset: PlannerPreset, extra_id: str, ratio: float) -> torch.utils.data.DataLoader:
+def _mixed_loader(data: SegmentDataset, preset: PlannerPreset, extra_id: str, ratio: float,
+                  goal_above: tuple[int, float] | None = None) -> torch.utils.data.DataLoader:
     """Windows of ``data`` and of the Minari dataset ``extra_id`` (same normalizer), drawn with
     replacement so that a share ``ratio`` comes from the extra data."""
     cfg = preset.train
     extra = SegmentDataset(
         extra_id, preset.data.horizon, normalizer=data.normalizer, goal_mode=preset.data.goal_mode,
         min_goal_index=preset.data.min_goal_index,
-        stride=1, seed=cfg.seed, rest_keep_dims=preset.data.rest_keep_dims,
+        stride=1, seed=cfg.seed, rest_keep_dims=preset.data.rest_keep_dims, goal_above=goal_above,
     )
     both = torch.utils.data.ConcatDataset([data, extra])
     weights = torch.cat([torch.full((len(data),), (1 - ratio) / len(data)), torch.full((len(extra),), ratio / len(extra))])

@@ -147,3 +147,32 @@ def test_bad_arguments(dataset):
         SegmentDataset("adiff/nope-v0", H)
     with pytest.raises(IndexError):
         SegmentDataset(dataset, H).raw_window(10**6)
+
+
+def test_hindsight_goal_above_draws_goals_only_at_allowed_steps(dataset):
+    plain = SegmentDataset(dataset, H, goal_mode="hindsight", min_goal_index=4, seed=1)
+    a = plain.action_dim
+    value = float(np.median(plain._data[:, a]))  # state dim 0 (x) above its median: about half the steps
+    seg = SegmentDataset(dataset, H, goal_mode="hindsight", min_goal_index=4, seed=1, goal_above=(0, value))
+    assert 0 < len(seg) <= len(plain) and seg.goal_above == (0, value)
+    js = seg.indices[:, 2]
+    assert js.min() >= 4 and js.max() <= H - 1
+    below_starts = 0
+    for i in range(0, len(seg), 97):
+        raw, j = seg.raw_window(i)
+        assert raw[j, a] > value  # the goal step is an allowed one
+        below_starts += raw[0, a] <= value
+    assert below_starts > 0  # windows may still start at steps that are not allowed
+    # every start whose range holds an allowed step keeps a window; none other does
+    ep, offset = 0, int(seg._offsets[0])
+    length = int(seg._lengths[0])
+    ok = seg._data[offset: offset + length, a] > value
+    starts = set(seg.indices[seg.indices[:, 0] == ep, 1].tolist())
+    expect = {s for s in range(length - 4) if ok[s + 4: s + min(H - 1, length - 1 - s) + 1].any()}
+    assert starts == expect
+    again = SegmentDataset(dataset, H, goal_mode="hindsight", min_goal_index=4, seed=1, goal_above=(0, value))
+    np.testing.assert_array_equal(seg.indices, again.indices)
+    with pytest.raises(ValueError, match="goal_above needs goal_mode='hindsight'"):
+        SegmentDataset(dataset, H, goal_above=(0, value))
+    with pytest.raises(ValueError, match="goal_above dim"):
+        SegmentDataset(dataset, H, goal_mode="hindsight", goal_above=(99, value))

@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 from types import SimpleNamespace
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -110,9 +111,35 @@ def test_config_checks_for_the_new_options():
         FetchEvolveConfig(env_id=PNP, base="x", score="best")
     for bad, match in (({"score": "guarded"}, "keep_env_kwargs"), ({"keep_margin": 3.0}, "keep_margin"),
                        ({"goal_pull": (0.5, -0.1)}, "goal_pull"), ({"pull_relay": -0.05}, "pull_relay"),
-                       ({"consolidate_steps": -1}, "consolidate_steps")):
+                       ({"consolidate_steps": -1}, "consolidate_steps"), ({"lift_margin": -0.01}, "lift_margin")):
         with pytest.raises(ValueError, match=match):
             FetchEvolveConfig(env_id=PNP, base="x", **bad)
+    with pytest.raises(UnknownNameError, match="buffer goals"):
+        FetchEvolveConfig(env_id=PNP, base="x", buffer_goals="air")
+
+
+def test_buffer_goals_lifted_passes_the_block_height_floor_to_the_finetune(tmp_path, monkeypatch):
+    import adiff_env.planners.finetune as finetune
+
+    seen = {}
+
+    def fake(current, buffer, folder, **kwargs):
+        seen.update(kwargs)
+        return current, 0.0
+
+    monkeypatch.setattr(finetune, "finetune_on_buffer", fake)
+    for goals, expect in (("any", None), ("lifted", "floor")):
+        cfg = FetchEvolveConfig(env_id=PNP, base="planner:x", env_kwargs=AIR, buffer_goals=goals, lift_margin=0.02)
+        domain = FetchEvolveDomain(cfg)
+        domain._run = SimpleNamespace(name="x", progress=False, workdir=tmp_path)
+        domain.finetune(SimpleNamespace(path=tmp_path), [], tmp_path, 1)
+        if expect is None:
+            assert seen["buffer_goal_above"] is None
+        else:
+            dim, value = seen["buffer_goal_above"]
+            env = gym.make(PNP)
+            assert dim == 5 and value == pytest.approx(env.unwrapped.height_offset + 0.02)
+            env.close()
 
 
 def test_guarded_score_rejects_a_candidate_that_forgets_the_kept_task(tmp_path):
@@ -145,12 +172,15 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 def test_cli_options_reach_the_config_and_bad_values_fail_clearly(capsys):
     args = _parse(["evolve", PNP, "--from", "planner:x", "--env-kwarg", 'goal_region="air"', "--keep-env-kwarg",
                    'goal_region="table"', "--score", "guarded", "--keep-margin", "0.05", "--goal-pull", "0.7,0.4",
-                   "--pull-grip", "--pull-relay", "0", "--consolidate-steps", "300"])
+                   "--pull-grip", "--pull-relay", "0", "--consolidate-steps", "300",
+                   "--buffer-goals", "lifted", "--lift-margin", "0.03"])
     cfg = config_from_args(args)
     assert (cfg.score, cfg.keep_margin, cfg.goal_pull) == ("guarded", 0.05, (0.7, 0.4))
     assert (cfg.pull_grip, cfg.pull_relay, cfg.consolidate_steps) == (True, 0.0, 300)
+    assert (cfg.buffer_goals, cfg.lift_margin) == ("lifted", 0.03)
     plain = config_from_args(_parse(["evolve", PNP, "--from", "planner:x"]))
     assert (plain.pull_grip, plain.pull_relay, plain.consolidate_steps) == (False, None, 0)
+    assert (plain.buffer_goals, plain.lift_margin) == ("any", 0.02)
     with pytest.raises(SystemExit):
         _parse(["evolve", PNP, "--from", "planner:x", "--goal-pull", "high"])
     assert "expected comma-separated weights" in capsys.readouterr().err
