@@ -44,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "reset (AdaptDiffuser's 'better than the data', in time to the goal)")
     p.add_argument("--faster-margin", type=int, default=0, metavar="STEPS",
                    help="with --faster-than: arrive at least STEPS steps before it (default 0: ties kept)")
+    p.add_argument("--min-turns", type=int, default=0, metavar="N",
+                   help="mazes: draw only start/goal pairs whose shortest cell route turns at least N times (routes "
+                        "where cutting a corner can beat the expert; default 0: any pair)")
     p.add_argument("--epsilon", type=float, default=DEFAULT_EPSILON, help=f"filter tolerance (default {DEFAULT_EPSILON})")
     p.add_argument("--finetune-steps", type=int, default=500, help="training steps per round (default 500)")
     p.add_argument("--lr", type=float, default=1e-4, help="fine-tuning learning rate (default 1e-4)")
@@ -116,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         finetune_steps=args.finetune_steps, lr=args.lr, mix_ratio=args.mix_ratio, eval_episodes=args.eval_episodes,
         min_improvement=args.min_improvement, min_reward=args.min_reward, top_quantile=args.top_quantile, act=parse_env_kwargs(args.act, "--act"),
         eval_seed=args.eval_seed, seed=args.seed, device=args.device, workdir=args.workdir,
-        faster_than=args.faster_than, faster_margin=args.faster_margin,
+        faster_than=args.faster_than, faster_margin=args.faster_margin, min_turns=args.min_turns,
         require_coins=args.require_coins, speed_weight=args.speed_weight,
         shards=args.shards or (args.ray_actors if args.ray is not None and args.ray_actors else 1),
     )

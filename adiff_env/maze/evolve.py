@@ -55,7 +55,9 @@ class MazeEvolveConfig:
     ``require_coins``: keep only generated episodes that took every coin (gold-coin mazes;
     :func:`~adiff_env.maze.generate.took_all_coins`); ``speed_weight``: the selection score adds
     this times the normalized score x100 (:func:`default_score`), a tie-break between versions
-    that take the same coins and reach the goal as often (0: off)."""
+    that take the same coins and reach the goal as often (0: off). ``min_turns``: generation draws
+    only start/goal pairs whose shortest cell route turns at least that often
+    (:func:`~adiff_env.maze.generate.draw_pairs`; 0: any pair)."""
 
     env_id: str
     base: str
@@ -90,6 +92,7 @@ class MazeEvolveConfig:
     faster_margin: int = 0
     require_coins: bool = False
     speed_weight: float = 0.0
+    min_turns: int = 0
 
     def __post_init__(self) -> None:
         for key in ("rounds", "samples", "candidates", "finetune_steps", "eval_episodes", "shards"):
@@ -107,6 +110,8 @@ class MazeEvolveConfig:
             raise ValueError(f"faster_margin must be >= 0 steps, got {self.faster_margin}.")
         if self.faster_than is not None and not self.faster_than.strip():
             raise ValueError("faster_than must be an agent spec such as 'expert-tuned', or None; got an empty string.")
+        if self.min_turns < 0:
+            raise ValueError(f"min_turns must be >= 0 (0: any start/goal pair), got {self.min_turns}.")
         if self.min_improvement < 0:
             raise ValueError(f"min_improvement must be >= 0, got {self.min_improvement}.")
         if not self.speed_weight >= 0:

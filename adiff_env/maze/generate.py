@@ -53,16 +53,33 @@ class MazeGenerated:
     arrivals: list[tuple[int | None, int | None]] = field(default_factory=list)
 
 
-def draw_pairs(env: Any, n: int, rng: np.random.Generator) -> list[tuple[tuple[int, int], tuple[int, int]]]:
-    """``n`` (start cell, goal cell) pairs of distinct free cells of the maze."""
-    free = list(env.unwrapped.layout.free)
+def draw_pairs(env: Any, n: int, rng: np.random.Generator,
+               min_turns: int = 0) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """``n`` (start cell, goal cell) pairs of distinct free cells of the maze. ``min_turns``:
+    only pairs whose shortest cell route (:func:`~adiff_env.maze.layout.route_turns`) turns at
+    least that often: the routes where cutting a corner can beat the expert; drawn uniformly
+    among those pairs. 0 (default) keeps the original draw (the same pairs for a seed)."""
+    from adiff_env.maze.layout import route_turns
+
+    if min_turns < 0:
+        raise ValueError(f"min_turns must be >= 0, got {min_turns}.")
+    layout = env.unwrapped.layout
+    free = list(layout.free)
     if len(free) < 2:
         raise ValueError("the maze needs at least two free cells to draw start/goal pairs.")
     pairs = []
-    for _ in range(n):
-        i, j = rng.choice(len(free), size=2, replace=False)
-        pairs.append((tuple(free[i]), tuple(free[j])))
-    return pairs
+    if min_turns == 0:
+        for _ in range(n):
+            i, j = rng.choice(len(free), size=2, replace=False)
+            pairs.append((tuple(free[i]), tuple(free[j])))
+        return pairs
+    eligible = [(tuple(a), tuple(b)) for a in free for b in free
+                if a != b and route_turns(layout, a, b) >= min_turns]
+    if not eligible:
+        most = max(route_turns(layout, a, b) for a in free for b in free if a != b)
+        raise ValueError(f"min_turns={min_turns}: no start/goal pair of this maze has a route with that many turns "
+                         f"(the most is {most}).")
+    return [eligible[int(i)] for i in rng.integers(len(eligible), size=n)]
 
 
 MODES = ("open-loop", "closed-loop")
@@ -72,7 +89,7 @@ def generate(planner: Any, env: Any, *, samples: int, candidates: int, reward_we
              guidance: GuidanceConfig, filter_config: FilterConfig, deadline: str = "geodesic",
              require_success: bool = True, seed: int = 0, progress: bool = False, mode: str = "open-loop",
              pair_range: tuple[int, int] | None = None, pace: ReferencePace | None = None,
-             require_coins: bool = False) -> MazeGenerated:
+             require_coins: bool = False, min_turns: int = 0) -> MazeGenerated:
     """Generate, filter and score ``samples`` plans (module doc). ``planner`` is a
     :class:`~adiff_env.planners.trajectory.TrajectoryPlanner` built for ``env``.
 
@@ -88,7 +105,10 @@ def generate(planner: Any, env: Any, *, samples: int, candidates: int, reward_we
 
     ``require_coins``: on a gold-coin maze keep only the executed episodes that took every coin
     (:func:`took_all_coins`; counted in ``coinless`` otherwise), so the buffer holds coin tours
-    that reached the goal, not plain goal-reaching episodes."""
+    that reached the goal, not plain goal-reaching episodes.
+
+    ``min_turns``: draw only pairs whose shortest cell route turns at least that often
+    (:func:`draw_pairs`)."""
     from tqdm.auto import tqdm
 
     if mode not in MODES:
@@ -97,7 +117,7 @@ def generate(planner: Any, env: Any, *, samples: int, candidates: int, reward_we
     out = MazeGenerated()
     a, h = planner.action_dim, planner.horizon
     filt = ConsistencyFilter(env, filter_config)
-    pairs = draw_pairs(env, samples, rng)
+    pairs = draw_pairs(env, samples, rng, min_turns=min_turns)
     first, stop = pair_range if pair_range is not None else (0, samples)
     if not 0 <= first <= stop <= samples:
         raise ValueError(f"pair_range must lie within [0, samples={samples}], got {pair_range}.")

@@ -184,6 +184,15 @@ def shortest_path(layout: MazeLayout, start: Cell, goal: Cell) -> list[Cell]:
     return path
 
 
+def route_turns(layout: MazeLayout, start: Cell, goal: Cell) -> int:
+    """Turns (changes of direction) along the shortest cell route from ``start`` to ``goal``
+    (:func:`shortest_path`): 0 for a straight run or the same cell. Raises ``ValueError`` if the
+    goal is unreachable."""
+    path = shortest_path(layout, start, goal)
+    steps = [(b[0] - a[0], b[1] - a[1]) for a, b in zip(path, path[1:])]
+    return sum(1 for u, v in zip(steps, steps[1:]) if u != v)
+
+
 def farthest_cell(layout: MazeLayout, source: Cell) -> Cell:
     """The free cell farthest from ``source`` by shortest path; ties go to the first in
     row-major order, so the choice is deterministic."""

@@ -77,7 +77,7 @@ class MazeGenerationWorker:
                                                   lookahead=planner.act.lookahead),
                        deadline=cfg.deadline, require_success=cfg.require_success, seed=shard.pair_seed,
                        progress=self.progress, mode=cfg.generation, pair_range=(shard.start, shard.stop), pace=pace,
-                       require_coins=cfg.require_coins)
+                       require_coins=cfg.require_coins, min_turns=getattr(cfg, "min_turns", 0))
         extras: dict[str, Any] = {"infeasible": gen.infeasible, "unsuccessful": gen.unsuccessful,
                                   "coinless": gen.coinless}
         if pace is not None:

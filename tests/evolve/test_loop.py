@@ -222,6 +222,32 @@ def test_faster_than_keeps_only_rollouts_that_arrive_no_later_than_the_reference
         MazeEvolveConfig(env_id=ENV, base="x", faster_than=" ")
 
 
+def test_min_turns_draws_only_pairs_whose_route_turns():
+    import gymnasium as gym
+    import numpy as np
+
+    from adiff_env.maze.generate import draw_pairs
+    from adiff_env.maze.layout import route_turns
+
+    env = gym.make("adiff/PointMaze-UMaze-v0")
+    try:
+        layout = env.unwrapped.layout
+        for k in (1, 2):
+            pairs = draw_pairs(env, 30, np.random.default_rng(0), min_turns=k)
+            assert len(pairs) == 30 and all(a != b and route_turns(layout, a, b) >= k for a, b in pairs)
+        plain = draw_pairs(env, 30, np.random.default_rng(0))
+        assert plain == draw_pairs(env, 30, np.random.default_rng(0), min_turns=0)  # 0: the original draw
+        assert any(route_turns(layout, a, b) == 0 for a, b in plain)
+        with pytest.raises(ValueError, match=r"no start/goal pair .* \(the most is 2\)"):
+            draw_pairs(env, 3, np.random.default_rng(0), min_turns=3)
+        with pytest.raises(ValueError, match="min_turns must be >= 0"):
+            draw_pairs(env, 3, np.random.default_rng(0), min_turns=-1)
+    finally:
+        env.close()
+    with pytest.raises(ValueError, match="min_turns must be >= 0"):
+        MazeEvolveConfig(env_id=ENV, base="x", min_turns=-1)
+
+
 def test_require_coins_keeps_only_episodes_that_took_every_coin():
     import numpy as np
 

@@ -11,6 +11,7 @@ from adiff_env.maze.layout import (
     layout_names,
     read_layout_file,
     resolve_layout_path,
+    route_turns,
     shortest_path,
     validate_layout,
 )
@@ -25,6 +26,14 @@ def test_shortest_path_and_distances_on_umaze():
     assert farthest_cell(layout, (1, 1)) == (3, 1)
     with pytest.raises(ValueError, match="not a free cell"):
         bfs_distances(layout, (0, 0))
+
+
+def test_route_turns_on_umaze():
+    layout = validate_layout(UMAZE)
+    assert route_turns(layout, (1, 1), (1, 3)) == 0  # straight along the top row
+    assert route_turns(layout, (1, 1), (1, 1)) == 0
+    assert route_turns(layout, (1, 2), (2, 3)) == 1  # one corner at (1, 3)
+    assert route_turns(layout, (3, 1), (1, 1)) == 2  # round the U: corners at (3, 3) and (1, 3)
 
 
 def test_shortest_path_unreachable():
