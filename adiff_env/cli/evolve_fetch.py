@@ -37,6 +37,16 @@ def _caps(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated heights in m, e.g. 0.15,0.25,0.45; got {text!r}") from None
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
 def _weights(text: str) -> tuple[float, ...]:
     try:
         return tuple(float(t) for t in text.split(",") if t.strip())
@@ -84,6 +94,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rounds", type=positive_int, default=d["rounds"], help=f"rounds (default {d['rounds']})")
     p.add_argument("--samples", type=positive_int, default=d["samples"],
                    help=f"episodes generated per round (default {d['samples']})")
+    p.add_argument("--keep-samples", type=_count, default=d["keep_samples"], metavar="N",
+                   help="rehearsal: each round the current planner also acts, unaided, on N episodes of the kept task "
+                        "(--keep-env-kwarg); its successes join the buffer beside the target's, labelled "
+                        "infos['rehearsal'] (the buffer's --mix-ratio share covers both; --buffer-goals lifted applies "
+                        f"to the target's episodes only) (default {d['keep_samples']}: none)")
     p.add_argument("--height-caps", type=_caps, default=d["height_caps"], metavar="H1,H2,...",
                    help="per-round cap (m) of the air goals' height above the table, the last repeating, e.g. "
                         "0.15,0.25,0.35,0.45 (default: none, the env's goals)")
@@ -199,6 +214,7 @@ def config_from_args(args: argparse.Namespace) -> FetchEvolveConfig:
         env_id=args.env_id, base=args.base, env_kwargs=parse_env_kwargs(args.env_kwarg), keep_env_kwargs=keep,
         keep_weight=args.keep_weight, score=args.score, keep_margin=args.keep_margin,
         goal_pull=tuple(args.goal_pull), pull_grip=args.pull_grip, pull_relay=args.pull_relay, name=args.name, rounds=args.rounds, samples=args.samples,
+        keep_samples=args.keep_samples,
         height_caps=tuple(args.height_caps), hindsight=not args.no_hindsight, chain=not args.no_chain, explore_std=args.explore_std, explore_bias=args.explore_bias, hindsight_goal=args.hindsight_goal, explore_steps=args.explore_steps, max_normalized=args.max_normalized or None, finetune_steps=args.finetune_steps,
         lr=args.lr, train_batch_size=args.train_batch_size, mix_ratio=args.mix_ratio,
         consolidate_steps=args.consolidate_steps, buffer_goals=args.buffer_goals, lift_margin=args.lift_margin,

@@ -30,6 +30,9 @@ Goal modes (``goal_mode``):
   ``d`` is above ``z`` (Fetch's self-generated air episodes: the block's height above the table
   plus a margin, so no window's goal is the block still on the table); a start with no such
   step in its range yields no window. The window itself may start anywhere (the approach).
+  With ``goal_above_exempt = KEY`` too, episodes labelled ``infos[KEY]`` (any nonzero value)
+  keep the plain draw (any step): Fetch's rehearsed *table* rollouts, whose goals lie on the
+  table, sit in the same buffer as the air episodes.
 
 Resting rows (the goal modes, rows ``j .. H-1``): the state dims ``rest_keep_dims`` keep their
 value at step ``j``, every other state dim and every action is zero. Default (``rest_keep_dims =
@@ -88,6 +91,9 @@ class SegmentDataset(torch.utils.data.Dataset):
             only); None (default) keeps every episode.
         goal_above: ``(state dim, value)``: hindsight goal indices only at steps whose raw
             state dim is above the value (module doc; None: any step).
+        goal_above_exempt: an ``infos`` key; episodes whose ``infos[key]`` has a nonzero value
+            take goals at any step despite ``goal_above`` (needs ``goal_above``; unlabelled
+            episodes are not exempt).
     """
 
     def __init__(
@@ -107,6 +113,7 @@ class SegmentDataset(torch.utils.data.Dataset):
         goal_key: str = "desired_goal",
         max_noise_std: float | None = None,
         goal_above: tuple[int, float] | None = None,
+        goal_above_exempt: str | None = None,
     ) -> None:
         for name, value, low in (("horizon", horizon, 2), ("stride", stride, 1),
                                  ("min_goal_index", min_goal_index, 1), ("position_dims", position_dims, 0)):
@@ -124,8 +131,11 @@ class SegmentDataset(torch.utils.data.Dataset):
         dataset = _load(source)
         self.dataset_id = getattr(dataset, "id", None) or getattr(dataset.spec, "dataset_id", None)
         need_goals = goal_mode == "events"
-        flat = _flatten(dataset, obs_key, goal_key, need_goals, max_noise_std)
-        self._data, self._offsets, self._lengths, goals, events, self.action_dim = flat
+        if goal_above_exempt is not None and goal_above is None:
+            raise ValueError(f"goal_above_exempt={goal_above_exempt!r} exempts episodes from goal_above; set goal_above too.")
+        flat = _flatten(dataset, obs_key, goal_key, need_goals, max_noise_std, goal_above_exempt)
+        self._data, self._offsets, self._lengths, goals, events, self.action_dim, self._exempt = flat
+        self.goal_above_exempt = goal_above_exempt
         self.observation_dim = int(self._data.shape[1] - self.action_dim)
         if position_dims > self.observation_dim:
             raise ValueError(f"position_dims ({position_dims}) exceeds the observation size {self.observation_dim}.")
@@ -237,7 +247,7 @@ class SegmentDataset(torch.utils.data.Dataset):
                 js = ev[pos] - starts
                 keep = js <= H - 1
                 starts, js = starts[keep], js[keep]
-            elif self.goal_above is None:  # hindsight: j uniform in [min_j, min(H-1, length-1-start)]
+            elif self.goal_above is None or self._exempt[episode]:  # hindsight: j uniform in [min_j, min(H-1, length-1-start)]
                 starts = np.arange(0, max(length - min_j, 0), stride)
                 high = np.minimum(H - 1, length - 1 - starts)
                 js = min_j + np.floor(rng.random(len(starts)) * (high - min_j + 1)).astype(np.int64)
@@ -282,13 +292,18 @@ def _load(source: Any) -> Any:
     return source
 
 
-def _flatten(dataset: Any, obs_key: str, goal_key: str, need_events: bool, max_noise_std: float | None = None):
+def _flatten(dataset: Any, obs_key: str, goal_key: str, need_events: bool, max_noise_std: float | None = None,
+             exempt_key: str | None = None):
     """Concatenate episodes: data ``[N, A+O]`` float32, offsets/lengths ``[E]`` int64, goals
-    ``[N, G]`` float32 (or None), per-episode goal-event step indices (or None), ``A``."""
-    rows, goals, events, lengths = [], [], [], []
+    ``[N, G]`` float32 (or None), per-episode goal-event step indices (or None), ``A``, and
+    per-episode flags ``[E]`` bool: whether ``infos[exempt_key]`` has a nonzero value."""
+    rows, goals, events, lengths, exempt = [], [], [], [], []
     for episode in dataset.iterate_episodes():
         if not keep_episode(episode, max_noise_std):
             continue
+        infos = getattr(episode, "infos", None)
+        exempt.append(bool(exempt_key is not None and isinstance(infos, dict) and exempt_key in infos
+                           and np.any(np.asarray(infos[exempt_key]))))
         obs = episode.observations
         if isinstance(obs, dict):
             if obs_key not in obs:
@@ -317,4 +332,5 @@ def _flatten(dataset: Any, obs_key: str, goal_key: str, need_events: bool, max_n
     offsets = np.concatenate([[0], np.cumsum(lengths_arr)[:-1]]).astype(np.int64)
     action_dim = int(rows[0].shape[1] - state.shape[1])
     goal_arr = np.concatenate(goals) if need_events else None
-    return data, offsets, lengths_arr, goal_arr, (events if need_events else None), action_dim
+    return (data, offsets, lengths_arr, goal_arr, (events if need_events else None), action_dim,
+            np.asarray(exempt, dtype=bool))

@@ -27,7 +27,9 @@ Sampling (:meth:`sample`), over the stored items ranked by reward (rank 1 = best
 Persistence: :meth:`save` writes ``items-<n>.npz`` (arrays) then ``buffer.json`` (config,
 rewards, strings, the npz name) each via a temp file and ``os.replace``; ``buffer.json`` is
 the commit point, so an interrupted save leaves the previous buffer loadable.
-:meth:`to_minari` exports rollouts as a Minari dataset that trains like the offline data.
+:meth:`to_minari` exports rollouts as a Minari dataset that trains like the offline data; a
+rollout's ``infos/<key>`` arrays (one value per observation, ``[T + 1]``) become the episode's
+``infos[key]`` (e.g. Fetch's ``infos/rehearsal`` label on rehearsed kept-task rollouts).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from adiff_env.errors import UnknownNameError
 
 PRIORITIES = ("rank", "proportional")
 OBS_PREFIX = "obs/"
+INFOS_PREFIX = "infos/"
 
 
 def positions_of(item: Any) -> np.ndarray:
@@ -302,7 +305,8 @@ class TrajectoryBuffer:
     def to_minari(self, dataset_id: str, env: Any, *, overwrite: bool = True, description: str = "") -> Any:
         """Export rollout items (dicts with ``actions``, ``rewards``, ``obs/<key>``) as the Minari
         dataset ``dataset_id`` with ``env``'s spaces, built in a staging folder and swapped into
-        place; returns the loaded ``MinariDataset``."""
+        place; returns the loaded ``MinariDataset``. Keys ``infos/<key>`` become the episode's
+        ``infos[key]``; every item must carry the same ones (ValueError otherwise)."""
         import minari
         from minari.data_collector import EpisodeBuffer
 
@@ -311,6 +315,11 @@ class TrajectoryBuffer:
         if not self.items or not all(isinstance(i, dict) and "actions" in i for i in self.items):
             raise ValueError("to_minari needs a non-empty buffer of rollout dicts (actions, rewards, obs/<key>).")
         keys = list(getattr(env.observation_space, "spaces", {}) or [])
+        info_keys = [sorted(k for k in item if k.startswith(INFOS_PREFIX)) for item in self.items]
+        if any(k != info_keys[0] for k in info_keys):
+            odd = next(i for i, k in enumerate(info_keys) if k != info_keys[0])
+            raise ValueError(f"to_minari: every item needs the same infos/<key> entries; item 0 has {info_keys[0]}, "
+                             f"item {odd} has {info_keys[odd]}.")
         buffers = []
         for n, item in enumerate(self.items):
             obs = {k: item[OBS_PREFIX + k] for k in keys} if keys else item[OBS_PREFIX + "observation"]
@@ -320,7 +329,8 @@ class TrajectoryBuffer:
             trunc[-1] = True
             buffers.append(EpisodeBuffer(id=n, observations=obs, actions=np.asarray(item["actions"], dtype=np.float32),
                                          rewards=np.asarray(item["rewards"], dtype=np.float64), terminations=term,
-                                         truncations=trunc, infos={}))
+                                         truncations=trunc,
+                                         infos={k.removeprefix(INFOS_PREFIX): np.asarray(item[k]) for k in info_keys[0]}))
         root = datasets_root()
         final = root / dataset_id
         if final.exists() and not overwrite:

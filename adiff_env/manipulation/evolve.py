@@ -38,6 +38,14 @@ current registered version: a curriculum round's gain (goals up to 0.15 m) hardl
 the full target (goals up to 0.45 m), and without chaining every round would restart from the
 base. Registration is unchanged: a version is written only when its score beats the best.
 
+With ``keep_samples`` (default 0: off), each round also *rehearses* the seen task: the same
+start point acts, unaided (no pull, relay or exploration), on ``keep_samples`` episodes of the
+``keep_env_kwargs`` env (table goals), the successes pass the same filter (executed, in range;
+no relabelling) and join the buffer beside the air episodes, labelled ``infos/rehearsal`` (1;
+the air episodes 0), so fine-tuning also sees the planner's own table behaviour, not only the
+expert's. The buffer's share ``mix_ratio`` of the windows then covers both; with
+``buffer_goals="lifted"`` only the unlabelled (air) episodes are restricted.
+
 No new expert data enters at any point: the buffer holds the planner's own rollouts.
 """
 
@@ -66,6 +74,9 @@ PLANNER_KIND = "trajectory-planner"
 SCORES = ("weighted", "guarded")
 BUFFER_GOALS = ("any", "lifted")
 """Where the buffer's windows may take their hindsight goal: any step, or only lifted-block steps."""
+REHEARSAL = "rehearsal"
+"""The ``infos`` key (buffer item key ``infos/rehearsal``, one value per observation) that is 1 on
+the kept-task episodes a round rehearses (``keep_samples``) and 0 on the target's episodes."""
 BLOCK_Z_DIM = 5
 """The block's height in Fetch's observation (grip position 0-2, block position 3-5)."""
 GUARD_FAILED = -1.0
@@ -101,7 +112,10 @@ class FetchEvolveConfig:
     dataset alone (0: none); ``buffer_goals``: ``"any"`` (default) or ``"lifted"``: the buffer's
     (self-generated) windows take hindsight goal indices only at steps where the block is above
     the table + ``lift_margin`` m, so a kept air episode cannot teach a table-goal window (the
-    window may still start during the approach); the base's dataset is unchanged; ``score``: ``"weighted"`` or
+    window may still start during the approach); the base's dataset is unchanged, and so are
+    rehearsed episodes; ``keep_samples``: kept-task (``keep_env_kwargs``) episodes the round's
+    start point generates, unaided, per round; the successful ones join the buffer labelled
+    ``infos/rehearsal`` (module doc; 0: none); ``score``: ``"weighted"`` or
     ``"guarded"`` with ``keep_margin`` (a share, 0.03 = 3 points; module doc)."""
 
     env_id: str
@@ -114,6 +128,7 @@ class FetchEvolveConfig:
     name: str | None = None
     rounds: int = 3
     samples: int = 64
+    keep_samples: int = 0
     height_caps: tuple[float, ...] = ()
     goal_pull: tuple[float, ...] = ()
     pull_grip: bool = False
@@ -147,6 +162,12 @@ class FetchEvolveConfig:
         for key in ("rounds", "samples", "finetune_steps", "eval_episodes", "batch_size", "buffer_capacity"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}.")
+        if isinstance(self.keep_samples, bool) or not isinstance(self.keep_samples, int) or self.keep_samples < 0:
+            raise ValueError(f"keep_samples (kept-task episodes rehearsed per round) must be an integer >= 0, "
+                             f"got {self.keep_samples!r}.")
+        if self.keep_samples and self.keep_env_kwargs is None:
+            raise ValueError(f"keep_samples={self.keep_samples} rehearses the kept task: set keep_env_kwargs "
+                             "(--keep-env-kwarg goal_region='\"table\"').")
         from adiff_env.manipulation.rollouts import HINDSIGHT_GOALS
 
         if self.hindsight_goal not in HINDSIGHT_GOALS:
@@ -235,6 +256,13 @@ def _in_range(kept: list[Any], checkpoint: Checkpoint, bound: float) -> tuple[li
         if float(np.abs(norm.normalize(rows)).max()) <= bound:
             out.append(r)
     return out, len(kept) - len(out)
+
+
+def _labelled(item: dict[str, Any], rehearsal: int) -> dict[str, Any]:
+    """``item`` with ``infos/rehearsal`` set to ``rehearsal`` at every observation (module doc)."""
+    from adiff_env.evolve.buffer import INFOS_PREFIX
+
+    return {**item, INFOS_PREFIX + REHEARSAL: np.full(len(item["actions"]) + 1, rehearsal, dtype=np.int8)}
 
 
 def _where(checkpoint: Checkpoint, workdir: Path) -> str:
@@ -357,13 +385,45 @@ class FetchEvolveDomain(RunSlot):
             heights = [float(r.item["obs/desired_goal"][-1][2]) - table_height(probe) for r in kept]
         finally:
             probe.close()
+        items, rewards = [r.item for r in kept], [r.ret for r in kept]
+        rehearsed: dict[str, Any] = {}
+        if cfg.keep_samples:
+            table, rehearsed = self.rehearse(current, k)
+            items = [_labelled(item, 0) for item in items] + [_labelled(r.item, 1) for r in table]
+            rewards += [r.ret for r in table]
         extras: dict[str, Any] = {**counts, "height_cap": cap, "goal_pull": cfg.pull(k), "pull_grip": cfg.pull_grip,
                                   "pull_relay": cfg.pull_relay,
                                   "generation_success_rate": float(np.mean([r.success for r in rollouts])),
                                   "kept_height_max": max(heights) if heights else None,
                                   "kept_height_mean": float(np.mean(heights)) if heights else None,
-                                  "generated_with": _where(current, self.run.workdir)}
-        return Generated(items=[r.item for r in kept], rewards=[r.ret for r in kept], generated=len(rollouts), extras=extras)
+                                  "generated_with": _where(current, self.run.workdir), **rehearsed}
+        return Generated(items=items, rewards=rewards, generated=len(rollouts), extras=extras)
+
+    def rehearse(self, start: Checkpoint, round_index: int) -> tuple[list[Any], dict[str, Any]]:
+        """Round ``round_index``'s rehearsal of the kept task (module doc): ``start`` acts unaided on
+        ``keep_samples`` episodes of the ``keep_env_kwargs`` env (reset seeds right after the
+        target's: ``GENERATION_SEED + 10_000 * seed + 1_000 * round + samples + i``); returns the
+        successful, in-range rollouts and their counts (``rehearsal_*``)."""
+        from adiff_env.manipulation.rollouts import keep_rollouts, run_batch
+
+        cfg, k = self.config, round_index
+        make_env = self._env_factory(cfg.keep_env_kwargs)
+        probe = make_env()
+        try:
+            base = GENERATION_SEED + 10_000 * cfg.seed + 1_000 * k + cfg.samples
+            seeds = [base + i for i in range(cfg.keep_samples)]
+            planner = self._planner(start, probe, seed=cfg.seed * 1000 + k + 500)
+            rollouts = run_batch(make_env, planner, seeds, batch_size=cfg.batch_size, progress=self.run.progress,
+                                 desc=f"rehearse r{k}")
+            kept, counts = keep_rollouts(rollouts, probe, hindsight=False)
+            dropped = 0
+            if cfg.max_normalized is not None:
+                kept, dropped = _in_range(kept, start, cfg.max_normalized)
+        finally:
+            probe.close()
+        return kept, {"rehearsal_generated": len(rollouts), "rehearsal_succeeded": counts["succeeded"],
+                      "rehearsal_out_of_range": dropped, "rehearsal_kept": len(kept),
+                      "rehearsal_env": env_label(cfg.env_id, cfg.keep_env_kwargs)}
 
     def finetune(self, current: Checkpoint, buffer: TrajectoryBuffer, folder: Path,
                  round_index: int) -> tuple[Checkpoint, float]:
@@ -381,13 +441,17 @@ class FetchEvolveDomain(RunSlot):
                 above = (BLOCK_Z_DIM, table_height(probe) + cfg.lift_margin)
             finally:
                 probe.close()
+        exempt = REHEARSAL if cfg.keep_samples and above is not None else None
         return finetune_on_buffer(self.start_point(current, round_index), buffer, folder, name=self.run.name,
                                   env_id=cfg.env_id, env_kwargs=cfg.env_kwargs, steps=cfg.finetune_steps, lr=cfg.lr,
                                   seed=cfg.seed + round_index, mix_ratio=cfg.mix_ratio, device=cfg.device,
                                   progress=self.run.progress, batch_size=cfg.train_batch_size, act=cfg.act,
                                   consolidate_steps=cfg.consolidate_steps, buffer_goal_above=above,
+                                  buffer_goal_exempt=exempt,
                                   description=f"{len(buffer)} executed, filtered planner rollouts on {cfg.target} "
-                                              "(self-evolution buffer; hindsight goals)")
+                                              "(self-evolution buffer; hindsight goals"
+                                              + (f"; with rehearsed {env_label(cfg.env_id, cfg.keep_env_kwargs)} "
+                                                 "episodes, infos['rehearsal'] = 1)" if cfg.keep_samples else ")"))
 
     def evaluate(self, checkpoint: Checkpoint) -> Evaluation:
         """Final-step success on the target and the kept task, same seeds every round."""

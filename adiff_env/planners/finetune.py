@@ -26,14 +26,17 @@ def finetune_on_buffer(current: Checkpoint, buffer: Any, folder: Path, *, name: 
                        batch_size: int | None = None, act: Mapping[str, Any] | None = None,
                        env_kwargs: Mapping[str, Any] | None = None, description: str = "",
                        consolidate_steps: int = 0,
-                       buffer_goal_above: tuple[int, float] | None = None) -> tuple[Checkpoint, float]:
+                       buffer_goal_above: tuple[int, float] | None = None,
+                       buffer_goal_exempt: str | None = None) -> tuple[Checkpoint, float]:
     """Returns ``(candidate checkpoint, final training loss)`` (module doc). ``buffer`` is a
     :class:`~adiff_env.evolve.buffer.TrajectoryBuffer` of rollout items on ``env_id`` (made with
     ``env_kwargs``); ``act`` overrides the candidate's acting options. ``consolidate_steps``
     (default 0: none): after the mixed fine-tune, that many more steps on ``current``'s own
     dataset alone (same ``lr``, run folder ``folder / "consolidate"``), to win back the seen
     task; the candidate is then the consolidated version. ``buffer_goal_above`` (``(state dim,
-    raw value)``): the buffer's windows take hindsight goals only at steps above the value."""
+    raw value)``): the buffer's windows take hindsight goals only at steps above the value, except
+    those of episodes labelled ``infos[buffer_goal_exempt]`` (an item key ``infos/KEY``; e.g.
+    rehearsed table rollouts, whose goals are on the table)."""
     if consolidate_steps < 0:
         raise ValueError(f"consolidate_steps must be >= 0, got {consolidate_steps}.")
     import gymnasium as gym
@@ -62,7 +65,7 @@ def finetune_on_buffer(current: Checkpoint, buffer: Any, folder: Path, *, name: 
     scratch = ModelRegistry(folder / "candidate", read_only_roots=[])
     result = train_planner(preset, run_dir=folder / "train", device=device, progress=progress, registry=scratch,
                            init_from=current, extra_dataset=dataset_id, extra_ratio=mix_ratio,
-                           extra_goal_above=buffer_goal_above)
+                           extra_goal_above=buffer_goal_above, extra_goal_above_exempt=buffer_goal_exempt)
     if consolidate_steps:
         train = {**train, "steps": consolidate_steps, "warmup_steps": min(50, consolidate_steps // 10),
                  "checkpoint_every": consolidate_steps}

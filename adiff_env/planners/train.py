@@ -126,6 +126,7 @@ def train_planner(
     extra_dataset: str | None = None,
     extra_ratio: float = 0.5,
     extra_goal_above: tuple[int, float] | None = None,
+    extra_goal_above_exempt: str | None = None,
 ) -> TrainResult:
     """Train the planner described by ``preset`` and register it as ``preset.name``.
 
@@ -136,7 +137,8 @@ def train_planner(
     and inverse dynamics) and keeps its normalizer; ``extra_dataset`` (a Minari id) is mixed in
     so that a share ``extra_ratio`` of the training windows, in expectation, comes from it;
     ``extra_goal_above`` (``(state dim, raw value)``) restricts that dataset's hindsight goal
-    indices to steps above the value (:class:`~adiff_env.datasets.segments.SegmentDataset`).
+    indices to steps above the value (:class:`~adiff_env.datasets.segments.SegmentDataset`),
+    except in its episodes labelled ``infos[extra_goal_above_exempt]`` (e.g. rehearsed table rollouts).
     """
     cfg, dcfg = preset.train, preset.diffusion
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(preset.name)
@@ -167,7 +169,8 @@ def train_planner(
     pinned = pinned_columns(task, a)
     pinned_arg = None if len(pinned) == a + o else pinned  # everything pinned: the maze, unchanged
     goal_cols = [a + d for d in task.goal_dims]
-    loader = _mixed_loader(data, preset, extra_dataset, extra_ratio, extra_goal_above) if extra_dataset else torch.utils.data.DataLoader(
+    loader = _mixed_loader(data, preset, extra_dataset, extra_ratio, extra_goal_above,
+                           extra_goal_above_exempt) if extra_dataset else torch.utils.data.DataLoader(
         data, batch_size=cfg.batch_size, shuffle=True, drop_last=len(data) >= cfg.batch_size,
         generator=torch.Generator().manual_seed(cfg.seed))
     cond_dim = o + len(goal_cols) + 1 if dcfg.global_cond else 0
@@ -291,14 +294,16 @@ def train_planner(
                "resumed_at_step": resumed_at, "device": str(device), "amp": cfg.amp, "compile": cfg.compile,
                "ddp_noise": cfg.ddp_noise,
                **({"extra_dataset": extra_dataset, "extra_ratio": extra_ratio} if extra_dataset else {}),
-               **({"extra_goal_above": list(extra_goal_above)} if extra_goal_above is not None else {})},
+               **({"extra_goal_above": list(extra_goal_above)} if extra_goal_above is not None else {}),
+               **({"extra_goal_above_exempt": extra_goal_above_exempt} if extra_goal_above_exempt else {})},
     )
     checkpoint = (registry or ModelRegistry()).save(preset.name, meta, tensors=tensors, config=config)
     return TrainResult(checkpoint, run_dir, trainer.step, wall, loss, scores, modules)
 
 
 def _mixed_loader(data: SegmentDataset, preset: PlannerPreset, extra_id: str, ratio: float,
-                  goal_above: tuple[int, float] | None = None) -> torch.utils.data.DataLoader:
+                  goal_above: tuple[int, float] | None = None,
+                  goal_above_exempt: str | None = None) -> torch.utils.data.DataLoader:
     """Windows of ``data`` and of the Minari dataset ``extra_id`` (same normalizer), drawn with
     replacement so that a share ``ratio`` comes from the extra data."""
     cfg = preset.train
@@ -306,6 +311,7 @@ def _mixed_loader(data: SegmentDataset, preset: PlannerPreset, extra_id: str, ra
         extra_id, preset.data.horizon, normalizer=data.normalizer, goal_mode=preset.data.goal_mode,
         min_goal_index=preset.data.min_goal_index,
         stride=1, seed=cfg.seed, rest_keep_dims=preset.data.rest_keep_dims, goal_above=goal_above,
+        goal_above_exempt=goal_above_exempt if goal_above is not None else None,
     )
     both = torch.utils.data.ConcatDataset([data, extra])
     weights = torch.cat([torch.full((len(data),), (1 - ratio) / len(data)), torch.full((len(extra),), ratio / len(extra))])

@@ -4,6 +4,7 @@ score and their checks (fast; no training)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -219,3 +220,126 @@ def test_workspace_command_widens_and_trains_a_tiny_planner(tmp_path, capsys):
     old, new = (registry.load(f"tiny-ws@v{v}").metadata for v in (1, 2))
     assert new.parent == "tiny-ws@v1" and old.normalizer["high"][6] < 0.6 < new.normalizer["high"][6]
     assert new.normalizer["high"][6] == new.normalizer["high"][9] and new.normalizer["low"] == old.normalizer["low"]
+
+
+# ---------------------------------------------------------------- rehearsal of the kept task (s11)
+def _fake_rollout(seed: int, success: bool, z: float, t: int = 6):
+    from adiff_env.manipulation.rollouts import Rollout
+
+    obs = np.zeros((t + 1, 25), np.float64)
+    obs[:, 3:6] = [1.3, 0.75, z]
+    item = {"obs/observation": obs, "obs/achieved_goal": obs[:, 3:6].copy(),
+            "obs/desired_goal": np.tile([1.3, 0.75, z], (t + 1, 1)), "actions": np.zeros((t, 4), np.float32),
+            "rewards": np.zeros(t)}
+    return Rollout(item=item, success=success, ever=success, ret=float(-seed % 7), seed=seed)
+
+
+def test_keep_samples_is_checked_parsed_and_named_in_errors(capsys):
+    assert FetchEvolveConfig(env_id=PNP, base="x").keep_samples == 0  # default: no rehearsal
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ValueError, match=r"keep_samples \(kept-task episodes rehearsed per round\) must be an integer"):
+            FetchEvolveConfig(env_id=PNP, base="x", keep_env_kwargs=TABLE, keep_samples=bad)
+    with pytest.raises(ValueError, match="keep_samples=8 rehearses the kept task: set keep_env_kwargs"):
+        FetchEvolveConfig(env_id=PNP, base="x", keep_samples=8)
+    args = _parse(["evolve", PNP, "--from", "planner:x", "--keep-env-kwarg", 'goal_region="table"',
+                   "--keep-samples", "64"])
+    assert config_from_args(args).keep_samples == 64
+    assert config_from_args(_parse(["evolve", PNP, "--from", "planner:x"])).keep_samples == 0
+    for bad in ("-3", "many"):
+        with pytest.raises(SystemExit):
+            _parse(["evolve", PNP, "--from", "planner:x", "--keep-samples", bad])
+        assert "--keep-samples: expected an integer >= 0" in capsys.readouterr().err
+
+
+def test_rehearsed_table_rollouts_reach_the_buffer_labelled(tmp_path, monkeypatch):
+    import adiff_env.manipulation.rollouts as rollouts_mod
+
+    calls = []
+
+    def fake_batch(make_env, agent, seeds, goals=None, **kwargs):
+        env = make_env()
+        region = env.unwrapped.goal_region
+        z = env.unwrapped.height_offset
+        env.close()
+        calls.append((region, list(seeds), agent))
+        # air: every episode succeeds, lifted; table: every other one succeeds, on the table
+        return [_fake_rollout(s, region == "air" or i % 2 == 0, z + (0.2 if region == "air" else 0.0))
+                for i, s in enumerate(seeds)]
+
+    monkeypatch.setattr(rollouts_mod, "run_batch", fake_batch)
+    cfg = FetchEvolveConfig(env_id=PNP, base="planner:x", env_kwargs=AIR, keep_env_kwargs=TABLE, samples=4,
+                            keep_samples=6, max_normalized=None, chain=False)
+    domain = FetchEvolveDomain(cfg)
+    domain._planner = lambda ckpt, env, seed: SimpleNamespace(seed=seed)  # type: ignore[method-assign]
+    domain._run = SimpleNamespace(name="x", progress=False, workdir=tmp_path)
+    gen = domain.generate(SimpleNamespace(path=tmp_path, spec="x@v1"), 1)
+    (air_region, air_seeds, _), (table_region, table_seeds, table_agent) = calls
+    assert (air_region, table_region) == ("air", "table")
+    assert table_seeds == [air_seeds[-1] + 1 + i for i in range(6)]  # right after the target's seeds
+    assert not hasattr(table_agent, "agent")  # unaided: no goal pull / relay wrapper
+    labels = [int(item["infos/rehearsal"][0]) for item in gen.items]
+    assert labels == [0] * 4 + [1] * 3 and len(gen.rewards) == 7
+    assert all(len(item["infos/rehearsal"]) == len(item["actions"]) + 1 for item in gen.items)
+    assert (gen.extras["rehearsal_generated"], gen.extras["rehearsal_succeeded"], gen.extras["rehearsal_kept"]) == (6, 3, 3)
+    assert gen.extras["succeeded"] == 4 and gen.generated == 4
+    plain = FetchEvolveDomain(dataclasses.replace(cfg, keep_samples=0))
+    plain._planner = domain._planner  # type: ignore[method-assign]
+    plain._run = domain._run
+    calls.clear()
+    gen = plain.generate(SimpleNamespace(path=tmp_path, spec="x@v1"), 1)
+    assert len(calls) == 1 and all("infos/rehearsal" not in item for item in gen.items)  # default: unchanged
+
+
+def test_rehearsal_labels_exempt_episodes_from_lifted_goals(tmp_path, monkeypatch):
+    """The buffer exports ``infos/rehearsal`` to Minari; with goal_above the labelled (table)
+    episodes keep goals at every step, the unlabelled (air) ones only at lifted steps; the
+    evolve domain asks for the exemption only when it rehearses and buffer_goals is lifted."""
+    import minari
+
+    import adiff_env.planners.finetune as finetune
+    from adiff_env.datasets.segments import SegmentDataset
+    from adiff_env.evolve.buffer import TrajectoryBuffer
+    from adiff_env.manipulation.evolve import REHEARSAL, _labelled
+
+    env = gym.make(PNP)
+    z = env.unwrapped.height_offset
+    t = 12
+    table = _fake_rollout(1, True, z, t).item  # the block never leaves the table
+    air = _fake_rollout(2, True, z, t).item
+    air["obs/observation"][6:, 5] = z + 0.2  # lifted from step 6 on
+    buf = TrajectoryBuffer()
+    buf.add(_labelled(air, 0), -1.0)
+    buf.add(_labelled(table, 1), -2.0)
+    buf.to_minari("evolve/rehearse-test-v0", env)
+    episodes = list(minari.load_dataset("evolve/rehearse-test-v0").iterate_episodes())
+    assert [int(np.asarray(e.infos[REHEARSAL]).max()) for e in episodes] == [0, 1]
+    kw = {"goal_mode": "hindsight", "min_goal_index": 2, "normalizer": None, "goal_above": (5, z + 0.02)}
+    exempt = SegmentDataset("evolve/rehearse-test-v0", 4, goal_above_exempt=REHEARSAL, **kw)
+    strict = SegmentDataset("evolve/rehearse-test-v0", 4, **kw)
+    per_episode = {e: int((exempt.indices[:, 0] == e).sum()) for e in (0, 1)}
+    assert per_episode[1] == t - 2 and 0 < per_episode[0] < t - 2  # table: every start; air: only lifted goals
+    assert int((strict.indices[:, 0] == 1).sum()) == 0  # without the exemption the table episode gives none
+    np.testing.assert_array_equal(strict.indices, exempt.indices[exempt.indices[:, 0] == 0])
+    with pytest.raises(ValueError, match="goal_above_exempt='rehearsal' exempts episodes from goal_above"):
+        SegmentDataset("evolve/rehearse-test-v0", 4, goal_mode="hindsight", goal_above_exempt=REHEARSAL)
+    odd = TrajectoryBuffer()
+    odd.add(_labelled(air, 0), -1.0)
+    odd.add(table, -2.0)
+    with pytest.raises(ValueError, match="every item needs the same infos/<key> entries"):
+        odd.to_minari("evolve/rehearse-odd-v0", env)
+    env.close()
+
+    seen = {}
+
+    def fake(current, buffer, folder, **kwargs):
+        seen.update(kwargs)
+        return current, 0.0
+
+    monkeypatch.setattr(finetune, "finetune_on_buffer", fake)
+    for goals, keep, expect in (("lifted", 8, REHEARSAL), ("lifted", 0, None), ("any", 8, None)):
+        cfg = FetchEvolveConfig(env_id=PNP, base="planner:x", env_kwargs=AIR, keep_env_kwargs=TABLE,
+                                buffer_goals=goals, keep_samples=keep)
+        domain = FetchEvolveDomain(cfg)
+        domain._run = SimpleNamespace(name="x", progress=False, workdir=tmp_path)
+        domain.finetune(SimpleNamespace(path=tmp_path), [], tmp_path, 1)
+        assert seen["buffer_goal_exempt"] == expect
