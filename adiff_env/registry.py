@@ -321,6 +321,94 @@ class ModelRegistry:
         return Checkpoint(path=path, tensors=tensors, config=config, metadata=meta)
 
 
+def average_tensors(
+    tensor_sets: Sequence[Mapping[str, torch.Tensor]], weights: Sequence[float] | None = None
+) -> dict[str, torch.Tensor]:
+    """The (weighted) mean of several sets of named tensors: a "model soup".
+
+    Every set must hold the same names with the same shapes and dtypes (fine-tunes of one
+    network); floating tensors are averaged (in float64, cast back), any other tensor (an
+    integer counter, a mask) must be equal in all sets and is kept. ``weights`` (default
+    uniform) are normalised to sum to 1. Raises :class:`CheckpointError` on a mismatch.
+    """
+    import torch
+
+    if not tensor_sets:
+        raise ValueError("average_tensors needs at least one set of tensors.")
+    w = [1.0] * len(tensor_sets) if weights is None else [float(x) for x in weights]
+    if len(w) != len(tensor_sets) or any(x < 0 for x in w) or sum(w) <= 0:
+        raise ValueError(f"weights {list(w)} must be one non-negative number per set, not all zero.")
+    w = [x / sum(w) for x in w]
+    first = tensor_sets[0]
+    for i, other in enumerate(tensor_sets[1:], start=1):
+        if set(other) != set(first):
+            diff = sorted(set(other) ^ set(first))[:5]
+            raise CheckpointError(f"tensor set {i} holds other names than set 0 (e.g. {diff}); not one network.")
+        for key, t in first.items():
+            if other[key].shape != t.shape or other[key].dtype != t.dtype:
+                raise CheckpointError(
+                    f"tensor {key!r}: set {i} has {tuple(other[key].shape)} {other[key].dtype}, "
+                    f"set 0 {tuple(t.shape)} {t.dtype}; not one network."
+                )
+    out: dict[str, torch.Tensor] = {}
+    for key, t in first.items():
+        if t.is_floating_point():
+            acc = sum(x * s[key].detach().to("cpu", torch.float64) for x, s in zip(w, tensor_sets, strict=True))
+            out[key] = torch.as_tensor(acc).to(t.dtype)
+        else:
+            if any(not torch.equal(s[key], t) for s in tensor_sets[1:]):
+                raise CheckpointError(f"non-float tensor {key!r} differs between the sets; cannot average it.")
+            out[key] = t.detach().to("cpu").clone()
+    return out
+
+
+def save_average(
+    registry: ModelRegistry,
+    name: str,
+    specs: Sequence[str],
+    *,
+    weights: Sequence[float] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Checkpoint:
+    """Register the weight average of the versions ``specs`` as a new version of ``name``.
+
+    The members must be one kind with one normalizer (fine-tunes of one base, which keep its
+    normalizer) and the same tensors (:func:`average_tensors`). The new version takes the
+    first member's config (its acting rules) and env; ``parent`` is the members' common parent
+    if they have one, else the first member; ``extra["average"]`` records the members and
+    weights. Scores start empty.
+    """
+    members = [registry.load(s) for s in specs]
+    if not members:
+        raise ValueError("save_average needs at least one checkpoint spec.")
+    head = members[0].metadata
+    for spec, m in zip(specs, members, strict=True):
+        if m.metadata.kind != head.kind:
+            raise CheckpointError(f"{spec} is a {m.metadata.kind!r} model, {specs[0]} a {head.kind!r} one.")
+        if m.metadata.normalizer != head.normalizer:
+            raise CheckpointError(f"{spec} has another normalizer than {specs[0]}; their weights do not mean the same.")
+    tensors = average_tensors([m.tensors for m in members], weights)
+    parents = {m.metadata.parent for m in members}
+    parent = parents.pop() if len(parents) == 1 and None not in parents else members[0].spec
+    datasets = sorted({m.metadata.dataset for m in members if m.metadata.dataset})
+    meta = CheckpointMetadata(
+        kind=head.kind,
+        env=head.env,
+        dataset=datasets[0] if len(datasets) == 1 else None,
+        normalizer=head.normalizer,
+        steps=head.steps,
+        parent=parent,
+        seed=head.seed,
+        extra={
+            "average": {"members": [m.spec for m in members],
+                        "weights": list(weights) if weights is not None else [1.0] * len(members),
+                        "datasets": datasets},
+            **dict(extra or {}),
+        },
+    )
+    return registry.save(name, meta, tensors=tensors, config=members[0].config)
+
+
 def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 

@@ -17,8 +17,10 @@ from adiff_env.registry import (
     CheckpointMetadata,
     ModelRegistry,
     adiff_home,
+    average_tensors,
     check_name,
     load_weights,
+    save_average,
 )
 
 
@@ -204,3 +206,36 @@ def test_several_networks_in_one_checkpoint(registry):
     assert torch.equal(den(x, 3), den2(x, 3)) and torch.equal(val(x, 3), val2(x, 3))
     with pytest.raises(CheckpointError, match="prefix 'value.'"):
         load_model(ckpt.config["denoiser"], ckpt.tensors, "value.")
+
+
+def test_average_tensors_weighted_mean_and_mismatches():
+    a = {"w": torch.tensor([0.0, 2.0]), "n": torch.tensor([3])}
+    b = {"w": torch.tensor([2.0, 4.0]), "n": torch.tensor([3])}
+    out = average_tensors([a, b])
+    assert torch.equal(out["w"], torch.tensor([1.0, 3.0])) and out["w"].dtype == torch.float32
+    assert torch.equal(out["n"], torch.tensor([3]))  # non-float: kept when equal
+    assert torch.allclose(average_tensors([a, b], weights=[3, 1])["w"], torch.tensor([0.5, 2.5]))
+    with pytest.raises(CheckpointError, match="other names"):
+        average_tensors([a, {"w": b["w"]}])
+    with pytest.raises(CheckpointError, match="not one network"):
+        average_tensors([a, {"w": torch.zeros(3), "n": b["n"]}])
+    with pytest.raises(CheckpointError, match="non-float"):
+        average_tensors([a, {"w": b["w"], "n": torch.tensor([4])}])
+    with pytest.raises(ValueError):
+        average_tensors([a, b], weights=[1])
+
+
+def test_save_average_registers_a_soup_that_loads(registry):
+    m1, c1 = save_tiny(registry, "base-ft-a", parent="base@v1", normalizer={"mean": [0.0]})
+    m2, c2 = save_tiny(registry, "base-ft-b", parent="base@v1", normalizer={"mean": [0.0]})
+    soup = save_average(registry, "soup", [c1.spec, c2.spec], extra={"note": "x"})
+    assert soup.spec == "soup@v1" and soup.metadata.parent == "base@v1"
+    assert soup.metadata.extra["average"]["members"] == ["base-ft-a@v1", "base-ft-b@v1"]
+    assert soup.metadata.extra["note"] == "x" and soup.metadata.normalizer == {"mean": [0.0]}
+    key = next(iter(c1.tensors))
+    assert torch.allclose(soup.tensors[key], (c1.tensors[key] + c2.tensors[key]) / 2)
+    restored = TemporalUNet(UNetConfig(transition_dim=2, horizon=8, dim=8, dim_mults=(1, 2)))
+    load_weights(restored, soup.tensors)
+    _, c3 = save_tiny(registry, "other-norm", normalizer={"mean": [1.0]})
+    with pytest.raises(CheckpointError, match="normalizer"):
+        save_average(registry, "bad", [c1.spec, c3.spec])

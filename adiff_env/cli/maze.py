@@ -57,6 +57,9 @@ def add_train_command(cmds: argparse._SubParsersAction) -> None:
                    help="fail instead of collecting a missing dataset (the error gives the command)")
     t.add_argument("--run-dir", type=Path, help="run directory (TensorBoard, resume state); default $ADIFF_HOME/runs/NAME-TIME")
     t.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last resume.pt")
+    t.add_argument("--init-from", metavar="planner:NAME[@vK]",
+                   help="fine-tune: start from this trajectory planner's weights (model, EMA, inverse dynamics) and keep "
+                        "its normalizer; the preset must build the same network. The new version records it as parent")
     t.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1, mps (default cpu; with --nproc, "
                    "cuda gives rank r the GPU cuda:LOCAL_RANK)")
     t.add_argument("--nproc", type=positive_int, default=1, help="data-parallel ranks on this machine under torchrun "
@@ -80,6 +83,7 @@ def run_train(args: argparse.Namespace) -> int:
         top["name"] = args.name
     preset = config.replace(preset, {"train": config.given_arguments(args, args.train_fields), **top},
                             f"preset {args.preset} with the command's options")
+    init_from = load_init_from(args.init_from) if args.init_from else None  # before any data is collected
     from adiff_env.distributed import ddp
 
     if not ddp.under_torchrun():  # ranks trust their launcher's checks
@@ -90,7 +94,8 @@ def run_train(args: argparse.Namespace) -> int:
     from adiff_env.planners.train import train_planner
 
     with ddp.process_group(args.device) as (_world, device):
-        result = train_planner(preset, run_dir=args.run_dir, resume=args.resume, device=device, progress=not args.quiet)
+        result = train_planner(preset, run_dir=args.run_dir, resume=args.resume, device=device, progress=not args.quiet,
+                               init_from=init_from)
     if result.checkpoint is None:  # ranks other than 0
         return 0
     print(f"registered {result.checkpoint.spec} at {result.checkpoint.path}")
@@ -98,6 +103,18 @@ def run_train(args: argparse.Namespace) -> int:
     if result.scores:
         print(f"last evaluation: {result.scores}")
     return 0
+
+
+def load_init_from(spec: str):
+    """The checkpoint ``--init-from`` names (``planner:NAME[@vK]`` or ``NAME[@vK]``), which must
+    be a trajectory planner named without acting options."""
+    from adiff_env.planners.trajectory import KIND
+    from adiff_env.registry import ModelRegistry
+
+    name = spec.removeprefix("planner:")
+    if not name or "?" in name or ":" in name:
+        raise CLIError(f"--init-from {spec!r}: give planner:NAME[@vK] (acting options do not apply to training).")
+    return ModelRegistry().load(name, kind=KIND)  # unknown name, wrong kind, bad files: UserErrors (exit 2)
 
 
 def _launch(args: argparse.Namespace, preset) -> int:
@@ -118,9 +135,9 @@ def child_argv(args: argparse.Namespace, run_dir: Path) -> list[str]:
     argv = ["--threads", str(args.threads)] if getattr(args, "threads", None) else []
     argv += ["maze", "train", args.env_id, "--preset", str(args.preset), "--run-dir", str(run_dir), "--device", args.device,
              "--no-collect"]
-    for flag in ("dataset", "name", "recipe"):
+    for flag in ("dataset", "name", "recipe", "init_from"):
         if getattr(args, flag) is not None:
-            argv += [f"--{flag}", str(getattr(args, flag))]
+            argv += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
     for name, value in config.given_arguments(args, args.train_fields).items():
         flag = "--" + name.replace("_", "-")
         if isinstance(value, bool):

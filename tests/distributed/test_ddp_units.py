@@ -92,12 +92,14 @@ def test_cli_child_argv_drops_nproc_and_pins_the_run_dir(tmp_path):
     from adiff_env.cli.maze import child_argv
 
     args = build_parser().parse_args(["--threads", "1", "maze", "train", "adiff/X", "--preset", "p", "--nproc", "2", "--steps", "5",
-                                      "--batch-size", "4", "--amp", "bf16", "--compile", "--quiet"])
+                                      "--batch-size", "4", "--amp", "bf16", "--compile", "--quiet",
+                                      "--init-from", "planner:base@v2"])
     argv = child_argv(args, tmp_path / "run")
     assert "--nproc" not in argv and argv[:5] == ["--threads", "1", "maze", "train", "adiff/X"]
     assert build_parser().parse_args(argv).run_dir == tmp_path / "run"
     parsed = build_parser().parse_args(argv)
     assert (parsed.steps, parsed.batch_size, parsed.amp, parsed.compile, parsed.quiet) == (5, 4, "bf16", True, True)
+    assert parsed.init_from == "planner:base@v2"  # every rank starts from the same weights
     assert isinstance(parsed, argparse.Namespace)
 
 

@@ -4,6 +4,7 @@ each test its own MINARI_DATASETS_PATH): 50-step episodes, noise labels, version
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import minari
 import numpy as np
@@ -57,11 +58,17 @@ def test_fetch_recipe_through_the_cli(capsys):
 
 def test_shipped_fetch_recipes():
     recipes = {k: v for k, v in shipped_recipes().items() if k.startswith("fetch-")}
-    assert set(recipes) == {"fetch-push", "fetch-pickandplace-table", "fetch-pickandplace"}
+    assert set(recipes) == {"fetch-push", "fetch-push-xl", "fetch-pickandplace-table", "fetch-pickandplace"}
     for recipe in recipes.values():
         assert recipe.episode_steps == 50 and recipe.continuing is False and recipe.steps % 50 == 0
         assert 0 < recipe.noisy_fraction < 1
     assert recipes["fetch-pickandplace-table"].env_kwargs == {"goal_region": "table"}  # seen task only
+    push, xl = recipes["fetch-push"], recipes["fetch-push-xl"]  # the same settings, 3x the episodes, another seed
+    assert (xl.env, xl.noise, xl.noisy_fraction, xl.episodes_per_task) == (push.env, push.noise, push.noisy_fraction,
+                                                                          push.episodes_per_task)
+    assert xl.steps == 3 * push.steps and xl.seed != push.seed and xl.resolved_dataset_id == "adiff/fetch-push-xl-v0"
+    root = Path(__file__).resolve().parents[2] / "datasets"
+    assert all((root / f"{name}.md").is_file() for name in recipes)  # every recipe has its card
 
 
 def test_bad_collection_options():

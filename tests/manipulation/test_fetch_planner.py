@@ -141,6 +141,27 @@ def test_tiny_fetch_planner_end_to_end_through_the_cli(tiny_push, tmp_path, caps
         result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         assert result["episodes"] == 1 and result["episode_length_mean"] == 50
         assert "ever_success_rate" in result and result["plans"] >= 50 // 8
+    # --init-from: a fine-tune starts from v1's weights, keeps its normalizer, records it as parent
+    rc = main(["--threads", "1", "planner", "train", "adiff/FetchPush-v0", "--preset", str(preset), "--quiet", "--no-collect",
+               "--init-from", "planner:tiny-fetch@v1", "--steps", "2", "--lr", "1e-9", "--warmup-steps", "1"])
+    assert rc == 0 and "registered tiny-fetch@v2" in capsys.readouterr().out
+    tuned = ModelRegistry().load("tiny-fetch@v2")
+    assert tuned.metadata.parent == "tiny-fetch@v1" and tuned.metadata.normalizer == ckpt.metadata.normalizer
+    assert tuned.metadata.steps == 2
+    model_keys = [k for k in ckpt.tensors if k.startswith("model.")]  # inverse dynamics trains at its own lr
+    assert model_keys and set(tuned.tensors) == set(ckpt.tensors)
+    for key in model_keys:  # lr 1e-9 for 2 steps: still v1's denoiser
+        assert torch.allclose(tuned.tensors[key].float(), ckpt.tensors[key].float(), atol=1e-4), key
+
+
+@pytest.mark.parametrize("spec, message", [("planner:fetch-push@v4?hold_tolerance=0", "acting options do not apply"),
+                                           ("planner:fetch-push-chunk", "not a 'trajectory-planner' one"),
+                                           ("planner:no-such-planner", "no-such-planner")])
+def test_train_init_from_is_checked_before_any_data(spec, message, capsys, monkeypatch, tmp_path):
+    """A bad --init-from exits 2 with its reason before the dataset is looked at (none exists here)."""
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "no-data"))
+    rc = main(["planner", "train", "adiff/FetchPush-v0", "--preset", "fetch-push", "--no-collect", "--init-from", spec])
+    assert rc == 2 and message in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name,env_id", [("fetch-push", "adiff/FetchPush-v0"),
