@@ -265,3 +265,24 @@ def test_the_shipped_air_planner_resolves_from_an_empty_home():
         assert action.shape == (4,) and np.all(np.abs(action) <= 1)
     finally:
         env.close()
+
+
+def test_the_shipped_table_only_base_resolves_from_an_empty_home():
+    """planner:fetch-pick-place-table (the air protocol's start point, session 12) comes from
+    planners/pretrained/: v2 is v1 + the workspace step, with its measured figures."""
+    from adiff_env.registry import ModelRegistry
+
+    registry = ModelRegistry()
+    assert registry.versions("fetch-pick-place-table")[:2] == [1, 2]
+    v1 = registry.load("fetch-pick-place-table@v1", kind="trajectory-planner").metadata
+    latest = registry.load("fetch-pick-place-table", kind="trajectory-planner").metadata
+    assert v1.parent is None and v1.dataset == "adiff/fetch-pickandplace-table-v0"
+    assert latest.version == 2 and latest.parent == "fetch-pick-place-table@v1"
+    assert latest.dataset == "adiff/fetch-pickandplace-table-v0" and not latest.extra["run_dir"].startswith("/")
+    assert latest.scores["test"]["air"]["seeds"] == [75000, 75099]
+    assert latest.scores["test"]["table"]["success_rate"] == pytest.approx(0.96)
+    # the workspace step raised the gripper's and block's height bounds (rows: 4 action dims, then the state)
+    # to the top of the goal region (table 0.42 m + 0.45 m + 0.03 m); v1's are fitted on table data
+    assert latest.normalizer is not None and v1.normalizer is not None
+    for d in (4 + 2, 4 + 5):
+        assert v1.normalizer["high"][d] < 0.6 < latest.normalizer["high"][d] == pytest.approx(0.9049, abs=1e-3)
