@@ -33,3 +33,28 @@ def test_the_check_catches_one():
     assert MACHINE_PATH.search('"run_dir": "/work/runs/umaze-b"')
     assert MACHINE_PATH.search("/home/alice/.adiff/models")
     assert not MACHINE_PATH.search('"run_dir": "umaze-b"') and not MACHINE_PATH.search("~/.adiff/runs")
+
+
+def _shipped_versions() -> list[Path]:
+    return sorted(p for p in (ROOT / "planners" / "pretrained").glob("*/v*") if p.is_dir())
+
+
+def test_every_shipped_version_has_its_row_and_consistent_metadata():
+    """The catalog table names every shipped folder as "`NAME` vK", and each folder's metadata
+    says the same name and version: a model copied in without its row, or under the wrong
+    version, is caught here."""
+    import json
+
+    table = (ROOT / "planners" / "pretrained" / "README.md").read_text(encoding="utf-8")
+    versions = _shipped_versions()
+    assert len(versions) >= 10
+    missing, mislabelled = [], []
+    for folder in versions:
+        name, version = folder.parent.name, folder.name
+        if f"| `{name}` {version}" not in table:
+            missing.append(f"{name} {version}")
+        meta = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
+        if meta.get("name") != name or f"v{meta.get('version')}" != version:
+            mislabelled.append(f"{name}/{version}: metadata says {meta.get('name')} v{meta.get('version')}")
+    assert not missing, f"planners/pretrained/README.md has no row for: {missing}"
+    assert not mislabelled, f"metadata does not match its folder: {mislabelled}"
