@@ -3,6 +3,7 @@ paths of the machine that made them."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -43,8 +44,6 @@ def test_every_shipped_version_has_its_row_and_consistent_metadata():
     """The catalog table names every shipped folder as "`NAME` vK", and each folder's metadata
     says the same name and version: a model copied in without its row, or under the wrong
     version, is caught here."""
-    import json
-
     table = (ROOT / "planners" / "pretrained" / "README.md").read_text(encoding="utf-8")
     versions = _shipped_versions()
     assert len(versions) >= 10
